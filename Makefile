@@ -1,0 +1,52 @@
+# surge — the two set-up commands are `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/surge
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := clickhouse-server clickhouse-client kcat wrk
+
+.PHONY: all build deps demo test test-short fuzz bench vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/surge
+
+# deps installs the Debian packages surge's demo and tests use, when missing.
+deps:
+	@missing=""; \
+	command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ] || missing="$$missing clickhouse-server clickhouse-client"; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+# demo runs the whole pipeline on the embedded broker and a local ClickHouse
+# (data under .surge/) for a one-minute holiday peak, then prints the results.
+demo: deps build
+	./$(BIN) up $(DEMO_FLAGS)
+
+# test runs every test: unit, integration against kfake and a real local
+# ClickHouse, the kill -9 exactly-once tests, and a short fuzz of the decoder.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./schemas
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench: deps build
+	$(GO) run ./bench $(BENCH_FLAGS)
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -l -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin .surge

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/broker"
+)
+
+// brokers returns --brokers / SURGE_BROKERS / the file's brokers, split on commas.
+func (a *app) brokers() []string {
+	var raw []string
+	switch v := a.v.Get("brokers").(type) {
+	case string:
+		raw = []string{v}
+	case []string:
+		raw = v
+	case []any:
+		for _, x := range v {
+			raw = append(raw, fmt.Sprint(x))
+		}
+	}
+	var out []string
+	for _, r := range raw {
+		for _, b := range strings.Split(r, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+func (a *app) dataDir(sub string) string { return filepath.Join(a.v.GetString("data-dir"), sub) }
+
+// brokerAddrFile is where a running embedded broker advertises its address so
+// that other surge commands on the same data directory use it instead of
+// opening the same data files.
+func brokerAddrFile(dir string) string { return filepath.Join(dir, "broker.addr") }
+
+// runningBroker returns the address of a live embedded broker on dir, if any.
+func runningBroker(dir string) (string, bool) {
+	b, err := os.ReadFile(brokerAddrFile(dir))
+	if err != nil {
+		return "", false
+	}
+	addr := strings.TrimSpace(string(b))
+	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return "", false
+	}
+	c.Close()
+	return addr, true
+}
+
+// startEmbeddedBroker starts the in-process broker on dir and advertises it.
+func (a *app) startEmbeddedBroker(ctx context.Context, dir, addr string, partitions int32) (*broker.Broker, func(), error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("create broker data directory: %w", err)
+	}
+	b, err := broker.Start(ctx,
+		broker.WithAddr(addr),
+		broker.WithDataDir(dir),
+		broker.WithPartitions(partitions),
+		broker.WithLogger(a.logger),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: start embedded broker in %s: %v", errUnavailable, dir, err)
+	}
+	file := brokerAddrFile(dir)
+	if err := os.WriteFile(file, []byte(b.Addrs()[0]+"\n"), 0o644); err != nil {
+		b.Close()
+		return nil, nil, fmt.Errorf("advertise embedded broker: %w", err)
+	}
+	return b, func() {
+		os.Remove(file)
+		b.Close()
+	}, nil
+}
+
+// kafka returns how to reach Kafka: --brokers when given, else a running
+// 'surge broker' on the data directory, else an embedded broker started now.
+// The returned func releases what was started.
+func (a *app) kafka(ctx context.Context) (stream.ClientConfig, func(), error) {
+	cfg := stream.ClientConfig{ClientID: "surge", Logger: a.logger}
+	if bs := a.brokers(); len(bs) > 0 {
+		cfg.Brokers = bs
+		return cfg, func() {}, nil
+	}
+	dir := a.dataDir("kafka")
+	if addr, ok := runningBroker(dir); ok {
+		a.logger.Info("using the running embedded broker", "addr", addr, "data_dir", dir)
+		cfg.Brokers = []string{addr}
+		return cfg, func() {}, nil
+	}
+	b, stop, err := a.startEmbeddedBroker(ctx, dir, "127.0.0.1:0", 8)
+	if err != nil {
+		return cfg, nil, err
+	}
+	a.logger.Info("started embedded broker", "addr", b.Addrs()[0], "data_dir", dir)
+	cfg.Brokers = b.Addrs()
+	return cfg, stop, nil
+}
+
+// clickhouse connects to --clickhouse, or starts (or reuses) the local server
+// under the data directory, and applies migrations.
+func (a *app) clickhouse(ctx context.Context) (*analytics.Conn, func(), error) {
+	cfg := analytics.Config{
+		Addr:     a.v.GetString("clickhouse"),
+		User:     a.v.GetString("clickhouse-user"),
+		Password: a.v.GetString("clickhouse-password"),
+		Database: a.v.GetString("clickhouse-database"),
+	}
+	release := func() {}
+	if cfg.Addr == "" {
+		dir := a.dataDir("clickhouse")
+		srv, err := analytics.StartLocal(ctx, dir, analytics.WithLogger(a.logger))
+		if err != nil {
+			if errors.Is(err, analytics.ErrServerNotInstalled) {
+				return nil, nil, err
+			}
+			return nil, nil, fmt.Errorf("%w: %v", errUnavailable, err)
+		}
+		a.logger.Info("local ClickHouse ready", "addr", srv.Addr(), "data_dir", dir)
+		cfg.Addr = srv.Addr()
+		release = func() {
+			if err := srv.Stop(); err != nil {
+				a.logger.Warn("stop local ClickHouse", "err", err)
+			}
+		}
+	}
+	conn, err := analytics.Open(ctx, cfg)
+	if err != nil {
+		release()
+		return nil, nil, fmt.Errorf("%w: %v", errUnavailable, err)
+	}
+	applied, err := conn.Migrate(ctx)
+	if err != nil {
+		conn.Close()
+		release()
+		return nil, nil, fmt.Errorf("apply ClickHouse migrations: %w", err)
+	}
+	if len(applied) > 0 {
+		a.logger.Info("applied ClickHouse migrations", "migrations", applied)
+	}
+	return conn, func() {
+		conn.Close()
+		release()
+	}, nil
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/internal/output"
+)
+
+func newReportCmd(a *app) *cobra.Command {
+	var names []string
+	for _, n := range analytics.ReportNames() {
+		names = append(names, fmt.Sprintf("  %-18s %s", n, analytics.DescribeReport(n)))
+	}
+	cmd := &cobra.Command{
+		Use:   "report NAME",
+		Short: "Run a named campaign report against ClickHouse",
+		Long:  "Run a named report over the data the sink wrote to ClickHouse.\n\nReports:\n" + strings.Join(names, "\n"),
+		Example: `  surge report campaign-summary
+  surge report gmv-per-minute --campaign black-friday --from 2026-11-27T00:00:00Z --to 2026-11-27T06:00:00Z
+  surge report funnel --output json
+  surge report top-skus --from 2h --output csv`,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: analytics.ReportNames(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON, output.CSV)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			now := time.Now()
+			p := analytics.ReportParams{Campaign: a.v.GetString("campaign")}
+			if p.From, err = parseWhen(a.v.GetString("from"), now); err != nil {
+				return fmt.Errorf("%w: --from: %v", errUsage, err)
+			}
+			if p.To, err = parseWhen(a.v.GetString("to"), now); err != nil {
+				return fmt.Errorf("%w: --to: %v", errUsage, err)
+			}
+			if !p.From.IsZero() && !p.To.IsZero() && !p.From.Before(p.To) {
+				return fmt.Errorf("%w: --from %s is not before --to %s", errUsage, p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
+			}
+			ctx := cmd.Context()
+			ch, release, err := a.clickhouse(ctx)
+			if err != nil {
+				return err
+			}
+			defer release()
+			res, err := ch.Report(ctx, args[0], p)
+			if err != nil {
+				return err
+			}
+			return output.Rows(cmd.OutOrStdout(), f, res.Columns, res.Rows)
+		},
+	}
+	cmd.Flags().String("campaign", "", "only this campaign")
+	cmd.Flags().String("from", "", "start of the time range: RFC 3339 time, or a duration ago such as 2h")
+	cmd.Flags().String("to", "", "end of the time range (exclusive): RFC 3339 time, or a duration ago")
+	outputFlag(cmd, "table", "json", "csv")
+	return cmd
+}
+
+// parseWhen reads an RFC 3339 time or a duration before now; empty is zero.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-11-27T00:00:00Z) nor a duration ago (90m)", s)
+}

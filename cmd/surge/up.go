@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/internal/output"
+	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/admin"
+	"github.com/surgeio/surge/stream/loadgen"
+	"github.com/surgeio/surge/stream/sink"
+)
+
+func newUpCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the whole pipeline on this machine: broker, ClickHouse, topics, sink and a holiday peak",
+		Long: `Run the whole pipeline for a short holiday-peak rehearsal, then print the
+campaign summary from ClickHouse.
+
+It starts (or reuses) the embedded broker and a local ClickHouse under
+--data-dir, creates the topics, runs the exactly-once sink, and generates a
+peak of shopper traffic (by default one minute with a 10x midnight burst). When
+the generator stops it waits until ClickHouse holds every acknowledged record,
+checks the counts against what was produced, and prints the report.`,
+		Example: `  surge up
+  surge up --duration 5m --rate 50000
+  surge up --brokers localhost:9092 --clickhouse localhost:9000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := a.loadConfig()
+			if cfg.Seed == 0 {
+				cfg.Seed = time.Now().UnixNano()
+			}
+			return runUp(cmd.Context(), a, cmd, cfg)
+		},
+	}
+	addLoadFlags(cmd, 5000, time.Minute)
+	cmd.Flags().Lookup("seed").DefValue = "0"
+	_ = cmd.Flags().Set("seed", "0")
+	cmd.Flags().Lookup("seed").Usage = "random seed (0 picks one and prints it)"
+	addSinkFlags(cmd)
+	cmd.Flags().Int32("partitions", 8, "partitions per topic when creating them")
+	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
+	cmd.Flags().Bool("no-progress", false, "do not draw the progress bar")
+	return cmd
+}
+
+func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) error {
+	out := cmd.OutOrStdout()
+	kc, releaseKafka, err := a.kafka(ctx)
+	if err != nil {
+		return err
+	}
+	defer releaseKafka()
+	ch, releaseCH, err := a.clickhouse(ctx)
+	if err != nil {
+		return err
+	}
+	defer releaseCH()
+
+	topics := stream.DefaultTopics()
+	if err := ensureTopics(ctx, kc, topics, a.v.GetInt32("partitions")); err != nil {
+		return err
+	}
+	before, err := tableCounts(ctx, ch)
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), reg); err != nil {
+		return err
+	}
+	so := a.sinkOpts()
+	s, err := sink.New(ch, sink.WithClient(kc), sink.WithGroup(so.group), sink.WithBatchRows(so.batchRows),
+		sink.WithBatchInterval(so.batchInterval), sink.WithLogger(a.logger), sink.WithRegisterer(reg))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	sinkCtx, stopSink := context.WithCancel(ctx)
+	var g errgroup.Group
+	g.Go(func() error { return s.Run(sinkCtx) }) // ended by stopSink
+	defer func() {
+		stopSink()
+		if err := g.Wait(); err != nil {
+			a.logger.Error("sink", "err", err)
+		}
+	}()
+
+	fmt.Fprintf(out, "surge up: brokers %v, ClickHouse database %q, seed %d, %s of %s traffic at %.0f records/s\n",
+		kc.Brokers, ch.Database(), cfg.Seed, cfg.Duration, cfg.Shape, cfg.Rate)
+	stats, err := generate(ctx, a, kc, cfg, a.v.GetString("compression"), !a.v.GetBool("no-progress"), cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	if err := printLoadStats(out, output.Table, stats); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	want := map[analytics.Table]uint64{
+		analytics.TableOrders:      uint64(stats.ByKind[schemas.KindOrder]),
+		analytics.TableOrderStatus: uint64(stats.ByKind[schemas.KindOrderStatus]),
+		analytics.TableUserEvents:  uint64(stats.ByKind[schemas.KindUserEvent]),
+	}
+	if err := waitForSink(ctx, ch, before, want, out); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\ncampaign summary (all runs in this ClickHouse database):")
+	res, err := ch.Report(ctx, "campaign-summary", analytics.ReportParams{})
+	if err != nil {
+		return err
+	}
+	return output.Rows(out, output.Table, res.Columns, res.Rows)
+}
+
+func ensureTopics(ctx context.Context, kc stream.ClientConfig, topics stream.Topics, partitions int32) error {
+	cl, err := kgo.NewClient(kc.Opts()...)
+	if err != nil {
+		return fmt.Errorf("create kafka client: %w", err)
+	}
+	defer cl.Close()
+	_, err = admin.New(cl).EnsureTopics(ctx, admin.DefaultSpecs(topics, partitions, 1))
+	return err
+}
+
+var countedTables = []analytics.Table{analytics.TableOrders, analytics.TableOrderStatus, analytics.TableUserEvents}
+
+func tableCounts(ctx context.Context, ch *analytics.Conn) (map[analytics.Table]uint64, error) {
+	out := make(map[analytics.Table]uint64)
+	for _, t := range countedTables {
+		var n uint64
+		if err := ch.DB().QueryRow(ctx, "SELECT count() FROM "+string(t)).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count rows of %s: %w", t, err)
+		}
+		out[t] = n
+	}
+	return out, nil
+}
+
+// waitForSink waits until ClickHouse holds every acknowledged record of this
+// run, then checks that it holds no more than that.
+func waitForSink(ctx context.Context, ch *analytics.Conn, before, want map[analytics.Table]uint64, w io.Writer) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		now, err := tableCounts(ctx, ch)
+		if err != nil {
+			return err
+		}
+		done, over := true, false
+		var got, total uint64
+		for _, t := range countedTables {
+			d := now[t] - before[t]
+			got, total = got+min(d, want[t]), total+want[t]
+			done = done && d >= want[t]
+			over = over || d > want[t]
+		}
+		if over {
+			return fmt.Errorf("ClickHouse holds more rows than were produced: before %v, now %v, produced %v", before, now, want)
+		}
+		if done {
+			fmt.Fprintf(w, "verified: ClickHouse holds exactly the %d acknowledged records of this run (%v)\n", total, want)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: the sink did not catch up within 2m: %d of %d rows", errUnavailable, got, total)
+		}
+		fmt.Fprintf(w, "waiting for the sink: %d of %d rows in ClickHouse\n", got, total)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

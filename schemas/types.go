@@ -1,0 +1,158 @@
+// Package schemas defines surge's event types, their JSON codec, validation and
+// versions.
+//
+// Every record on a surge topic is one JSON object with two envelope fields:
+//
+//	"kind": "order" | "order_status" | "user_event" | "coupon"
+//	"v":    schema version (currently 1)
+//
+// plus an "event_id" that is unique per logical event and is used for
+// deduplication downstream. Records are keyed by user_id on Kafka so that one
+// user's events keep their order end to end.
+//
+// Money is always an integer count of minor units (cents) in an ISO-4217
+// currency; timestamps are RFC 3339 strings in JSON. Unknown JSON fields are
+// ignored so that newer producers can talk to older consumers.
+package schemas
+
+import "time"
+
+// Kind names the type of a record; it is the "kind" field of every record.
+type Kind string
+
+// The record kinds surge knows.
+const (
+	KindOrder       Kind = "order"
+	KindOrderStatus Kind = "order_status"
+	KindUserEvent   Kind = "user_event"
+	KindCoupon      Kind = "coupon"
+)
+
+// CurrentVersion is the schema version this build writes. Decoders accept
+// every version in [1, CurrentVersion].
+const CurrentVersion = 1
+
+// Priority is an order's dispatch priority.
+type Priority string
+
+// Order priorities. Orders with PriorityVIP or PriorityUrgent go to the
+// priority lane.
+const (
+	PriorityNormal Priority = "normal"
+	PriorityVIP    Priority = "vip"
+	PriorityUrgent Priority = "urgent"
+)
+
+// OrderStatusValue is the state an order moved to.
+type OrderStatusValue string
+
+// Order statuses.
+const (
+	StatusCreated   OrderStatusValue = "created"
+	StatusPaid      OrderStatusValue = "paid"
+	StatusCancelled OrderStatusValue = "cancelled"
+	StatusShipped   OrderStatusValue = "shipped"
+)
+
+// EventType is the type of a UserEvent.
+type EventType string
+
+// User event types.
+const (
+	EventPageView        EventType = "page_view"
+	EventSearch          EventType = "search"
+	EventAddToCart       EventType = "add_to_cart"
+	EventRemoveFromCart  EventType = "remove_from_cart"
+	EventCheckoutStarted EventType = "checkout_started"
+	EventCouponRedeemed  EventType = "coupon_redeemed"
+)
+
+// Record is implemented by every event type.
+type Record interface {
+	// Kind is the record's kind, as written in its "kind" field.
+	Kind() Kind
+	// ID is the record's event id, unique per logical event.
+	ID() string
+	// Key is the Kafka record key: the user id.
+	Key() string
+	// Time is the record's event time.
+	Time() time.Time
+}
+
+// Item is one line of an order.
+type Item struct {
+	SKU       string `json:"sku"`
+	Qty       int64  `json:"qty"`
+	UnitPrice int64  `json:"unit_price"` // minor units
+}
+
+// Order is a placed order. Placing it is the "created" status event.
+type Order struct {
+	EventID    string    `json:"event_id"`
+	Version    int       `json:"v"`
+	OrderID    string    `json:"order_id"`
+	UserID     string    `json:"user_id"`
+	Items      []Item    `json:"items"`
+	Amount     int64     `json:"amount"` // minor units; equals the sum of qty*unit_price
+	Currency   string    `json:"currency"`
+	CampaignID string    `json:"campaign_id,omitempty"`
+	Priority   Priority  `json:"priority"`
+	CouponID   string    `json:"coupon_id,omitempty"` // coupon redeemed on this order, if any
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// OrderStatus records an order moving to a new status.
+type OrderStatus struct {
+	EventID string           `json:"event_id"`
+	Version int              `json:"v"`
+	OrderID string           `json:"order_id"`
+	UserID  string           `json:"user_id"`
+	Status  OrderStatusValue `json:"status"`
+	TS      time.Time        `json:"ts"`
+}
+
+// UserEvent is one thing a shopper did on the site or app.
+type UserEvent struct {
+	EventID    string    `json:"event_id"`
+	Version    int       `json:"v"`
+	UserID     string    `json:"user_id"`
+	SessionID  string    `json:"session_id"`
+	Type       EventType `json:"type"`
+	SKU        string    `json:"sku,omitempty"`
+	CampaignID string    `json:"campaign_id,omitempty"`
+	TS         time.Time `json:"ts"`
+}
+
+// Coupon is a coupon issued to a user by a campaign rule.
+type Coupon struct {
+	EventID        string    `json:"event_id"`
+	Version        int       `json:"v"`
+	CouponID       string    `json:"coupon_id"`
+	UserID         string    `json:"user_id"`
+	CampaignID     string    `json:"campaign_id"`
+	RuleID         string    `json:"rule_id"`
+	Value          int64     `json:"value"` // minor units
+	Currency       string    `json:"currency"`
+	IssuedAt       time.Time `json:"issued_at"`
+	ExpiresAt      time.Time `json:"expires_at"`
+	TriggerEventID string    `json:"trigger_event_id"`
+}
+
+func (*Order) Kind() Kind         { return KindOrder }
+func (o *Order) ID() string       { return o.EventID }
+func (o *Order) Key() string      { return o.UserID }
+func (o *Order) Time() time.Time  { return o.CreatedAt }
+func (*OrderStatus) Kind() Kind   { return KindOrderStatus }
+func (s *OrderStatus) ID() string { return s.EventID }
+func (s *OrderStatus) Key() string {
+	return s.UserID
+}
+func (s *OrderStatus) Time() time.Time { return s.TS }
+func (*UserEvent) Kind() Kind          { return KindUserEvent }
+func (e *UserEvent) ID() string        { return e.EventID }
+func (e *UserEvent) Key() string       { return e.UserID }
+func (e *UserEvent) Time() time.Time   { return e.TS }
+func (*Coupon) Kind() Kind             { return KindCoupon }
+func (c *Coupon) ID() string           { return c.EventID }
+func (c *Coupon) Key() string          { return c.UserID }
+func (c *Coupon) Time() time.Time      { return c.IssuedAt }

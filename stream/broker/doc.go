@@ -1,0 +1,45 @@
+// Package broker runs surge's embedded Kafka-protocol broker: one broker
+// node, in process, built on franz-go's kfake.
+//
+// With no --brokers flag surge starts this broker instead of connecting to a
+// Kafka cluster. Every Kafka client speaks to it unchanged: franz-go, the
+// Java client, librdkafka (kcat, ClickHouse's Kafka engine). It serves
+// produce and fetch, consumer groups, idempotent and transactional
+// producers, topic administration and CreatePartitions.
+//
+//	b, err := broker.Start(ctx,
+//		broker.WithAddr("127.0.0.1:9092"),
+//		broker.WithDataDir(".surge/kafka"),
+//	)
+//	if err != nil { ... }
+//	defer b.Close()
+//	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+//
+// # Persistence
+//
+// Without WithDataDir the broker keeps everything in memory. With it, the
+// broker writes segments, offsets, group and producer state under the
+// directory as it goes and saves the rest on Close; Start on the same
+// directory continues with the same records at the same offsets. Writes go
+// through the page cache and are synced on segment roll and Close, like
+// Kafka's defaults; WithSyncWrites fsyncs each batch before acking it. The
+// directory holds a LOCK file (flock) so two brokers never share it; the
+// lock ends with the process, so a crash leaves nothing stale.
+//
+// # Addresses
+//
+// WithAddr's host part is honoured (the listener is bound by this package
+// and handed to kfake, whose own option only takes a port). The broker
+// advertises its listen address in metadata; when listening on a wildcard
+// such as 0.0.0.0 it advertises 127.0.0.1 instead, and WithAdvertisedAddr
+// sets the advertised address explicitly (e.g. a container's host name).
+//
+// # librdkafka clients
+//
+// kcat 1.7 (librdkafka 2.0) works with default settings: ApiVersions
+// negotiation succeeds, so no broker.version.fallback is needed. With
+// api.version.request=false it still works when broker.version.fallback
+// is 0.10.0 (the default) or newer, e.g. 2.8.0; fallbacks older than
+// 0.10 (message format v0/v1) are refused. lz4, snappy, gzip and zstd
+// batches are all accepted.
+package broker

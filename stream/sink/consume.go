@@ -1,0 +1,244 @@
+package sink
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/schemas"
+)
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// partState is what the sink knows about a partition it owns: for each table,
+// the highest offset of this partition ClickHouse already holds.
+type partState struct {
+	floors   map[analytics.Table]int64
+	maxFloor int64
+}
+
+func (p *partState) holds(t analytics.Table, offset int64) bool {
+	if offset > p.maxFloor {
+		return false
+	}
+	f, ok := p.floors[t]
+	return ok && offset <= f
+}
+
+// entry is one consumed record on its way to a table.
+type entry struct {
+	src    analytics.Source
+	table  analytics.Table
+	rec    schemas.Record // nil for a reject
+	reason string         // why the record was rejected
+	raw    []byte         // the rejected record's bytes
+	key    []byte
+	ts     time.Time // when the record was produced
+}
+
+// job is one batch: entries to write and the offsets to commit after.
+type job struct {
+	entries []entry
+	next    map[tp]int64 // offset to commit per partition: last consumed + 1
+	bytes   int
+	started time.Time
+}
+
+func newJob() *job { return &job{next: make(map[tp]int64)} }
+
+func (j *job) rows() int { return len(j.entries) }
+
+func (j *job) empty() bool { return len(j.entries) == 0 && len(j.next) == 0 }
+
+func (j *job) ready(cfg config) bool {
+	if j.empty() {
+		return false
+	}
+	return len(j.entries) >= cfg.batchRows || j.bytes >= cfg.batchBytes ||
+		time.Since(j.started) >= cfg.batchInterval
+}
+
+// tableFor maps a decoded record to its table, checking it belongs on the
+// topic it came from.
+func (s *Sink) tableFor(topic string, r schemas.Record) (analytics.Table, string) {
+	k := r.Kind()
+	if s.cfg.topics.For(k) != topic {
+		return "", "record of kind " + string(k) + " does not belong on topic " + topic
+	}
+	switch k {
+	case schemas.KindOrder:
+		return analytics.TableOrders, ""
+	case schemas.KindOrderStatus:
+		return analytics.TableOrderStatus, ""
+	case schemas.KindUserEvent:
+		return analytics.TableUserEvents, ""
+	case schemas.KindCoupon:
+		return analytics.TableCoupons, ""
+	}
+	return "", "unknown record kind " + string(k)
+}
+
+// addLocked decodes one polled record into the current job. Caller holds s.mu.
+func (s *Sink) addLocked(r *kgo.Record) {
+	key := tp{r.Topic, r.Partition}
+	s.ownMu.RLock()
+	ps := s.parts[key]
+	s.ownMu.RUnlock()
+	if ps == nil {
+		return // revoked or lost while this poll was in flight; the new owner reads it
+	}
+	j := s.cur
+	if j.empty() {
+		j.started = time.Now()
+	}
+	j.next[key] = r.Offset + 1
+
+	src := analytics.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	e := entry{src: src, key: r.Key, ts: r.Timestamp}
+	if len(r.Value) == 0 {
+		e.table, e.reason = analytics.TableRejects, "empty record value"
+	} else if rec, err := schemas.Decode(r.Value); err != nil {
+		e.table, e.reason = analytics.TableRejects, err.Error()
+	} else if t, why := s.tableFor(r.Topic, rec); why != "" {
+		e.table, e.reason = analytics.TableRejects, why
+	} else {
+		e.table, e.rec = t, rec
+	}
+	if e.rec == nil {
+		e.raw = r.Value
+	}
+	if ps.holds(e.table, r.Offset) {
+		s.addStats(func(st *Stats) { st.Replayed++ })
+		s.metrics.replayed.Inc()
+		return
+	}
+	j.entries = append(j.entries, e)
+	j.bytes += len(r.Value)
+}
+
+// handoffLocked queues the current job for the flusher and starts a new one.
+// It blocks while the flusher is busy with a previous job. Caller holds s.mu.
+func (s *Sink) handoffLocked() {
+	if s.cur.empty() {
+		return
+	}
+	s.pending.Add(1)
+	s.jobs <- s.cur
+	s.cur = newJob()
+}
+
+// onAssigned reads the watermarks of newly assigned partitions before any of
+// their records is fetched.
+func (s *Sink) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	log := s.cfg.logger.With("group", s.cfg.group)
+	backoff := newBackoff(s.cfg.retryMax)
+	for {
+		states, err := s.loadWatermarks(ctx, assigned)
+		if err == nil {
+			s.ownMu.Lock()
+			for k, ps := range states {
+				s.parts[k] = ps
+				delete(s.lost, k)
+			}
+			s.ownMu.Unlock()
+			log.Info("partitions assigned", "partitions", fmtParts(assigned))
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("read ClickHouse watermarks for assigned partitions; retrying", "err", err)
+		backoff.wait(ctx)
+	}
+}
+
+func (s *Sink) loadWatermarks(ctx context.Context, assigned map[string][]int32) (map[tp]*partState, error) {
+	// A batch another instance (or a killed one) has in flight must be fully
+	// visible or gone before the watermarks mean anything.
+	if err := s.waitForInserts(ctx, s.groupQueryPrefix(), ""); err != nil {
+		return nil, err
+	}
+	out := make(map[tp]*partState)
+	for topic, parts := range assigned {
+		wm, err := s.ch.Watermarks(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			ps := &partState{floors: make(map[analytics.Table]int64), maxFloor: -1}
+			for table, byPart := range wm {
+				if off, ok := byPart[p]; ok {
+					ps.floors[table] = off
+					ps.maxFloor = max(ps.maxFloor, off)
+				}
+			}
+			out[tp{topic, p}] = ps
+		}
+	}
+	return out, nil
+}
+
+// onRevoked writes and commits everything consumed from the revoked
+// partitions before the group hands them to another member.
+func (s *Sink) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.ownMu.Lock()
+	for t, ps := range revoked {
+		for _, p := range ps {
+			delete(s.parts, tp{t, p})
+		}
+	}
+	s.ownMu.Unlock()
+	s.mu.Lock()
+	s.handoffLocked()
+	s.mu.Unlock()
+	s.pending.Wait()
+	if len(revoked) > 0 {
+		s.cfg.logger.Info("partitions revoked", "group", s.cfg.group, "partitions", fmtParts(revoked))
+	}
+}
+
+// onLost drops what was consumed from partitions this member no longer owns:
+// another member may already be writing them.
+func (s *Sink) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.ownMu.Lock()
+	for t, ps := range lost {
+		for _, p := range ps {
+			delete(s.parts, tp{t, p})
+			s.lost[tp{t, p}] = true
+		}
+	}
+	s.ownMu.Unlock()
+	s.mu.Lock()
+	s.cur.dropLost(s.isLost)
+	s.mu.Unlock()
+	s.cfg.logger.Warn("partitions lost; their unwritten records are left to the new owner",
+		"group", s.cfg.group, "partitions", fmtParts(lost))
+}
+
+func (s *Sink) isLost(k tp) bool {
+	s.ownMu.RLock()
+	defer s.ownMu.RUnlock()
+	return s.lost[k]
+}
+
+// dropLost removes entries and commits of lost partitions.
+func (j *job) dropLost(lost func(tp) bool) {
+	kept := j.entries[:0]
+	for _, e := range j.entries {
+		if !lost(tp{e.src.Topic, e.src.Partition}) {
+			kept = append(kept, e)
+		}
+	}
+	clear(j.entries[len(kept):])
+	j.entries = kept
+	for k := range j.next {
+		if lost(k) {
+			delete(j.next, k)
+		}
+	}
+}

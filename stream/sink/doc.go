@@ -1,0 +1,72 @@
+// Package sink streams surge's topics (orders, user events, coupons) into
+// ClickHouse raw tables, exactly once.
+//
+// # Guarantee
+//
+// Every record of a consumed topic ends up in ClickHouse exactly once: either as
+// one row of its table (orders, order_status, user_events, coupons) or, when it
+// fails validation, as one row of sink_rejects plus a record on the dead-letter
+// topic. This holds across kill -9 of the sink at any moment, consumer-group
+// rebalances between sink instances, and ClickHouse restarts, on ClickHouse
+// 18.16 and later (it needs neither insert_deduplication_token nor replicated
+// block deduplication).
+//
+// # Design
+//
+// Three facts make it work:
+//
+//  1. Every row carries its provenance: kafka_topic, kafka_partition and
+//     kafka_offset.
+//  2. Every INSERT the sink sends is one native block, with one ingested_at
+//     value, into a table partitioned by toYYYYMM(ingested_at). It therefore
+//     creates exactly one part, and a part becomes visible atomically: all of an
+//     INSERT's rows land, or none do.
+//  3. A partition's records are written by one flusher, in offset order, one
+//     batch at a time: batch N+1 is sent only after every table of batch N has
+//     been written.
+//
+// From 2 and 3, for each (table, topic, partition) the rows present are exactly
+// those with kafka_offset at or below that table's watermark, the max
+// kafka_offset it holds for the partition. When the sink takes a partition
+// (start, restart after a crash, rebalance) it reads those watermarks and, for
+// each record it consumes, skips it if its target table already holds it
+// (offset <= watermark). Consumption resumes at the group's committed offset,
+// which the sink commits only after a batch is fully written; the commit is an
+// optimisation that bounds how much is re-read, never the source of truth.
+//
+// A failed write is ambiguous: the server may have written some tables, or may
+// still be writing. The sink tags every INSERT with a query id
+// ("surge-sink:<group>:<instance>:<seq>"), waits until no query with the failed
+// id is still running on the server, re-reads the watermarks and retries only
+// the rows still missing. A newly assigned partition is likewise read only
+// after no other instance of the group has an INSERT running, so a batch a
+// killed instance left in flight is either fully visible or gone before the
+// watermarks are read.
+//
+// Records that fail validation are produced to the dead-letter topic (headers
+// carry the reason and the source topic, partition and offset) before their
+// sink_rejects row is written; that topic is therefore at-least-once: a crash
+// between the two can repeat a dead letter, never lose one. Consumers of dead
+// letters dedupe on (source topic, partition, offset).
+//
+// # Limits
+//
+//   - A sink instance that is cut off from Kafka longer than the session timeout
+//     but can still reach ClickHouse may write one more batch for a partition
+//     the group has already given to another instance, if that batch starts
+//     after the new owner read its watermarks. Keep the session timeout short
+//     and the sink's network to both systems alike; the default session timeout
+//     is 10 s.
+//   - Materialized views (the per-minute rollups) are fed by ClickHouse after the
+//     raw part is written. A ClickHouse crash between the two can leave a
+//     rollup short of rows the raw table holds; the raw tables stay exact.
+//   - Table partitioning is by ingestion month, not event month: event-time
+//     filters prune through the ORDER BY key rather than partitions.
+//
+// # Backpressure
+//
+// Polling hands a batch to the flusher through a one-slot queue. While
+// ClickHouse is slow the queue is full, polling stops, and franz-go stops
+// fetching once its own bounded buffer is full: memory stays bounded by about
+// three batches plus the fetch buffer.
+package sink

@@ -1,0 +1,285 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream"
+)
+
+// flush writes one job: dead letters first, then the ClickHouse rows, then the
+// offset commit. It retries until the rows are written or ctx is done.
+func (s *Sink) flush(ctx context.Context, j *job) {
+	defer s.pending.Done()
+	j.dropLost(s.isLost)
+	if err := s.produceDeadLetters(ctx, j); err != nil {
+		return // ctx done: nothing committed, the records are read again
+	}
+	batch := analytics.NewBatch()
+	backoff := newBackoff(s.cfg.retryMax)
+	for attempt := 0; len(j.entries) > 0; attempt++ {
+		s.seq++
+		qid := fmt.Sprintf("%s%s:%d", s.groupQueryPrefix(), s.instance, s.seq)
+		fill(batch, j.entries)
+		start := time.Now()
+		err := s.ch.Write(clickhouse.Context(ctx, clickhouse.WithQueryID(qid)), batch, start.UTC().Truncate(time.Second))
+		if err == nil {
+			s.recordWrite(j, time.Since(start))
+			break
+		}
+		s.metrics.writeErrors.Inc()
+		s.addStats(func(st *Stats) { st.Retries++ })
+		s.cfg.logger.Warn("write batch to ClickHouse failed; will retry the rows it does not hold",
+			"rows", len(j.entries), "attempt", attempt+1, "err", err)
+		if ctx.Err() != nil {
+			return
+		}
+		if err := s.recover(ctx, j, qid, backoff); err != nil {
+			return
+		}
+	}
+	s.commit(ctx, j)
+}
+
+// recover waits until the failed INSERT is no longer running, then drops
+// from the job every row ClickHouse already holds.
+func (s *Sink) recover(ctx context.Context, j *job, qid string, backoff *backoff) error {
+	for {
+		backoff.wait(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := s.waitForInserts(ctx, qid, qid); err != nil {
+			s.cfg.logger.Warn("ClickHouse still unreachable", "err", err)
+			continue
+		}
+		topics := make(map[string]bool)
+		for _, e := range j.entries {
+			topics[e.src.Topic] = true
+		}
+		held := make(map[string]map[analytics.Table]map[int32]int64)
+		var err error
+		for t := range topics {
+			if held[t], err = s.ch.Watermarks(ctx, t); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			s.cfg.logger.Warn("read watermarks after failed write", "err", err)
+			continue
+		}
+		kept := j.entries[:0]
+		for _, e := range j.entries {
+			if off, ok := held[e.src.Topic][e.table][e.src.Partition]; ok && e.src.Offset <= off {
+				continue
+			}
+			kept = append(kept, e)
+		}
+		if n := len(j.entries) - len(kept); n > 0 {
+			s.cfg.logger.Info("failed write had partly landed; retrying the rest", "landed", n, "rest", len(kept))
+		}
+		clear(j.entries[len(kept):])
+		j.entries = kept
+		return nil
+	}
+}
+
+// waitForInserts returns once none of the INSERTs running now whose query id
+// starts with prefix is still running. With exact set, only that query id is
+// waited for.
+func (s *Sink) waitForInserts(ctx context.Context, prefix, exact string) error {
+	running := func() (map[string]bool, error) {
+		rows, err := s.ch.DB().Query(ctx,
+			"SELECT query_id FROM system.processes WHERE substring(query_id, 1, ?) = ?",
+			uint64(len(prefix)), prefix)
+		if err != nil {
+			return nil, fmt.Errorf("list running inserts: %w", err)
+		}
+		defer rows.Close()
+		ids := make(map[string]bool)
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			if exact == "" || id == exact {
+				ids[id] = true
+			}
+		}
+		return ids, rows.Err()
+	}
+	first, err := running()
+	if err != nil {
+		return err
+	}
+	for len(first) > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		now, err := running()
+		if err != nil {
+			return err
+		}
+		for id := range first {
+			if !now[id] {
+				delete(first, id)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Sink) groupQueryPrefix() string { return "surge-sink:" + s.cfg.group + ":" }
+
+// produceDeadLetters sends every rejected record of the job to the
+// dead-letter topic and waits for the acks.
+func (s *Sink) produceDeadLetters(ctx context.Context, j *job) error {
+	var recs []*kgo.Record
+	for _, e := range j.entries {
+		if e.rec != nil {
+			continue
+		}
+		recs = append(recs, stream.NewDeadLetterRecord(s.cfg.topics.DeadLetters, stream.DeadLetter{
+			Reason:          e.reason,
+			SourceTopic:     e.src.Topic,
+			SourcePartition: e.src.Partition,
+			SourceOffset:    e.src.Offset,
+			Group:           s.cfg.group,
+			Attempts:        1,
+			FirstFailure:    time.Now(),
+			LastFailure:     time.Now(),
+			Key:             e.key,
+			Value:           e.raw,
+		}))
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	backoff := newBackoff(s.cfg.retryMax)
+	for {
+		err := s.cl.ProduceSync(ctx, recs...).FirstErr()
+		if err == nil {
+			s.metrics.deadLetters.Add(float64(len(recs)))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.cfg.logger.Warn("produce dead letters failed; retrying", "records", len(recs), "err", err)
+		backoff.wait(ctx)
+	}
+}
+
+func (s *Sink) commit(ctx context.Context, j *job) {
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	for k, next := range j.next {
+		if s.isLost(k) {
+			continue
+		}
+		if offsets[k.topic] == nil {
+			offsets[k.topic] = make(map[int32]kgo.EpochOffset)
+		}
+		offsets[k.topic][k.partition] = kgo.EpochOffset{Epoch: -1, Offset: next}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	var failed error
+	s.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			failed = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && failed == nil {
+					failed = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, e)
+				}
+			}
+		}
+	})
+	if failed != nil {
+		// Not fatal: the watermarks keep the next owner from writing twice;
+		// it only re-reads more.
+		s.metrics.commitErrors.Inc()
+		s.cfg.logger.Warn("commit offsets failed; the next owner re-reads and skips them", "err", failed)
+		return
+	}
+	s.addStats(func(st *Stats) { st.Committed++ })
+}
+
+func (s *Sink) recordWrite(j *job, took time.Duration) {
+	now := time.Now()
+	var rejects int64
+	for _, e := range j.entries {
+		if e.rec == nil {
+			rejects++
+		}
+		s.metrics.freshness.Observe(now.Sub(e.ts).Seconds())
+	}
+	s.metrics.observeWrite(j, took)
+	s.addStats(func(st *Stats) {
+		st.Rows += int64(len(j.entries))
+		st.Rejected += rejects
+		st.Batches++
+	})
+}
+
+// fill rebuilds batch from entries.
+func fill(b *analytics.Batch, entries []entry) {
+	b.Reset()
+	for i := range entries {
+		e := &entries[i]
+		switch r := e.rec.(type) {
+		case nil:
+			b.AddReject(e.src, e.reason, e.raw)
+		case *schemas.Order:
+			b.AddOrder(e.src, r)
+		case *schemas.OrderStatus:
+			b.AddOrderStatus(e.src, r)
+		case *schemas.UserEvent:
+			b.AddUserEvent(e.src, r)
+		case *schemas.Coupon:
+			b.AddCoupon(e.src, r)
+		}
+	}
+}
+
+type backoff struct {
+	cur, max time.Duration
+}
+
+func newBackoff(max time.Duration) *backoff { return &backoff{cur: 100 * time.Millisecond, max: max} }
+
+// wait sleeps the current backoff with ±20% jitter and doubles it up to max.
+func (b *backoff) wait(ctx context.Context) {
+	d := b.cur + time.Duration((rand.Float64()*0.4-0.2)*float64(b.cur))
+	b.cur = min(2*b.cur, b.max)
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func fmtParts(m map[string][]int32) string {
+	var parts []string
+	for t, ps := range m {
+		slices.Sort(ps)
+		parts = append(parts, fmt.Sprintf("%s%v", t, ps))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, " ")
+}

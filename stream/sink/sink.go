@@ -1,0 +1,244 @@
+package sink
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/stream"
+)
+
+// DefaultGroup is the consumer group the sink joins unless WithGroup says otherwise.
+const DefaultGroup = "surge-sink"
+
+type config struct {
+	client        stream.ClientConfig
+	group         string
+	topics        stream.Topics
+	batchRows     int
+	batchBytes    int
+	batchInterval time.Duration
+	logger        *slog.Logger
+	registerer    prometheus.Registerer
+	retryMax      time.Duration
+}
+
+// Opt configures a Sink.
+type Opt func(*config)
+
+// WithClient sets how the sink connects to Kafka. Required.
+func WithClient(c stream.ClientConfig) Opt { return func(cfg *config) { cfg.client = c } }
+
+// WithGroup sets the consumer group; the default is DefaultGroup.
+func WithGroup(g string) Opt { return func(cfg *config) { cfg.group = g } }
+
+// WithTopics sets the topic names; the default is stream.DefaultTopics().
+func WithTopics(t stream.Topics) Opt { return func(cfg *config) { cfg.topics = t } }
+
+// WithBatchRows bounds the rows of one batch; the default is 200,000.
+func WithBatchRows(n int) Opt { return func(cfg *config) { cfg.batchRows = n } }
+
+// WithBatchBytes bounds the record bytes of one batch; the default is 64 MiB.
+func WithBatchBytes(n int) Opt { return func(cfg *config) { cfg.batchBytes = n } }
+
+// WithBatchInterval bounds how long a record waits in a batch before it is
+// written; the default is 500ms. It is the main term of end-to-end freshness.
+func WithBatchInterval(d time.Duration) Opt { return func(cfg *config) { cfg.batchInterval = d } }
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *slog.Logger) Opt { return func(cfg *config) { cfg.logger = l } }
+
+// WithRegisterer registers the sink's Prometheus metrics; the default registers none.
+func WithRegisterer(r prometheus.Registerer) Opt { return func(cfg *config) { cfg.registerer = r } }
+
+// WithMaxRetryBackoff caps the backoff between retries of a failed write; the
+// default is 5s.
+func WithMaxRetryBackoff(d time.Duration) Opt { return func(cfg *config) { cfg.retryMax = d } }
+
+// Sink consumes surge's topics and writes them to ClickHouse exactly once.
+type Sink struct {
+	cfg      config
+	ch       *analytics.Conn
+	cl       *kgo.Client
+	instance string
+	metrics  *metrics
+
+	mu  sync.Mutex // guards cur
+	cur *job       // batch being filled by the poll loop
+
+	ownMu sync.RWMutex
+	parts map[tp]*partState // partitions the poll loop accepts records for
+	lost  map[tp]bool       // partitions lost without a clean revoke: never written
+
+	jobs    chan *job      // one-slot queue to the flusher
+	pending sync.WaitGroup // jobs handed off and not yet flushed
+	flushWG sync.WaitGroup
+	seq     uint64 // flusher-only: query id sequence
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// Stats counts what a sink has done since it started.
+type Stats struct {
+	Rows      int64 // rows written to ClickHouse, rejects included
+	Rejected  int64 // records that failed validation
+	Replayed  int64 // records skipped because ClickHouse already held them
+	Batches   int64
+	Retries   int64
+	Committed int64 // successful offset commits
+}
+
+// ErrConfig is wrapped by every configuration error from New.
+var ErrConfig = errors.New("invalid sink configuration")
+
+// New validates the options and connects a consumer to Kafka. ch must have
+// its migrations applied.
+func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
+	cfg := config{
+		group:         DefaultGroup,
+		topics:        stream.DefaultTopics(),
+		batchRows:     200_000,
+		batchBytes:    64 << 20,
+		batchInterval: 500 * time.Millisecond,
+		logger:        slog.New(slog.DiscardHandler),
+		retryMax:      5 * time.Second,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	switch {
+	case ch == nil:
+		return nil, fmt.Errorf("%w: no ClickHouse connection", ErrConfig)
+	case len(cfg.client.Brokers) == 0:
+		return nil, fmt.Errorf("%w: no Kafka brokers", ErrConfig)
+	case cfg.group == "":
+		return nil, fmt.Errorf("%w: empty group name", ErrConfig)
+	case cfg.batchRows < 1 || cfg.batchRows > 1_000_000:
+		// ClickHouse splits blocks above max_insert_block_size (1,048,576 rows);
+		// one block per INSERT is what makes an INSERT atomic.
+		return nil, fmt.Errorf("%w: batch rows %d out of range 1..1000000", ErrConfig, cfg.batchRows)
+	case cfg.batchInterval <= 0:
+		return nil, fmt.Errorf("%w: batch interval must be positive", ErrConfig)
+	}
+	var idb [4]byte
+	_, _ = rand.Read(idb[:])
+	s := &Sink{
+		cfg:      cfg,
+		ch:       ch,
+		instance: hex.EncodeToString(idb[:]),
+		parts:    make(map[tp]*partState),
+		lost:     make(map[tp]bool),
+		jobs:     make(chan *job, 1),
+		metrics:  newMetrics(cfg.registerer),
+	}
+	s.cur = newJob()
+	kopts := append(cfg.client.Opts(),
+		kgo.ConsumerGroup(cfg.group),
+		kgo.ConsumeTopics(cfg.topics.Orders, cfg.topics.UserEvents, cfg.topics.Coupons),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.DisableAutoCommit(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.SessionTimeout(10*time.Second),
+		kgo.FetchMaxBytes(32<<20),
+		kgo.OnPartitionsAssigned(s.onAssigned),
+		kgo.OnPartitionsRevoked(s.onRevoked),
+		kgo.OnPartitionsLost(s.onLost),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
+	)
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("create kafka client: %w", err)
+	}
+	s.cl = cl
+	return s, nil
+}
+
+// Stats returns a snapshot of the sink's counters.
+func (s *Sink) Stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	return s.stats
+}
+
+func (s *Sink) addStats(f func(*Stats)) {
+	s.statsMu.Lock()
+	f(&s.stats)
+	s.statsMu.Unlock()
+}
+
+// Run consumes until ctx is done or a fatal error occurs. On the way out it
+// stops fetching, writes what it holds, commits, and leaves the group.
+func (s *Sink) Run(ctx context.Context) error {
+	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelFlush()
+	s.flushWG.Add(1)
+	go func() { // ended by close(s.jobs)
+		defer s.flushWG.Done()
+		for j := range s.jobs {
+			s.flush(flushCtx, j)
+		}
+	}()
+
+	err := s.pollLoop(ctx)
+
+	// Shutdown in order: stop intake, flush, commit, close. A second signal
+	// (cancelled flushCtx via the caller's process exit) is the only way out
+	// of a flush that cannot reach ClickHouse.
+	s.mu.Lock()
+	s.handoffLocked()
+	s.mu.Unlock()
+	close(s.jobs)
+	s.flushWG.Wait()
+	s.cl.Close() // leaves the group; onRevoked runs with nothing left to write
+	return err
+}
+
+func (s *Sink) pollLoop(ctx context.Context) error {
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		pollCtx, cancel := s.pollContext(ctx)
+		fetches := s.cl.PollRecords(pollCtx, 20_000)
+		cancel()
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return
+			}
+			s.cfg.logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			s.metrics.fetchErrors.Inc()
+		})
+		s.mu.Lock()
+		fetches.EachRecord(s.addLocked)
+		if s.cur.ready(s.cfg) {
+			s.handoffLocked() // blocks while the flusher is busy: backpressure
+		}
+		s.mu.Unlock()
+	}
+}
+
+// pollContext bounds a poll so that a partly filled batch is written within
+// the batch interval.
+func (s *Sink) pollContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	s.mu.Lock()
+	n, started := s.cur.rows(), s.cur.started
+	s.mu.Unlock()
+	if n == 0 {
+		return context.WithTimeout(ctx, s.cfg.batchInterval)
+	}
+	return context.WithDeadline(ctx, started.Add(s.cfg.batchInterval))
+}
