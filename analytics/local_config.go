@@ -85,6 +85,8 @@ const usersXML = `<?xml version="1.0"?>
     <profiles>
         <default>
             <allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type>
+            <!-- Idle connections notice a shutdown within a second (default 10). -->
+            <poll_interval>1</poll_interval>
         </default>
     </profiles>
     <users>

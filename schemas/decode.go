@@ -2,71 +2,11 @@ package schemas
 
 import (
 	"bytes"
-	"fmt"
 	"strconv"
-	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/segmentio/encoding/json"
 )
-
-// MaxDepth is the deepest nesting of arrays and objects a record may have.
-// Surge's own fields need 3 levels; the rest is room for unknown fields.
-const MaxDepth = 32
-
-// parseFlags: field values are kept as slices of the input (they are copied
-// into strings once, below), and keys match exactly, never case-insensitively.
-const parseFlags = json.ZeroCopy | json.DontMatchCaseInsensitiveStructFields
-
-// rawRecord receives every field of every kind as raw JSON, so that each
-// field's presence and JSON type can be checked and reported by name.
-type rawRecord struct {
-	Kind           json.RawMessage `json:"kind"`
-	V              json.RawMessage `json:"v"`
-	EventID        json.RawMessage `json:"event_id"`
-	OrderID        json.RawMessage `json:"order_id"`
-	UserID         json.RawMessage `json:"user_id"`
-	Items          json.RawMessage `json:"items"`
-	Amount         json.RawMessage `json:"amount"`
-	Currency       json.RawMessage `json:"currency"`
-	CampaignID     json.RawMessage `json:"campaign_id"`
-	Priority       json.RawMessage `json:"priority"`
-	CouponID       json.RawMessage `json:"coupon_id"`
-	CreatedAt      json.RawMessage `json:"created_at"`
-	Status         json.RawMessage `json:"status"`
-	TS             json.RawMessage `json:"ts"`
-	SessionID      json.RawMessage `json:"session_id"`
-	Type           json.RawMessage `json:"type"`
-	SKU            json.RawMessage `json:"sku"`
-	RuleID         json.RawMessage `json:"rule_id"`
-	Value          json.RawMessage `json:"value"`
-	IssuedAt       json.RawMessage `json:"issued_at"`
-	ExpiresAt      json.RawMessage `json:"expires_at"`
-	TriggerEventID json.RawMessage `json:"trigger_event_id"`
-
-	// scratch space for items, reused through rawPool
-	elems []json.RawMessage
-	item  rawItem
-}
-
-type rawItem struct {
-	SKU       json.RawMessage `json:"sku"`
-	Qty       json.RawMessage `json:"qty"`
-	UnitPrice json.RawMessage `json:"unit_price"`
-}
-
-var rawPool = sync.Pool{New: func() any { return new(rawRecord) }}
-
-func releaseRaw(r *rawRecord) {
-	elems := r.elems
-	clear(elems) // drop references to the input
-	if cap(elems) > MaxItems {
-		elems = nil
-	}
-	*r = rawRecord{elems: elems[:0]}
-	rawPool.Put(r)
-}
 
 // Decode reads one record of any kind, choosing the type by its "kind"
 // field, and checks it. It returns a *Order, *OrderStatus, *UserEvent or
@@ -154,101 +94,6 @@ func decode(data []byte, want Kind) (Record, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-// parse runs the checks on the record as a whole (size, UTF-8, nesting, JSON
-// syntax, a single top-level object) and splits it into raw field values.
-func parse(data []byte, k Kind) (*rawRecord, error) {
-	if len(data) > MaxRecordBytes {
-		return nil, &tooLargeError{size: len(data)}
-	}
-	i := 0
-	for i < len(data) && isSpace(data[i]) {
-		i++
-	}
-	if i == len(data) {
-		return nil, invalid(k, "", "empty record")
-	}
-	if data[i] != '{' {
-		return nil, invalid(k, "", notObject(data[i:]))
-	}
-	if !utf8.Valid(data) {
-		return nil, invalid(k, "", "invalid UTF-8 at byte "+strconv.Itoa(badUTF8(data)))
-	}
-	if bytes.Count(data, []byte{'{'})+bytes.Count(data, []byte{'['}) > MaxDepth && depth(data) > MaxDepth {
-		return nil, invalid(k, "", "nested more than "+strconv.Itoa(MaxDepth)+" levels deep")
-	}
-	raw := rawPool.Get().(*rawRecord)
-	rest, err := json.Parse(data, raw, parseFlags)
-	switch {
-	case err != nil && len(rest) == 0:
-		err = invalid(k, "", "truncated JSON: unexpected end of input")
-	case err != nil:
-		err = invalid(k, "", "malformed JSON near byte "+strconv.Itoa(len(data)-len(rest)))
-	case len(rest) != 0:
-		err = invalid(k, "", "unexpected data after the JSON object at byte "+strconv.Itoa(len(data)-len(rest)))
-	}
-	if err != nil {
-		releaseRaw(raw)
-		return nil, err
-	}
-	return raw, nil
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// notObject describes a top-level value that is not an object.
-func notObject(b []byte) string {
-	if !json.Valid(b) {
-		return "malformed JSON: want an object starting with '{'"
-	}
-	switch b[0] {
-	case 'n':
-		return "must be a JSON object, got null"
-	case '[':
-		return "must be a JSON object, got an array"
-	case '"':
-		return "must be a JSON object, got a string"
-	case 't', 'f':
-		return "must be a JSON object, got a boolean"
-	}
-	return "must be a JSON object, got a number"
-}
-
-func badUTF8(b []byte) int {
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return i
-		}
-		i += n
-	}
-	return len(b)
-}
-
-// depth returns the deepest nesting of arrays and objects in b, stopping
-// early once it exceeds MaxDepth. Brackets inside strings do not count.
-func depth(b []byte) int {
-	d, maxd := 0, 0
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-		case '{', '[':
-			if d++; d > maxd {
-				if maxd = d; maxd > MaxDepth {
-					return maxd
-				}
-			}
-		case '}', ']':
-			d--
-		}
-	}
-	return maxd
 }
 
 // decoder turns raw field values into typed ones, noting per field what was
@@ -385,55 +230,6 @@ func (d *decoder) version(raw []byte) int {
 	return int(n)
 }
 
-// items decodes the items array; problems with single items go to d.ip.
-func (d *decoder) items(raw []byte) []Item {
-	switch {
-	case absent(raw):
-		d.p[fItems] = "missing"
-		return nil
-	case raw[0] != '[':
-		d.p[fItems] = "must be an array"
-		return nil
-	}
-	elems := &d.raw.elems
-	if _, err := json.Parse(raw, elems, parseFlags); err != nil {
-		d.p[fItems] = "must be an array" // unreachable: raw is valid JSON
-		return nil
-	}
-	n := len(*elems)
-	if n == 0 {
-		return []Item{}
-	}
-	if n > MaxItems {
-		d.p[fItems] = "must have at most " + strconv.Itoa(MaxItems) + " items, got " + strconv.Itoa(n)
-		return nil
-	}
-	items := make([]Item, n)
-	for i, e := range *elems {
-		var pr itemProblems
-		if e[0] != '{' {
-			pr.whole = "must be an object"
-		} else {
-			ri := &d.raw.item
-			*ri = rawItem{}
-			if _, err := json.Parse(e, ri, parseFlags); err != nil {
-				pr.whole = "must be an object" // unreachable: e is valid JSON
-			}
-			it := &items[i]
-			it.SKU, pr.sku = d.readString(ri.SKU, true)
-			it.Qty, pr.qty = readInt(ri.Qty)
-			it.UnitPrice, pr.unitPrice = readInt(ri.UnitPrice)
-		}
-		if pr != (itemProblems{}) {
-			if d.ip == nil {
-				d.ip = make([]itemProblems, n)
-			}
-			d.ip[i] = pr
-		}
-	}
-	return items
-}
-
 // readString reads a JSON string field. An empty string counts as absent
 // for optional fields and is a problem for required ones.
 func (d *decoder) readString(raw []byte, required bool) (string, string) {
@@ -507,7 +303,7 @@ func readInt(raw []byte) (int64, string) {
 		}
 	}
 	if neg {
-		return -int64(u - 1) - 1, ""
+		return -int64(u-1) - 1, ""
 	}
 	if u == limit {
 		return 0, "overflows int64"
@@ -528,12 +324,12 @@ func (d *decoder) readTime(raw []byte) (time.Time, string) {
 	if bytes.IndexByte(in, '\\') >= 0 {
 		in = []byte(d.unquote(raw))
 	}
-	var t time.Time
-	if err := t.UnmarshalText(in); err != nil {
-		return time.Time{}, fmt.Sprintf("must be an RFC 3339 timestamp, got %s", quote(string(in)))
+	t, ok := parseTimestamp(in)
+	if !ok {
+		return time.Time{}, "must be an RFC 3339 timestamp, got " + quote(string(in))
 	}
-	t = t.UTC().Truncate(time.Millisecond)
-	if t.Before(MinEventTime) {
+	t = t.Truncate(time.Millisecond)
+	if t.Before(minEventTime) {
 		// also keeps "0001-01-01T00:00:00Z" from reading as a missing time
 		return time.Time{}, "must not be before 2000-01-01T00:00:00Z"
 	}

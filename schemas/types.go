@@ -13,6 +13,74 @@
 // Money is always an integer count of minor units (cents) in an ISO-4217
 // currency; timestamps are RFC 3339 strings in JSON. Unknown JSON fields are
 // ignored so that newer producers can talk to older consumers.
+//
+// # Wire format
+//
+// A record is one UTF-8 JSON object of at most MaxRecordBytes:
+//
+//	{"kind":"user_event","v":1,"event_id":"01JDQ3Z8M4X7N2K9P5R6T8V0WY",
+//	 "user_id":"u-42","session_id":"s-7","type":"add_to_cart","sku":"SKU-1",
+//	 "ts":"2024-11-29T08:00:00.123Z"}
+//
+// The fields are the json tags of Order, OrderStatus, UserEvent and Coupon.
+// Encode and AppendJSON write "kind", "v" and "event_id" first and the rest
+// in the order of the Go type, leave out empty optional fields (campaign_id,
+// coupon_id, sku), write an empty Priority as "normal" and a zero Version as
+// CurrentVersion, and write timestamps in UTC with exactly three fractional
+// digits. Decode accepts any field order, RFC 3339 timestamps with or without
+// fractional seconds and with any offset, and returns them in UTC truncated
+// to the millisecond, so a decoded record encodes and decodes back to itself.
+// Timestamps must have every RFC 3339 part at full width ("T08:00:00", not
+// "T8:00:00") and no leap second.
+//
+// Decoding is strict about what surge reads and lenient about the rest:
+//
+//   - Unknown fields are ignored, at any depth. Keys match exactly (no case
+//     folding). When a key appears twice, the last value wins, as in
+//     encoding/json.
+//   - A null value counts as an absent field.
+//   - The input must be one JSON object, optionally surrounded by
+//     whitespace, in valid UTF-8, nested at most MaxDepth levels deep. An
+//     empty input, null, an array, truncated JSON or trailing data is an
+//     error. A record over MaxRecordBytes fails with ErrTooLarge before it is
+//     parsed.
+//   - Decode reads the kind from "kind"; DecodeOrder and its siblings also
+//     accept a record without "kind" and refuse one of another kind.
+//
+// # Rules
+//
+// Decode and Validate check the same rules, and report every broken rule (up
+// to a limit) in one *ValidationError, each as a FieldError naming the field
+// by its JSON path ("items[2].qty"). Every error matches ErrInvalid.
+//
+//   - Required fields must be present, not null and of the right JSON type
+//     ("missing", "must be a string", "must be an integer", "must be an
+//     array"); required strings must not be empty.
+//   - "v" is an integer in 1..CurrentVersion. In Go, a zero Version means
+//     CurrentVersion.
+//   - Ids (event_id, order_id, user_id, session_id, coupon_id, campaign_id,
+//     rule_id, trigger_event_id) and skus are at most MaxIDBytes bytes of
+//     valid UTF-8 without control characters; any other Unicode is fine.
+//   - Integers are JSON integers within int64: no fraction or exponent
+//     ("1.0" and "1e3" are refused), no overflow.
+//   - Money is never negative. Order: 1..MaxItems items, each with a sku,
+//     qty > 0 and unit_price >= 0; amount > 0 and equal to the sum of
+//     qty*unit_price, computed without overflow. Coupon: value > 0.
+//   - currency is an active ISO 4217 code in upper case (ValidCurrency).
+//   - Enumerations: priority is normal, vip or urgent (absent or empty means
+//     normal); status is created, paid, cancelled or shipped; type is one of
+//     the EventType constants. add_to_cart and remove_from_cart events need
+//     a sku.
+//   - Event times (created_at, ts, issued_at) are not before
+//     2000-01-01T00:00:00Z and not more than MaxClockSkew (24h) in the future.
+//     expires_at is after issued_at.
+//
+// # Versions
+//
+// The schema version is the "v" field. A build reads every version from 1 to
+// CurrentVersion and writes CurrentVersion. Adding an optional field does not
+// need a new version (old readers ignore it); changing the meaning or type of
+// a field, or adding a required one, does.
 package schemas
 
 import "time"

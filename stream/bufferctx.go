@@ -2,7 +2,7 @@ package stream
 
 import (
 	"context"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -13,11 +13,12 @@ import (
 // record shares with other callers' records. It lives inside a pooled
 // pending record, so it costs no allocation.
 //
-// parent is written only before the record is handed to kgo (arm) and
-// after its promise ran (reset), when kgo no longer reads it, so it needs
-// no lock; armed flips while kgo may be reading, so it is atomic.
+// kgo may read it from goroutines of its own (such as the one waiting for
+// an unknown topic's metadata) until after the record's promise ran, so
+// every access takes the mutex; it is uncontended in practice.
 type bufferCtx struct {
-	armed  atomic.Bool
+	mu     sync.Mutex
+	armed  bool
 	parent context.Context
 }
 
@@ -27,48 +28,66 @@ func (c *bufferCtx) arm(ctx context.Context) {
 	if ctx == nil {
 		ctx = background
 	}
-	c.parent = ctx
-	c.armed.Store(true)
+	c.mu.Lock()
+	c.parent, c.armed = ctx, true
+	c.mu.Unlock()
 }
 
-func (c *bufferCtx) disarm() { c.armed.Store(false) }
+func (c *bufferCtx) disarm() {
+	c.mu.Lock()
+	c.armed = false
+	c.mu.Unlock()
+}
 
+// reset drops the caller's context so the pool does not keep it alive.
 func (c *bufferCtx) reset() {
-	c.armed.Store(false)
-	c.parent = background
+	c.mu.Lock()
+	c.parent, c.armed = background, false
+	c.mu.Unlock()
 }
 
-func (c *bufferCtx) get() context.Context {
-	if c.parent == nil {
-		return background
+// active returns the caller's context while armed, else nil.
+func (c *bufferCtx) active() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.armed {
+		return c.parent
 	}
-	return c.parent
+	return nil
 }
 
 // Deadline implements context.Context.
 func (c *bufferCtx) Deadline() (time.Time, bool) {
-	if c.armed.Load() {
-		return c.get().Deadline()
+	if p := c.active(); p != nil {
+		return p.Deadline()
 	}
 	return time.Time{}, false
 }
 
 // Done implements context.Context: nil (never done) once disarmed.
 func (c *bufferCtx) Done() <-chan struct{} {
-	if c.armed.Load() {
-		return c.get().Done()
+	if p := c.active(); p != nil {
+		return p.Done()
 	}
 	return nil
 }
 
 // Err implements context.Context.
 func (c *bufferCtx) Err() error {
-	if c.armed.Load() {
-		return c.get().Err()
+	if p := c.active(); p != nil {
+		return p.Err()
 	}
 	return nil
 }
 
-// Value implements context.Context: values stay visible (hooks may read
-// tracing data from them).
-func (c *bufferCtx) Value(key any) any { return c.get().Value(key) }
+// Value implements context.Context. Values stay visible after disarm
+// (hooks may read tracing data from them) until the record is released.
+func (c *bufferCtx) Value(key any) any {
+	c.mu.Lock()
+	p := c.parent
+	c.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.Value(key)
+}

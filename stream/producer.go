@@ -52,7 +52,10 @@ type Producer struct {
 	waiters sync.Pool // *waiter
 }
 
-// NewProducer returns a Producer. It needs WithBrokers or WithClient.
+// NewProducer returns a Producer. It needs WithBrokers or WithClient. The
+// topics must exist (admin.EnsureTopics creates them): the Producer's own
+// client does not ask the broker to auto-create topics, so a misspelt topic
+// fails records instead of creating a stray topic.
 func NewProducer(opts ...ProducerOpt) (*Producer, error) {
 	cfg := defaultProducerConfig()
 	for _, o := range opts {
@@ -114,6 +117,12 @@ func (p *Producer) Produce(ctx context.Context, r schemas.Record) (Ack, error) {
 		p.waiters.Put(w)
 		return res.ack, res.err
 	case <-ctx.Done():
+		select {
+		case res := <-w.ch: // the result won the race; report it
+			p.waiters.Put(w)
+			return res.ack, res.err
+		default:
+		}
 		// w stays with the pending promise; it is not reused.
 		return Ack{}, fmt.Errorf("produce: waiting for ack: %w", ctx.Err())
 	}
@@ -131,7 +140,7 @@ func (p *Producer) ProduceAsync(ctx context.Context, r schemas.Record, done func
 		finish(done, Ack{}, ErrProducerClosed)
 		return
 	}
-	if isNil(r) {
+	if r == nil {
 		finish(done, Ack{}, fmt.Errorf("produce: %w: nil record", schemas.ErrInvalid))
 		return
 	}
@@ -141,28 +150,27 @@ func (p *Producer) ProduceAsync(ctx context.Context, r schemas.Record, done func
 		finish(done, Ack{}, fmt.Errorf("produce %s: %w", kind, ErrNoTopic))
 		return
 	}
-	if err := schemas.Validate(r); err != nil {
+
+	// AppendJSON validates first (nil pointers included), so r.Key is
+	// only read from a valid record. The buffer holds the value, then
+	// the key; both slices are cut after the last append.
+	pd := p.pending.Get().(*pending)
+	buf, err := schemas.AppendJSON(pd.buf[:0], r)
+	pd.buf = buf
+	if err != nil {
+		pd.release()
 		finish(done, Ack{}, fmt.Errorf("produce %s: %w", kind, err))
 		return
 	}
-
-	pd := p.pending.Get().(*pending)
-	key := r.Key()
-	buf := append(pd.buf[:0], key...)
-	buf, err := schemas.AppendJSON(buf, r)
-	if err != nil {
-		pd.buf = buf
-		pd.release()
-		finish(done, Ack{}, fmt.Errorf("produce %s: encode: %w", kind, err))
-		return
-	}
+	vlen := len(buf)
+	buf = append(buf, r.Key()...)
 	pd.buf = buf
 	pd.done = done
 	pd.hdr[0] = kgo.RecordHeader{Key: HeaderKind, Value: kindHeader(kind)}
 	pd.rec = kgo.Record{
 		Topic:   topic,
-		Key:     buf[:len(key):len(key)],
-		Value:   buf[len(key):],
+		Key:     buf[vlen:],
+		Value:   buf[:vlen:vlen],
 		Headers: pd.hdr[:],
 	}
 	pd.produce(ctx)
@@ -288,21 +296,4 @@ func kindHeader(k schemas.Kind) []byte {
 		return v
 	}
 	return []byte(k)
-}
-
-// isNil reports whether r is nil or a nil pointer of a surge record type.
-func isNil(r schemas.Record) bool {
-	switch v := r.(type) {
-	case nil:
-		return true
-	case *schemas.Order:
-		return v == nil
-	case *schemas.OrderStatus:
-		return v == nil
-	case *schemas.UserEvent:
-		return v == nil
-	case *schemas.Coupon:
-		return v == nil
-	}
-	return false
 }

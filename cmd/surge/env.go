@@ -69,7 +69,7 @@ func (a *app) startEmbeddedBroker(ctx context.Context, dir, addr string, partiti
 	b, err := broker.Start(ctx,
 		broker.WithAddr(addr),
 		broker.WithDataDir(dir),
-		broker.WithPartitions(partitions),
+		broker.WithPartitions(int(partitions)),
 		broker.WithLogger(a.logger),
 	)
 	if err != nil {

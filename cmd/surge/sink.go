@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+
+	"github.com/surgeio/surge/stream"
 
 	"github.com/surgeio/surge/stream/sink"
 )
@@ -15,6 +18,8 @@ type sinkOpts struct {
 	batchRows     int
 	batchInterval time.Duration
 	metricsAddr   string
+	session       time.Duration
+	rebalance     time.Duration
 }
 
 func addSinkFlags(cmd *cobra.Command) {
@@ -22,6 +27,8 @@ func addSinkFlags(cmd *cobra.Command) {
 	f.String("group", sink.DefaultGroup, "consumer group of the sink")
 	f.Int("batch-rows", 200_000, "max rows per ClickHouse insert (at most 1,000,000)")
 	f.Duration("batch-interval", 500*time.Millisecond, "max time a record waits before its batch is written")
+	f.Duration("session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead instance's partitions move")
+	f.Duration("rebalance-timeout", 30*time.Second, "how long a rebalance waits for members to rejoin")
 }
 
 func (a *app) sinkOpts() sinkOpts {
@@ -30,6 +37,8 @@ func (a *app) sinkOpts() sinkOpts {
 		batchRows:     a.v.GetInt("batch-rows"),
 		batchInterval: a.v.GetDuration("batch-interval"),
 		metricsAddr:   a.v.GetString("metrics-addr"),
+		session:       a.v.GetDuration("session-timeout"),
+		rebalance:     a.v.GetDuration("rebalance-timeout"),
 	}
 }
 
@@ -73,14 +82,7 @@ func runSink(ctx context.Context, a *app, o sinkOpts) error {
 	if err := a.serveMetrics(ctx, o.metricsAddr, reg); err != nil {
 		return err
 	}
-	s, err := sink.New(ch,
-		sink.WithClient(kc),
-		sink.WithGroup(o.group),
-		sink.WithBatchRows(o.batchRows),
-		sink.WithBatchInterval(o.batchInterval),
-		sink.WithLogger(a.logger),
-		sink.WithRegisterer(reg),
-	)
+	s, err := sink.New(ch, o.sinkOptions(a, kc, reg)...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -91,4 +93,17 @@ func runSink(ctx context.Context, a *app, o sinkOpts) error {
 	st := s.Stats()
 	a.logger.Info("sink stopped", "rows", st.Rows, "rejected", st.Rejected, "replayed", st.Replayed, "batches", st.Batches)
 	return nil
+}
+
+func (o sinkOpts) sinkOptions(a *app, kc stream.ClientConfig, reg prometheus.Registerer) []sink.Opt {
+	return []sink.Opt{
+		sink.WithClient(kc),
+		sink.WithGroup(o.group),
+		sink.WithBatchRows(o.batchRows),
+		sink.WithBatchInterval(o.batchInterval),
+		sink.WithSessionTimeout(o.session),
+		sink.WithRebalanceTimeout(o.rebalance),
+		sink.WithLogger(a.logger),
+		sink.WithRegisterer(reg),
+	}
 }

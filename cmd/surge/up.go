@@ -80,8 +80,7 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 		return err
 	}
 	so := a.sinkOpts()
-	s, err := sink.New(ch, sink.WithClient(kc), sink.WithGroup(so.group), sink.WithBatchRows(so.batchRows),
-		sink.WithBatchInterval(so.batchInterval), sink.WithLogger(a.logger), sink.WithRegisterer(reg))
+	s, err := sink.New(ch, so.sinkOptions(a, kc, reg)...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -1,14 +1,17 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -41,6 +44,14 @@ type rec struct {
 }
 
 func TestPersistAcrossRestart(t *testing.T) {
+	for _, sync := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sync=%v", sync), func(t *testing.T) {
+			testPersistAcrossRestart(t, sync)
+		})
+	}
+}
+
+func testPersistAcrossRestart(t *testing.T, sync bool) {
 	const (
 		topic = "orders"
 		n     = 1000
@@ -49,9 +60,9 @@ func TestPersistAcrossRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	b1 := startT(t, WithDataDir(dir), WithPartitions(4))
+	b1 := startT(t, WithDataDir(dir), WithPartitions(4), WithSyncWrites(sync))
 	prod := newClient(t, b1,
-		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotent is kgo's default
 		kgo.AllowAutoTopicCreation(),
 		kgo.DefaultProduceTopic(topic),
 	)
@@ -95,6 +106,24 @@ func TestPersistAcrossRestart(t *testing.T) {
 	}
 	if len(got) != n {
 		t.Errorf("got %d distinct records, want %d", len(got), n)
+	}
+}
+
+func TestLoggerBridge(t *testing.T) {
+	var buf bytes.Buffer
+	l := newLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	l.Logf(kfake.LogLevelDebug, "debug %d", 1)
+	l.Logf(kfake.LogLevelInfo, "request %d", 2)
+	l.Logf(kfake.LogLevelWarn, "slow fsync %dms", 3)
+	l.Logf(kfake.LogLevelError, "persist: %v", "disk full")
+	got := buf.String()
+	for _, want := range []string{`level=WARN msg="slow fsync 3ms" component=broker`, `level=ERROR msg="persist: disk full"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("got log %q, want it to contain %q", got, want)
+		}
+	}
+	if strings.Contains(got, "debug 1") || strings.Contains(got, "request 2") {
+		t.Errorf("got log %q, want debug and info lines dropped", got)
 	}
 }
 

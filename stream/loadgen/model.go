@@ -124,9 +124,11 @@ type model struct {
 	nSessions uint64 // session id counter
 }
 
-// maxOpenSessions bounds the sessions open at once; a quarter of the users
-// at most, so a free user is always at hand.
-const maxOpenSessions = 1024
+// maxOpenSessions bounds the sessions open at once. More open sessions
+// interleave more but flatten the activity skew, since a user with an open
+// session is passed over when drawn again; 256 keeps both. At most an eighth
+// of the users have a session open, so a free user is always at hand.
+const maxOpenSessions = 256
 
 func newModel(seed uint64, users int, vipShare float64, cs []Campaign) *model {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
@@ -134,7 +136,7 @@ func newModel(seed uint64, users int, vipShare float64, cs []Campaign) *model {
 	m.pop = newPopulation(rng, users, vipShare)
 	m.cats = newCatalogs(seed, rng, cs)
 	m.camps = newCampaignPicker(cs)
-	m.slots = make([]session, min(max(users/4, 1), maxOpenSessions))
+	m.slots = make([]session, min(max(users/8, 1), maxOpenSessions))
 	return m
 }
 

@@ -10,10 +10,13 @@ import (
 // Batching: the generator reserves rate tokens for a batch of records at a
 // time, sized to about batchSpan of traffic at the current target rate, so
 // pacing costs one limiter call per batch even at hundreds of thousands of
-// records per second.
+// records per second. The bucket holds up to catchUp of traffic, so a
+// generator that overslept (a late timer, a busy machine) catches up at once
+// instead of losing the time; it starts holding a single batch.
 const (
 	batchSpan = 2 * time.Millisecond
 	maxBatch  = 256
+	catchUp   = 100 * time.Millisecond
 )
 
 // spikeFactor is the height of the spike shape's burst relative to Rate.
@@ -47,8 +50,14 @@ func batchFor(r float64) int {
 	return min(max(n, 1), maxBatch)
 }
 
-// pacer spaces batches to the shape's target rate with a token bucket whose
-// burst is one batch. A nil *pacer does not pace.
+// burstFor is the token bucket's size for target rate r: catchUp of
+// traffic, and at least one batch.
+func burstFor(r float64) int {
+	return max(int(r*catchUp.Seconds()), batchFor(r))
+}
+
+// pacer spaces batches to the shape's target rate with a token bucket. A nil
+// *pacer does not pace.
 type pacer struct {
 	shape    Shape
 	rate     float64
@@ -67,10 +76,9 @@ func newPacer(shape Shape, r float64, d time.Duration, start time.Time) *pacer {
 	cur := targetRate(shape, r, d, 0)
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &pacer{
-		shape: shape, rate: r, duration: d, start: start,
-		lim: rate.NewLimiter(rate.Limit(cur), batchFor(cur)), cur: cur, timer: t,
-	}
+	lim := rate.NewLimiter(rate.Limit(cur), burstFor(cur))
+	lim.ReserveN(start, burstFor(cur)-batchFor(cur)) // start with one batch's tokens
+	return &pacer{shape: shape, rate: r, duration: d, start: start, lim: lim, cur: cur, timer: t}
 }
 
 // target is the target rate at now; 0 when not pacing.
@@ -93,10 +101,8 @@ func (p *pacer) next(ctx context.Context, deadline time.Time) (int, error) {
 	n := batchFor(r)
 	if r != p.cur {
 		p.lim.SetLimitAt(now, rate.Limit(r))
+		p.lim.SetBurstAt(now, burstFor(r))
 		p.cur = r
-	}
-	if n != p.lim.Burst() {
-		p.lim.SetBurstAt(now, n)
 	}
 	res := p.lim.ReserveN(now, n)
 	if !res.OK() { // cannot happen: n never exceeds the burst

@@ -101,11 +101,11 @@ func (s *Sink) addLocked(r *kgo.Record) {
 	src := analytics.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 	e := entry{src: src, key: r.Key, ts: r.Timestamp}
 	if len(r.Value) == 0 {
-		e.table, e.reason = analytics.TableRejects, "empty record value"
+		e.table, e.reason = analytics.TableSinkRejects, "empty record value"
 	} else if rec, err := schemas.Decode(r.Value); err != nil {
-		e.table, e.reason = analytics.TableRejects, err.Error()
+		e.table, e.reason = analytics.TableSinkRejects, err.Error()
 	} else if t, why := s.tableFor(r.Topic, rec); why != "" {
-		e.table, e.reason = analytics.TableRejects, why
+		e.table, e.reason = analytics.TableSinkRejects, why
 	} else {
 		e.table, e.rec = t, rec
 	}

@@ -30,6 +30,8 @@ type config struct {
 	logger        *slog.Logger
 	registerer    prometheus.Registerer
 	retryMax      time.Duration
+	session       time.Duration
+	rebalance     time.Duration
 }
 
 // Opt configures a Sink.
@@ -63,6 +65,14 @@ func WithRegisterer(r prometheus.Registerer) Opt { return func(cfg *config) { cf
 // WithMaxRetryBackoff caps the backoff between retries of a failed write; the
 // default is 5s.
 func WithMaxRetryBackoff(d time.Duration) Opt { return func(cfg *config) { cfg.retryMax = d } }
+
+// WithSessionTimeout sets the consumer-group session timeout: how long after
+// an instance dies its partitions move to another; the default is 10s.
+func WithSessionTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.session = d } }
+
+// WithRebalanceTimeout sets how long a rebalance waits for members to rejoin;
+// the default is 30s.
+func WithRebalanceTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.rebalance = d } }
 
 // Sink consumes surge's topics and writes them to ClickHouse exactly once.
 type Sink struct {
@@ -112,6 +122,8 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		batchInterval: 500 * time.Millisecond,
 		logger:        slog.New(slog.DiscardHandler),
 		retryMax:      5 * time.Second,
+		session:       10 * time.Second,
+		rebalance:     30 * time.Second,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -127,6 +139,8 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		// ClickHouse splits blocks above max_insert_block_size (1,048,576 rows);
 		// one block per INSERT is what makes an INSERT atomic.
 		return nil, fmt.Errorf("%w: batch rows %d out of range 1..1000000", ErrConfig, cfg.batchRows)
+	case cfg.session < 300*time.Millisecond:
+		return nil, fmt.Errorf("%w: session timeout %s is below 300ms", ErrConfig, cfg.session)
 	case cfg.batchInterval <= 0:
 		return nil, fmt.Errorf("%w: batch interval must be positive", ErrConfig)
 	}
@@ -149,7 +163,9 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.SessionTimeout(10*time.Second),
+		kgo.SessionTimeout(cfg.session),
+		kgo.RebalanceTimeout(cfg.rebalance),
+		kgo.HeartbeatInterval(min(3*time.Second, cfg.session/3)),
 		kgo.FetchMaxBytes(32<<20),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),

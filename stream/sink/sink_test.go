@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgeio/surge/analytics"
@@ -96,7 +97,7 @@ func genRecords(rng *rand.Rand, n int, base time.Time) ([]*kgo.Record, *want) {
 					topic = topics.Orders
 				}
 			}
-			table = analytics.TableRejects
+			table = analytics.TableSinkRejects
 			w.rejects++
 		} else {
 			w.rows[table]++
@@ -125,16 +126,16 @@ func produce(t testing.TB, brokers []string, recs []*kgo.Record) {
 func counts(ctx context.Context, ch *analytics.Conn) (*want, map[analytics.Table]uint64, error) {
 	got := newWant()
 	distinct := make(map[analytics.Table]uint64)
-	for _, t := range []analytics.Table{analytics.TableOrders, analytics.TableOrderStatus, analytics.TableUserEvents, analytics.TableCoupons, analytics.TableRejects} {
+	for _, t := range []analytics.Table{analytics.TableOrders, analytics.TableOrderStatus, analytics.TableUserEvents, analytics.TableCoupons, analytics.TableSinkRejects} {
 		var n, d uint64
 		key := "event_id"
-		if t == analytics.TableRejects {
+		if t == analytics.TableSinkRejects {
 			key = "kafka_topic, kafka_partition, kafka_offset"
 		}
 		if err := ch.DB().QueryRow(ctx, fmt.Sprintf("SELECT count(), uniqExact(%s) FROM %s", key, t)).Scan(&n, &d); err != nil {
 			return nil, nil, err
 		}
-		if t == analytics.TableRejects {
+		if t == analytics.TableSinkRejects {
 			got.rejects = n
 		} else if n > 0 {
 			got.rows[t] = n
@@ -179,8 +180,8 @@ func checkExact(t *testing.T, ch *analytics.Conn, w *want) {
 			t.Errorf("%s: %d distinct event ids among %d rows: duplicates", tbl, distinct[tbl], got.rows[tbl])
 		}
 	}
-	if got.rejects != w.rejects || distinct[analytics.TableRejects] != w.rejects {
-		t.Errorf("sink_rejects: got %d rows (%d distinct offsets), want %d", got.rejects, distinct[analytics.TableRejects], w.rejects)
+	if got.rejects != w.rejects || distinct[analytics.TableSinkRejects] != w.rejects {
+		t.Errorf("sink_rejects: got %d rows (%d distinct offsets), want %d", got.rejects, distinct[analytics.TableSinkRejects], w.rejects)
 	}
 	var offsets, distinctOffsets uint64
 	q := `SELECT count(), uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM (
@@ -325,7 +326,8 @@ func startSinkProcess(t *testing.T, brokers []string, ch *analytics.Conn, addr s
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "sink", "--brokers", strings.Join(brokers, ","), "--clickhouse", addr,
-		"--clickhouse-database", ch.Database(), "--batch-rows", "3000", "--batch-interval", "50ms", "--log-level", "warn")
+		"--clickhouse-database", ch.Database(), "--batch-rows", "3000", "--batch-interval", "50ms", "--log-level", "warn",
+		"--session-timeout", "2s", "--rebalance-timeout", "4s")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "SURGE_CONFIG=")
 	if err := cmd.Start(); err != nil {
@@ -341,13 +343,21 @@ func TestSinkExactlyOnceUnderKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill -9 test is long; runs without -short (and always in CI)")
 	}
-	brokers := testenv.Kafka(t, topics.All()...)
+	// Short group timeouts so that a killed instance's partitions move on quickly.
+	kc := testenv.KafkaCluster(t, 8, topics.All(), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	brokers := kc.ListenAddrs()
 	ch := testenv.ClickHouseConn(t)
 	srv := testenv.ClickHouse(t)
 	logf, err := os.CreateTemp(t.TempDir(), "sink-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(logf.Name())
+			t.Logf("sink logs:\n%s", log)
+		}
+	})
 	rng := rand.New(rand.NewPCG(7, 8))
 	recs, w := genRecords(rng, 40_000, time.Now().Add(-time.Hour))
 	produce(t, brokers, recs)
@@ -391,10 +401,6 @@ func TestSinkExactlyOnceUnderKill9(t *testing.T) {
 		_ = p.Wait()
 	}
 	checkExact(t, ch, w)
-	if t.Failed() {
-		log, _ := os.ReadFile(logf.Name())
-		t.Logf("sink logs:\n%s", log)
-	}
 	t.Logf("%d records, %d kill -9s, %d clean restarts", w.total, kills, 10-kills)
 }
 

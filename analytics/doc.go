@@ -1,0 +1,82 @@
+// Package analytics is everything ClickHouse in surge: a launcher for a
+// private local server, the connection, schema migrations, the columnar
+// batch writer the sink uses, and the named reports analysts run.
+//
+// # Server
+//
+// StartLocal runs clickhouse-server (the Debian package, 18.16, or any later
+// release) as a child process with a generated config.xml and users.xml
+// under one directory: loopback only, default user without password, logs
+// under dir/log, data under dir/data. Data persists in the directory across
+// restarts. One launcher owns a directory at a time (an flock on
+// dir/surge-clickhouse.lock); a server left running on it by an earlier
+// process is reported with its pid rather than reused or killed, so nothing
+// surprising happens to someone else's data.
+//
+// Open connects to any server over the native protocol (the HTTP protocol
+// does not work with 18.16) and creates the database, "surge" by default.
+// On 18.16, INSERT ... VALUES sent through Exec waits for a data block the
+// client never sends: insert through PrepareBatch, as Write does, and list
+// the columns in every INSERT.
+//
+// # Tables
+//
+// Migrations are the .sql files under migrations/, embedded in the binary
+// and applied in order once each (recorded in schema_migrations). The raw
+// tables hold one row per Kafka record:
+//
+//	orders        ORDER BY (campaign_id, created_at, user_id)
+//	order_status  ORDER BY (status, ts, order_id)
+//	user_events   ORDER BY (campaign_id, type, ts, user_id)
+//	coupons       ORDER BY (campaign_id, rule_id, issued_at)
+//	sink_rejects  ORDER BY (kafka_topic, kafka_partition, kafka_offset)
+//
+// Money is Int64 minor units; times are DateTime (seconds) plus an Int64
+// *_ms column with the milliseconds. Every raw table ends with the Kafka
+// provenance columns kafka_topic, kafka_partition, kafka_offset and
+// ingested_at.
+//
+// # Partitioning by ingest time
+//
+// The raw tables are PARTITION BY toYYYYMM(ingested_at), not by event time,
+// on purpose. Write sends each table's rows as a single INSERT of a single
+// native block with one ingested_at value, so the block falls into exactly
+// one partition and ClickHouse writes it as exactly one part. A part is
+// committed atomically: after a crash, a table holds either all of an
+// INSERT's rows or none of them. Partitioning by event time would split an
+// INSERT carrying late or early events into several parts, and a crash
+// between them would leave half a batch behind.
+//
+// That is what the sink's exactly-once delivery rests on: per table and
+// Kafka partition, the highest stored kafka_offset (Watermarks) tells the
+// sink exactly which records are in, so after a crash it skips what landed
+// and writes what did not, leaving neither a gap nor a duplicate. Tables
+// are written in the fixed order of Tables, and each keeps its own
+// watermark, because a crash may fall between two tables' INSERTs.
+//
+// # Rollups
+//
+// Materialized views with explicit TO tables keep per-minute rollups up to
+// date as rows arrive, so reports stay fast at tens of millions of rows:
+//
+//	orders_per_minute   AggregatingMergeTree (campaign_id, currency, minute):
+//	                    orders countState, gmv sumState(amount),
+//	                    buyers uniqExactState(user_id),
+//	                    coupon_orders sumState(orders with a coupon)
+//	events_per_minute   SummingMergeTree (campaign_id, type, minute): events
+//	coupons_per_minute  AggregatingMergeTree (campaign_id, rule_id, minute):
+//	                    issued countState, value sumState
+//
+// Read them with countMerge, sumMerge, uniqExactMerge (or sum for
+// events_per_minute) and a GROUP BY, since background merges are eventual.
+// A view runs inside the INSERT into its source table, after that table's
+// part is written; if the view's own write fails, the INSERT reports an
+// error although the raw rows are in, and the sink, seeing them in its
+// watermarks, does not write them again, so such a batch is missing from
+// the rollups (never from the raw tables).
+//
+// # Reports
+//
+// Report runs the named reports (ReportNames, DescribeReport) with their
+// filters bound as query parameters, never spliced into SQL text.
+package analytics

@@ -1,0 +1,33 @@
+package analytics
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// updateGolden makes tests rewrite their golden files under testdata/
+// instead of comparing: go test ./analytics -run TestX -update
+var updateGolden = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// CheckGolden compares got with testdata/name, or rewrites that file when
+// the -update flag is set. Exported for the external test package.
+func CheckGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *updateGolden {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("%s differs from the golden file (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s",
+			path, got, want)
+	}
+}

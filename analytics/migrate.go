@@ -1,0 +1,199 @@
+package analytics
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Migration is one schema change, a file migrations/NNN_name.sql.
+type Migration struct {
+	Version   uint32    // NNN
+	Name      string    // the file name without ".sql", e.g. "001_raw_tables"
+	Applied   bool      // recorded in schema_migrations
+	AppliedAt time.Time // zero unless Applied
+}
+
+type migrationFile struct {
+	version    uint32
+	name       string
+	statements []string // with {db} still in place
+}
+
+// loadMigrations reads and splits the migration files of fsys, sorted by
+// version. Versions must be unique.
+func loadMigrations(fsys fs.FS) ([]migrationFile, error) {
+	paths, err := fs.Glob(fsys, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migrationFile
+	seen := map[uint32]string{}
+	for _, p := range paths {
+		name := strings.TrimSuffix(path.Base(p), ".sql")
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.ParseUint(num, 10, 32)
+		if !ok || err != nil || v == 0 {
+			return nil, fmt.Errorf("migration %s: name must be NNN_name.sql", p)
+		}
+		if other, dup := seen[uint32(v)]; dup {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", other, name, v)
+		}
+		seen[uint32(v)] = name
+		body, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", p, err)
+		}
+		out = append(out, migrationFile{version: uint32(v), name: name, statements: splitStatements(string(body))})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	return out, nil
+}
+
+// splitStatements splits a migration into statements. A statement ends at a
+// line whose last non-blank character is ';'. Lines starting with "--" are
+// comments and dropped.
+func splitStatements(body string) []string {
+	var (
+		out []string
+		cur strings.Builder
+	)
+	flush := func() {
+		if st := strings.TrimSpace(cur.String()); st != "" {
+			out = append(out, st)
+		}
+		cur.Reset()
+	}
+	for _, line := range strings.Split(body, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		if strings.HasSuffix(trimmed, ";") {
+			cur.WriteString(strings.TrimSuffix(strings.TrimRight(line, " \t\r"), ";"))
+			flush()
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+	}
+	flush()
+	return out
+}
+
+// ensureMigrationsTable creates schema_migrations if it is missing.
+func (c *Conn) ensureMigrationsTable(ctx context.Context) error {
+	err := c.db.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+c.database+`.schema_migrations
+(
+    version    UInt32,
+    name       String,
+    applied_at DateTime
+)
+ENGINE = MergeTree()
+ORDER BY version`)
+	if err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	return nil
+}
+
+// applied returns when each recorded version was applied.
+func (c *Conn) applied(ctx context.Context) (map[uint32]time.Time, error) {
+	rows, err := c.db.Query(ctx, `SELECT version, min(applied_at) FROM schema_migrations GROUP BY version`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	out := map[uint32]time.Time{}
+	for rows.Next() {
+		var (
+			v  uint32
+			at time.Time
+		)
+		if err := rows.Scan(&v, &at); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		out[v] = at.UTC()
+	}
+	return out, rows.Err()
+}
+
+// Migrate applies, in version order, every embedded migration not yet
+// recorded in schema_migrations, and returns the names it applied. Running
+// it again applies nothing. Every statement is idempotent (IF NOT EXISTS),
+// so a migration interrupted half way is simply applied again.
+func (c *Conn) Migrate(ctx context.Context) ([]string, error) {
+	files, err := loadMigrations(migrationFiles)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ensureMigrationsTable(ctx); err != nil {
+		return nil, err
+	}
+	done, err := c.applied(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, m := range files {
+		if _, ok := done[m.version]; ok {
+			continue
+		}
+		for i, st := range m.statements {
+			if err := c.db.Exec(ctx, strings.ReplaceAll(st, "{db}", c.database)); err != nil {
+				return names, fmt.Errorf("migration %s, statement %d: %w", m.name, i+1, err)
+			}
+		}
+		if err := c.record(ctx, m); err != nil {
+			return names, err
+		}
+		names = append(names, m.name)
+	}
+	return names, nil
+}
+
+func (c *Conn) record(ctx context.Context, m migrationFile) error {
+	b, err := c.db.PrepareBatch(ctx, `INSERT INTO schema_migrations (version, name, applied_at)`)
+	if err != nil {
+		return fmt.Errorf("record migration %s: %w", m.name, err)
+	}
+	defer b.Close()
+	if err := b.Append(m.version, m.name, time.Now()); err != nil {
+		return fmt.Errorf("record migration %s: %w", m.name, err)
+	}
+	if err := b.Send(); err != nil {
+		return fmt.Errorf("record migration %s: %w", m.name, err)
+	}
+	return nil
+}
+
+// MigrationStatus lists every embedded migration in version order and
+// whether it has been applied.
+func (c *Conn) MigrationStatus(ctx context.Context) ([]Migration, error) {
+	files, err := loadMigrations(migrationFiles)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ensureMigrationsTable(ctx); err != nil {
+		return nil, err
+	}
+	done, err := c.applied(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Migration, len(files))
+	for i, m := range files {
+		at, ok := done[m.version]
+		out[i] = Migration{Version: m.version, Name: m.name, Applied: ok, AppliedAt: at}
+	}
+	return out, nil
+}

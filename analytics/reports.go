@@ -1,0 +1,122 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+)
+
+// ErrUnknownReport is returned (wrapped) by Report for a name that is not
+// one of ReportNames; the message lists the valid names.
+var ErrUnknownReport = errors.New("unknown report")
+
+// ReportParams narrows a report. Zero values mean unbounded.
+//
+// Reports read from the per-minute rollups (campaign-summary,
+// gmv-per-minute) keep the minutes that start in [From, To); reports read
+// from raw tables (funnel, top-skus) keep the events whose time is in
+// [From, To).
+type ReportParams struct {
+	Campaign string
+	From, To time.Time
+}
+
+// ReportResult is a report's table. Cells are int64, uint64, float64,
+// string or time.Time (UTC), so they marshal cleanly to JSON and text.
+type ReportResult struct {
+	Name    string
+	Columns []string
+	Rows    [][]any
+}
+
+type report struct {
+	name, desc string
+	query      func(ReportParams) (sql string, args []any)
+}
+
+// ReportNames lists the named reports, in a stable order.
+func ReportNames() []string {
+	names := make([]string, len(reports))
+	for i, r := range reports {
+		names[i] = r.name
+	}
+	return names
+}
+
+// DescribeReport returns a one-line description of the named report, or ""
+// for an unknown name.
+func DescribeReport(name string) string {
+	if r, ok := findReport(name); ok {
+		return r.desc
+	}
+	return ""
+}
+
+func findReport(name string) (report, bool) {
+	for _, r := range reports {
+		if r.name == name {
+			return r, true
+		}
+	}
+	return report{}, false
+}
+
+// Report runs the named report with p's filters bound as query parameters.
+func (c *Conn) Report(ctx context.Context, name string, p ReportParams) (*ReportResult, error) {
+	r, ok := findReport(name)
+	if !ok {
+		return nil, fmt.Errorf("%w %q: valid reports are %s", ErrUnknownReport, name, strings.Join(ReportNames(), ", "))
+	}
+	if !p.From.IsZero() && !p.To.IsZero() && !p.From.Before(p.To) {
+		return nil, fmt.Errorf("report %s: from (%s) must be before to (%s)",
+			name, p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
+	}
+	query, args := r.query(p)
+	rows, err := c.db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("report %s: %w", name, err)
+	}
+	defer rows.Close()
+
+	types := rows.ColumnTypes()
+	res := &ReportResult{Name: name, Columns: rows.Columns(), Rows: [][]any{}}
+	dest := make([]any, len(types))
+	for rows.Next() {
+		for i, t := range types {
+			dest[i] = reflect.New(t.ScanType()).Interface()
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("report %s: %w", name, err)
+		}
+		row := make([]any, len(dest))
+		for i, d := range dest {
+			row[i] = cell(reflect.ValueOf(d).Elem())
+		}
+		res.Rows = append(res.Rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("report %s: %w", name, err)
+	}
+	return res, nil
+}
+
+// cell converts a scanned value to one of the report cell types.
+func cell(v reflect.Value) any {
+	if t, ok := v.Interface().(time.Time); ok {
+		return t.UTC()
+	}
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return v.Uint()
+	case reflect.Float32, reflect.Float64:
+		return v.Float()
+	case reflect.String:
+		return v.String()
+	}
+	return fmt.Sprint(v.Interface())
+}

@@ -1,0 +1,167 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// provenanceColumns end every raw table.
+const provenanceColumns = "kafka_topic, kafka_partition, kafka_offset, ingested_at"
+
+// insertColumns is the column list of each raw table's INSERT, in the order
+// the column slices are appended.
+var insertColumns = map[Table]string{
+	TableOrders: "event_id, v, order_id, user_id, amount, currency, campaign_id, priority, coupon_id, " +
+		"item_skus, item_qtys, item_prices, created_at, created_at_ms, " + provenanceColumns,
+	TableOrderStatus: "event_id, v, order_id, user_id, status, ts, ts_ms, " + provenanceColumns,
+	TableUserEvents:  "event_id, v, user_id, session_id, type, sku, campaign_id, ts, ts_ms, " + provenanceColumns,
+	TableCoupons: "event_id, v, coupon_id, user_id, campaign_id, rule_id, value, currency, " +
+		"issued_at, issued_at_ms, expires_at, trigger_event_id, " + provenanceColumns,
+	TableSinkRejects: "reason, raw, " + provenanceColumns,
+}
+
+// Write inserts the batch: one INSERT per non-empty table, in the order of
+// Tables. Each INSERT is a single native block with one ingested_at value,
+// so ClickHouse stores it as one part of one partition: all of that table's
+// rows land or none do.
+//
+// Write returns after the last INSERT. On error it names the table that
+// failed; tables earlier in the order may already hold their rows (a
+// caller that must not duplicate rows compares with Watermarks before
+// writing again). The batch is left as it was.
+func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error {
+	at := dateTime(ingestedAt)
+	for _, t := range Tables {
+		n := b.TableLen(t)
+		if n == 0 {
+			continue
+		}
+		if cap(b.ingested) < n {
+			b.ingested = make([]time.Time, n)
+		}
+		ing := b.ingested[:n]
+		for i := range ing {
+			ing[i] = at
+		}
+		if err := c.insert(ctx, t, b.columns(t, ing)); err != nil {
+			return fmt.Errorf("insert %d rows into %s: %w", n, t, err)
+		}
+	}
+	return nil
+}
+
+// insert sends one INSERT of the given columns into t as a single block.
+func (c *Conn) insert(ctx context.Context, t Table, cols []any) error {
+	batch, err := c.db.PrepareBatch(ctx, "INSERT INTO "+string(t)+" ("+insertColumns[t]+")")
+	if err != nil {
+		return err
+	}
+	defer batch.Close() // a no-op once sent
+	for i, col := range cols {
+		if err := appendColumn(batch.Column(i), col); err != nil {
+			return fmt.Errorf("column %d: %w", i, err)
+		}
+	}
+	return batch.Send()
+}
+
+// arrayColumn is a column of arrays stored flat: row i is
+// values[end[i-1]:end[i]].
+type arrayColumn[T any] struct {
+	values []T
+	end    []int
+}
+
+// appendColumn appends a whole column slice, or an arrayColumn row by row.
+func appendColumn(col driver.BatchColumn, v any) error {
+	switch a := v.(type) {
+	case arrayColumn[string]:
+		return appendArrays(col, a)
+	case arrayColumn[int64]:
+		return appendArrays(col, a)
+	}
+	return col.Append(v)
+}
+
+func appendArrays[T any](col driver.BatchColumn, a arrayColumn[T]) error {
+	start := 0
+	for _, end := range a.end {
+		if err := col.AppendRow(a.values[start:end:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// columns returns table t's column slices in insertColumns order.
+func (b *Batch) columns(t Table, ingested []time.Time) []any {
+	switch t {
+	case TableOrders:
+		o := &b.orders
+		return []any{o.eventID, o.v, o.orderID, o.userID, o.amount, o.currency, o.campaignID, o.priority,
+			o.couponID, arrayColumn[string]{o.skus, o.itemEnd}, arrayColumn[int64]{o.qtys, o.itemEnd},
+			arrayColumn[int64]{o.prices, o.itemEnd}, o.createdAt, o.createdMs,
+			o.topic, o.partition, o.offset, ingested}
+	case TableOrderStatus:
+		s := &b.statuses
+		return []any{s.eventID, s.v, s.orderID, s.userID, s.status, s.ts, s.tsMs,
+			s.topic, s.partition, s.offset, ingested}
+	case TableUserEvents:
+		e := &b.events
+		return []any{e.eventID, e.v, e.userID, e.sessionID, e.typ, e.sku, e.campaignID, e.ts, e.tsMs,
+			e.topic, e.partition, e.offset, ingested}
+	case TableCoupons:
+		c := &b.coupons
+		return []any{c.eventID, c.v, c.couponID, c.userID, c.campaignID, c.ruleID, c.value, c.currency,
+			c.issuedAt, c.issuedMs, c.expiresAt, c.triggerID,
+			c.topic, c.partition, c.offset, ingested}
+	case TableSinkRejects:
+		r := &b.rejects
+		return []any{r.reason, r.raw, r.topic, r.partition, r.offset, ingested}
+	}
+	return nil
+}
+
+// Watermarks returns, for each raw table, the highest kafka_offset stored
+// per partition for rows from topic. A table with no row from a partition
+// has no entry for it; a table with no row from topic at all is absent.
+func (c *Conn) Watermarks(ctx context.Context, topic string) (map[Table]map[int32]int64, error) {
+	parts := make([]string, len(Tables))
+	args := make([]any, len(Tables))
+	for i, t := range Tables {
+		parts[i] = "SELECT '" + string(t) + "' AS tbl, kafka_partition, max(kafka_offset) AS hi FROM " +
+			string(t) + " WHERE kafka_topic = ? GROUP BY kafka_partition"
+		args[i] = topic
+	}
+	rows, err := c.db.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read watermarks of %s: %w", topic, err)
+	}
+	defer rows.Close()
+	out := map[Table]map[int32]int64{}
+	for rows.Next() {
+		var (
+			tbl  string
+			part int32
+			hi   int64
+		)
+		if err := rows.Scan(&tbl, &part, &hi); err != nil {
+			return nil, fmt.Errorf("read watermarks of %s: %w", topic, err)
+		}
+		m := out[Table(tbl)]
+		if m == nil {
+			m = map[int32]int64{}
+			out[Table(tbl)] = m
+		}
+		m[part] = hi
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read watermarks of %s: %w", topic, err)
+	}
+	return out, nil
+}

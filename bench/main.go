@@ -1,0 +1,202 @@
+// Command bench measures surge against baselines, side by side in one run on
+// one machine, prints the ratios and rewrites bench/RESULTS.md with the
+// figures, the machine and the exact command.
+//
+//	go run ./bench [flags] [scenario...]
+//
+// Scenarios, run in this order (default: all of them):
+//
+//	producer   surge's producing path (load generator + stream.Producer)
+//	           against raw franz-go producing the same pre-encoded records
+//	sink       surge's exactly-once sink against ClickHouse's Kafka table
+//	           engine, both draining the same pre-filled topic
+//	freshness  produced-to-visible latency in ClickHouse at a steady rate
+//	reports    named reports over the rollups against the same queries
+//	           over the raw tables
+//
+// Every scenario starts its own embedded broker (in memory) and its own
+// local clickhouse-server (in a temporary directory) and removes them when
+// it ends. -quick scales every scenario down for a check that takes about a
+// minute. Ctrl-C stops the run cleanly; a second Ctrl-C kills it at once.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// scenario is one benchmark: it sets up what it needs, measures, cleans up
+// and returns its section of the results.
+type scenario struct {
+	name string
+	desc string
+	run  func(ctx context.Context, e *env) (*section, error)
+}
+
+var scenarios = []scenario{
+	{"producer", "surge producer vs raw franz-go, records/s", runProducer},
+	{"sink", "surge sink vs ClickHouse Kafka engine, rows/s", runSink},
+	{"freshness", "produced-to-visible latency at a steady rate", runFreshness},
+	{"reports", "report latency over rollups vs raw tables", runReports},
+}
+
+// env is what every scenario gets: the configuration, a logger, where to
+// print progress, and the machine description it may complete.
+type env struct {
+	cfg     config
+	log     *slog.Logger
+	out     io.Writer
+	machine *machine
+}
+
+func (e *env) printf(format string, args ...any) {
+	fmt.Fprintf(e.out, "  "+format+"\n", args...)
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, names, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, errHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+	selected, err := selectScenarios(names)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal gets the default behaviour: exit at once
+	}()
+
+	level := slog.LevelWarn
+	if cfg.verbose {
+		level = slog.LevelDebug
+	}
+	e := &env{
+		cfg:     cfg,
+		log:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		out:     stdout,
+		machine: probeMachine(),
+	}
+
+	if cfg.cpuprofile != "" {
+		f, err := os.Create(cfg.cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: cpu profile:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "bench: cpu profile:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	mode := "full"
+	if cfg.quick {
+		mode = "quick"
+	}
+	fmt.Fprintf(stdout, "surge bench (%s mode): %s\n", mode, e.machine.summary())
+	started := time.Now()
+	var (
+		sections []*section
+		failed   bool
+	)
+	for _, sc := range selected {
+		fmt.Fprintf(stdout, "== %s: %s\n", sc.name, sc.desc)
+		t0 := time.Now()
+		sec, err := sc.run(ctx, e)
+		if ctx.Err() != nil {
+			fmt.Fprintf(stdout, "interrupted during %s; %s left as it was\n", sc.name, cfg.results)
+			return 130
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %s: %v\n", sc.name, err)
+			failed = true
+			continue
+		}
+		sec.Name = sc.name
+		sec.Took = time.Since(t0)
+		fmt.Fprintln(stdout, sec.Summary)
+		sections = append(sections, sec)
+	}
+
+	if cfg.results != "" && len(sections) > 0 {
+		doc := results{
+			Command:  commandLine(args),
+			Date:     started.UTC(),
+			Took:     time.Since(started),
+			Quick:    cfg.quick,
+			Machine:  *e.machine,
+			Sections: sections,
+		}
+		if err := writeResults(cfg.results, doc); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", cfg.results)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// selectScenarios returns the named scenarios in their fixed order, or all
+// of them when names is empty.
+func selectScenarios(names []string) ([]scenario, error) {
+	if len(names) == 0 {
+		return scenarios, nil
+	}
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		found := false
+		for _, sc := range scenarios {
+			if sc.name == n {
+				found = true
+			}
+		}
+		if !found {
+			var valid []string
+			for _, sc := range scenarios {
+				valid = append(valid, sc.name)
+			}
+			return nil, fmt.Errorf("unknown scenario %q: valid scenarios are %s", n, strings.Join(valid, ", "))
+		}
+		want[n] = true
+	}
+	var out []scenario
+	for _, sc := range scenarios {
+		if want[sc.name] {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}
+
+// commandLine is the command that reproduces this run.
+func commandLine(args []string) string {
+	if len(args) == 0 {
+		return "go run ./bench"
+	}
+	return "go run ./bench " + strings.Join(args, " ")
+}
