@@ -64,6 +64,7 @@ func newRootCmd() *cobra.Command {
 	pf.String("log-format", "text", "log format: text or json")
 	root.AddCommand(
 		newVersionCmd(),
+		newConfigCmd(a),
 		newBrokerCmd(a),
 		newTopicsCmd(a),
 		newProduceCmd(a),

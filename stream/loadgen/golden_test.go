@@ -14,7 +14,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // traffic model that alters the sequence of a given seed is a visible
 // decision: rerun with -update and review the diff.
 func TestGoldenSequence(t *testing.T) {
-	rec, _ := generate(t, Config{Seed: 2024, MaxRecords: 40})
+	rec, _ := generate(t, Config{Seed: 2024, MaxRecords: 60, Users: 24})
 	var b strings.Builder
 	for _, r := range rec.acked {
 		b.WriteString(fingerprint(r))

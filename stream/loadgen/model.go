@@ -134,7 +134,7 @@ func newModel(seed uint64, users int, vipShare float64, cs []Campaign) *model {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	m := &model{seed: seed, rng: rng}
 	m.pop = newPopulation(rng, users, vipShare)
-	m.cats = newCatalogs(seed, rng, cs)
+	m.cats = newCatalogs(seed, cs)
 	m.camps = newCampaignPicker(cs)
 	m.slots = make([]session, min(max(users/8, 1), maxOpenSessions))
 	return m
@@ -188,7 +188,7 @@ func (m *model) advance(s *session, n uint64, now time.Time, meta *recMeta) sche
 	case stView:
 		var sku string
 		if s.views > 0 { // the first view is the campaign's landing page
-			sku = cat.skus[cat.zipf.Uint64()]
+			sku = cat.skus[cat.popular.draw(m.rng)]
 		}
 		s.views++
 		switch {
@@ -207,7 +207,7 @@ func (m *model) advance(s *session, n uint64, now time.Time, meta *recMeta) sche
 		}
 		return m.userEvent(s, n, etSearch, "", now, meta)
 	case stAdd:
-		k := int32(cat.zipf.Uint64())
+		k := cat.popular.draw(m.rng)
 		m.addToCart(s, k)
 		switch {
 		case s.lines >= 2 && m.chance(f.remove):

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -288,7 +287,7 @@ func TestPopulation(t *testing.T) {
 }
 
 func TestCatalogPrices(t *testing.T) {
-	cats := newCatalogs(5, rand.New(rand.NewPCG(5, 5)), DefaultCampaigns())
+	cats := newCatalogs(5, DefaultCampaigns())
 	for i, c := range DefaultCampaigns() {
 		cat := cats[i]
 		if got, want := len(cat.skus), c.SKUs; got != want {

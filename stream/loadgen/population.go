@@ -104,20 +104,20 @@ type catalog struct {
 	currency string
 	skus     []string
 	prices   []int64
-	zipf     *rand.Zipf // popularity rank → SKU index (rank k is SKU k)
+	popular  aliasTable // draws a SKU index by popularity (SKU k has rank k)
 }
 
 // newCatalogs builds the campaigns' catalogs. Prices come from their own
 // random stream, so a catalog depends only on the seed and its Campaign.
-func newCatalogs(seed uint64, rng *rand.Rand, cs []Campaign) []catalog {
+func newCatalogs(seed uint64, cs []Campaign) []catalog {
 	out := make([]catalog, len(cs))
 	for i, c := range cs {
 		prng := rand.New(rand.NewPCG(seed, 0x5ca1ab1e^uint64(i)))
 		cat := catalog{
 			id: c.ID, currency: c.Currency,
-			skus:   make([]string, c.SKUs),
-			prices: make([]int64, c.SKUs),
-			zipf:   rand.NewZipf(rng, skuZipfS, skuZipfV, uint64(c.SKUs-1)),
+			skus:    make([]string, c.SKUs),
+			prices:  make([]int64, c.SKUs),
+			popular: newZipfTable(c.SKUs, skuZipfS, skuZipfV),
 		}
 		width := max(len(strconv.Itoa(c.SKUs-1)), 5)
 		exp, _ := schemas.CurrencyExponent(c.Currency)

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/surgeio/surge/internal/output"
+)
+
+// secretKeys are never printed.
+var secretKeys = map[string]bool{"clickhouse-password": true}
+
+func newConfigCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Show the effective configuration (flags, SURGE_* environment, config file, defaults merged)",
+		Long: `Show the configuration surge would run with, after merging, in order of
+precedence: flags, SURGE_* environment variables, the config file, defaults.
+Secrets are shown as "(set)" or "(unset)".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+			var keys []string
+			cmd.InheritedFlags().VisitAll(func(fl *pflag.Flag) { keys = append(keys, fl.Name) })
+			slices.Sort(keys)
+			values := make(map[string]any, len(keys))
+			rows := make([][]any, 0, len(keys))
+			for _, k := range keys {
+				var v any = a.v.Get(k)
+				if k == "brokers" {
+					v = a.brokers()
+				}
+				if secretKeys[k] {
+					v = "(unset)"
+					if a.v.GetString(k) != "" {
+						v = "(set)"
+					}
+				}
+				values[k] = v
+				rows = append(rows, []any{k, fmt.Sprint(v)})
+			}
+			if used := a.v.ConfigFileUsed(); used != "" {
+				values["config-file-used"] = used
+				rows = append(rows, []any{"config-file-used", used})
+			}
+			if f == output.JSON {
+				return output.Value(cmd.OutOrStdout(), values)
+			}
+			return output.Rows(cmd.OutOrStdout(), f, []string{"key", "value"}, rows)
+		},
+	}
+	outputFlag(cmd, "table", "json")
+	return cmd
+}
