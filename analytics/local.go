@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -103,13 +105,10 @@ func StartLocal(ctx context.Context, dir string, opts ...LocalOpt) (*LocalServer
 	} else if _, err := os.Stat(s.bin.path); err != nil {
 		return nil, fmt.Errorf("%w (%s: %v)", ErrServerNotInstalled, s.bin.path, err)
 	}
-	for _, p := range []*int{&s.tcpPort, &s.httpPort} {
-		if *p == 0 {
-			if *p, err = freePort(); err != nil {
-				return nil, fmt.Errorf("pick a port for local clickhouse: %w", err)
-			}
-		}
+	if s.logger == nil {
+		s.logger = slog.Default()
 	}
+	pickTCP, pickHTTP := s.tcpPort == 0, s.httpPort == 0
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("create local clickhouse dir: %w", err)
 	}
@@ -118,11 +117,40 @@ func StartLocal(ctx context.Context, dir string, opts ...LocalOpt) (*LocalServer
 	if err := s.acquireDir(); err != nil {
 		return nil, err
 	}
-	if err := s.start(ctx); err != nil {
-		s.releaseDir()
-		return nil, err
+	// A free port can be taken by someone else before the server binds it;
+	// then try again with fresh ones.
+	for attempt := 1; ; attempt++ {
+		if err := s.pickPorts(pickTCP, pickHTTP); err != nil {
+			s.releaseDir()
+			return nil, err
+		}
+		err = s.start(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if attempt == 3 || !(pickTCP || pickHTTP) || !strings.Contains(err.Error(), "already in use") {
+			s.releaseDir()
+			return nil, err
+		}
 	}
-	return s, nil
+}
+
+// pickPorts sets the ports it is told to pick to free ones.
+func (s *LocalServer) pickPorts(tcp, http bool) error {
+	for _, p := range []struct {
+		pick bool
+		port *int
+	}{{tcp, &s.tcpPort}, {http, &s.httpPort}} {
+		if !p.pick {
+			continue
+		}
+		port, err := freePort()
+		if err != nil {
+			return fmt.Errorf("pick a port for local clickhouse: %w", err)
+		}
+		*p.port = port
+	}
+	return nil
 }
 
 // Addr is the native-protocol address, "127.0.0.1:PORT".
@@ -211,15 +239,26 @@ func (s *LocalServer) start(ctx context.Context) error {
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin.path, err)
-	}
-	s.cmd, s.exited, s.waitErr = cmd, make(chan struct{}), nil
-	go func(exited chan struct{}) {
+	exited, started := make(chan struct{}), make(chan error, 1)
+	// Linux sends the parent-death signal when the thread that started the
+	// child ends, not the process, and the Go runtime ends any thread whose
+	// locked goroutine exits. So a goroutine locked to its own thread starts
+	// the server and keeps that thread until the server has exited.
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		err := cmd.Wait()
 		s.waitErr = err
 		close(exited)
-	}(s.exited)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("start %s: %w", s.bin.path, err)
+	}
+	s.cmd, s.exited = cmd, exited
 	if err := os.WriteFile(s.pidFile(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 		_ = s.stop()
 		return fmt.Errorf("write local clickhouse pid file: %w", err)

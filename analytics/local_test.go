@@ -3,8 +3,11 @@ package analytics_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,10 +137,66 @@ func TestLocalServerLifecycle(t *testing.T) {
 		t.Errorf("ping after Stop succeeded, want an error")
 	}
 
+	// A stopped server can be restarted; it takes the directory back.
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatalf("Restart after Stop: %v", err)
+	}
+	if got, want := countRows(t, open(t, srv.Addr()), "kept"), uint64(3); got != want {
+		t.Errorf("after Restart from stopped: got %d rows, want %d", got, want)
+	}
+	if _, err := analytics.StartLocal(ctx, dir); !errors.Is(err, analytics.ErrDirInUse) {
+		t.Errorf("StartLocal on a dir retaken by Restart: got %v, want ErrDirInUse", err)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+
 	// The directory is free again: a new launcher starts on the same data.
 	again := startLocal(t, dir)
 	if got, want := countRows(t, open(t, again.Addr()), "kept"), uint64(3); got != want {
 		t.Errorf("new launcher on the old dir: got %d rows, want %d", got, want)
+	}
+}
+
+// TestStartLocalPidFile covers the pid file a server leaves in its dir: a
+// live server from a previous run blocks the dir, a dead one does not.
+func TestStartLocalPidFile(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "clickhouse-server.pid")
+
+	// Stand-in for a server orphaned by an earlier run: a live process whose
+	// command line names this dir's config.
+	orphan := exec.Command("sh", "-c", "sleep 60", filepath.Join(dir, "config.xml"))
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = orphan.Process.Kill(); _ = orphan.Wait() }()
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(orphan.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := analytics.StartLocal(ctx, dir)
+	if errors.Is(err, analytics.ErrServerNotInstalled) {
+		testenv.Unavailable(t, "clickhouse-server not installed")
+	}
+	if !errors.Is(err, analytics.ErrDirInUse) || !strings.Contains(err.Error(), strconv.Itoa(orphan.Process.Pid)) {
+		t.Fatalf("StartLocal with a live orphan: got %v, want ErrDirInUse naming pid %d", err, orphan.Process.Pid)
+	}
+
+	// Once that process is gone, its stale pid file is ignored.
+	_ = orphan.Process.Kill()
+	_ = orphan.Wait()
+	srv := startLocal(t, dir)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) == strconv.Itoa(orphan.Process.Pid) {
+		t.Errorf("pid file still names the dead process %s", b)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -170,5 +229,23 @@ func TestStartLocalFailureShowsServerLog(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
+	}
+}
+
+func TestStartLocalPortTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = analytics.StartLocal(ctx, t.TempDir(), analytics.WithTCPPort(port))
+	if errors.Is(err, analytics.ErrServerNotInstalled) {
+		testenv.Unavailable(t, "clickhouse-server not installed")
+	}
+	if err == nil || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("StartLocal on a taken port: got %v, want an error quoting the server's address-in-use log", err)
 	}
 }

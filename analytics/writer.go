@@ -32,8 +32,11 @@ var insertColumns = map[Table]string{
 // Write returns after the last INSERT. On error it names the table that
 // failed; tables earlier in the order may already hold their rows (a
 // caller that must not duplicate rows compares with Watermarks before
-// writing again). The batch is left as it was.
+// writing again). The batch is left as it was. A zero ingestedAt means now.
 func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error {
+	if ingestedAt.IsZero() {
+		ingestedAt = time.Now()
+	}
 	at := dateTime(ingestedAt)
 	for _, t := range Tables {
 		n := b.TableLen(t)

@@ -86,16 +86,23 @@ func TestSteadyRate(t *testing.T) {
 		{3 * time.Second, 500},  //
 		{4 * time.Second, 900},  // first ≥ 90%
 		{5 * time.Second, 1000}, //
-	}, took: 5 * time.Second, final: 1000}
-	if got, want := d.steadyRate(1000), 400.0; got != want {
+	}, want: 1000, took: 5 * time.Second, final: 1000}
+	if got, want := d.steadyRate(), 400.0; got != want {
 		t.Errorf("steadyRate: got %v, want %v", got, want)
 	}
 	if got, want := d.rate(), 200.0; got != want {
 		t.Errorf("rate: got %v, want %v", got, want)
 	}
-	one := drain{samples: []sample{{time.Second, 1000}}, took: time.Second, final: 1000}
-	if got := one.steadyRate(1000); got != 0 {
+	one := drain{samples: []sample{{time.Second, 1000}}, want: 1000, took: time.Second, final: 1000}
+	if got := one.steadyRate(); got != 0 {
 		t.Errorf("steadyRate of a single jump: got %v, want 0", got)
+	}
+	dup := drain{samples: []sample{{2 * time.Second, 1500}}, want: 1000, took: 2 * time.Second, final: 1500}
+	if got, want := dup.rate(), 500.0; got != want {
+		t.Errorf("rate with duplicates: got %v, want %v", got, want)
+	}
+	if got := dup.duplicates(); got != 500 {
+		t.Errorf("duplicates: got %d, want 500", got)
 	}
 }
 

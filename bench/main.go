@@ -126,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		t0 := time.Now()
 		sec, err := sc.run(ctx, e)
 		if ctx.Err() != nil {
-			fmt.Fprintf(stdout, "interrupted during %s; %s left as it was\n", sc.name, cfg.results)
+			fmt.Fprintf(stdout, "interrupted during %s; no results written\n", sc.name)
 			return 130
 		}
 		if err != nil {

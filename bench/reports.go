@@ -151,7 +151,7 @@ func runReports(ctx context.Context, e *env) (*section, error) {
 			continue
 		}
 		var res *analytics.ReportResult
-		took, err := timeQuery(ctx, e.cfg.reportRuns, func() error {
+		took, err := timeQuery(ctx, min(e.cfg.reportRuns, 3), func() error {
 			var err error
 			res, err = ch.conn.Report(ctx, name, analytics.ReportParams{})
 			return err
@@ -201,7 +201,7 @@ Go values); the baseline runs the same report computed from the raw tables
 without rollups (same columns, grouping and order, SQL in bench/reports.go)
 through the same connection, and both results are checked to be equal.
 Reports marked "reads raw tables" have no rollup to compare with and are
-shown for information.
+shown for information (median of at most 3 runs).
 `,
 		fmtCount(int64(e.cfg.reportEvents)), fmtCount(int64(e.cfg.reportOrders)), fmtCount(int64(coupons)),
 		reportWindow, fmtCount(reportChunk), fillTook.Seconds(), parts, e.cfg.reportRuns)

@@ -80,7 +80,11 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 	}
 	e.printf("surge sink: %s rows in %.2fs: %s rows/s (steady %s rows/s); %d batches, %d retried; CPU: bench process %.1fs, clickhouse-server %.1fs",
 		fmtCount(int64(surge.drain.final)), surge.drain.took.Seconds(), fmtRate(surge.drain.rate()),
-		fmtRate(surge.drain.steadyRate(uint64(n))), surge.stats.Batches, surge.stats.Retries, surge.goCPU.Seconds(), surge.chCPU.Seconds())
+		fmtRateOrNA(surge.drain.steadyRate()), surge.stats.Batches, surge.stats.Retries, surge.goCPU.Seconds(), surge.chCPU.Seconds())
+
+	if e.cfg.verbose {
+		e.printf("  counts: %s", surge.drain)
+	}
 
 	// ClickHouse's Kafka engine, user events only, each setting in turn.
 	var runs []engineResult
@@ -96,7 +100,10 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 			}
 			e.printf("kafka engine, kafka_num_consumers=%d kafka_max_block_size=%d: %s rows in %.2fs: %s rows/s (steady %s rows/s); CPU: bench process %.1fs, clickhouse-server %.1fs",
 				consumers, block, fmtCount(int64(r.drain.final)), r.drain.took.Seconds(), fmtRate(r.drain.rate()),
-				fmtRate(r.drain.steadyRate(uint64(events))), r.goCPU.Seconds(), r.chCPU.Seconds())
+				fmtRateOrNA(r.drain.steadyRate()), r.goCPU.Seconds(), r.chCPU.Seconds())
+			if e.cfg.verbose {
+				e.printf("  counts: %s", r.drain)
+			}
 			runs = append(runs, r)
 		}
 	}
@@ -108,22 +115,31 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 	}
 
 	sRate, eRate := surge.drain.rate(), best.drain.rate()
+	sSteady, eSteady := surge.drain.steadyRate(), best.drain.steadyRate()
 	ratio := sRate / eRate
-	sSteady := surge.drain.steadyRate(uint64(n))
-	metRatio, metRate := ratio >= sinkTargetRatio, sRate >= sinkTargetRate
+	// The target is judged on the lower of the end-to-end and steady
+	// ratios, so that neither side's start-up or tail decides it.
+	judged := ratio
+	steadyText := "n/a (too few samples between 10% and 90%)"
+	if sSteady > 0 && eSteady > 0 {
+		steadyText = fmt.Sprintf("%.1f×", sSteady/eSteady)
+		judged = min(ratio, sSteady/eSteady)
+	}
+	metRatio, metRate := judged >= sinkTargetRatio, sRate >= sinkTargetRate
 	sec := &section{
-		Summary: fmt.Sprintf("sink: surge %s rows/s, kafka-engine %s rows/s, ratio %.1fx (target >= %.0fx%s; surge target >= %s rows/s%s)",
-			fmtRate(sRate), fmtRate(eRate), ratio, sinkTargetRatio, verdict(metRatio), fmtRate(sinkTargetRate), verdict(metRate)),
+		Summary: fmt.Sprintf("sink: surge %s rows/s, kafka-engine %s rows/s, ratio %.1fx, steady-state ratio %s (target >= %.0fx%s; surge target >= %s rows/s%s)",
+			fmtRate(sRate), fmtRate(eRate), ratio, steadyText, sinkTargetRatio, verdict(metRatio), fmtRate(sinkTargetRate), verdict(metRate)),
 		Targets: []target{
-			{Goal: fmt.Sprintf("surge sink >= %.0f× the Kafka engine", sinkTargetRatio),
-				Result: fmt.Sprintf("%.1f× (%s vs %s rows/s)", ratio, fmtRate(sRate), fmtRate(eRate)), Met: metRatio},
+			{Goal: fmt.Sprintf("surge sink >= %.0f× the Kafka engine (lower of end-to-end and steady ratios)", sinkTargetRatio),
+				Result: fmt.Sprintf("%.1f× end-to-end (%s vs %s rows/s), %s steady", ratio, fmtRate(sRate), fmtRate(eRate), steadyText),
+				Met:    metRatio},
 			{Goal: fmt.Sprintf("surge sink >= %s rows/s", fmtRate(sinkTargetRate)),
-				Result: fmtRate(sRate) + " rows/s", Met: metRate},
+				Result: fmt.Sprintf("%s rows/s end-to-end (%s steady)", fmtRate(sRate), fmtRateOrNA(sSteady)), Met: metRate},
 		},
 	}
 
 	rows := [][]string{{"**surge sink**", "all three topics", fmtCount(int64(surge.drain.final)),
-		fmt.Sprintf("%.2f s", surge.drain.took.Seconds()), "**" + fmtRate(sRate) + "**", fmtRate(sSteady),
+		fmt.Sprintf("%.2f s", surge.drain.took.Seconds()), "**" + fmtRate(sRate) + "**", fmtRateOrNA(sSteady),
 		fmt.Sprintf("%.1f s + %.1f s", surge.goCPU.Seconds(), surge.chCPU.Seconds()),
 		cpuPerRow(surge.goCPU+surge.chCPU, surge.drain.final)}}
 	for _, r := range runs {
@@ -133,8 +149,8 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 		}
 		rows = append(rows, []string{name,
 			fmt.Sprintf("kafka_num_consumers=%d, kafka_max_block_size=%d", r.consumers, r.block),
-			fmtCount(int64(r.drain.final)), fmt.Sprintf("%.2f s", r.drain.took.Seconds()),
-			fmtRate(r.drain.rate()), fmtRate(r.drain.steadyRate(uint64(events))),
+			engineRows(r.drain), fmt.Sprintf("%.2f s", r.drain.took.Seconds()),
+			fmtRate(r.drain.rate()), fmtRateOrNA(r.drain.steadyRate()),
 			fmt.Sprintf("%.1f s + %.1f s", r.goCPU.Seconds(), r.chCPU.Seconds()),
 			cpuPerRow(r.goCPU+r.chCPU, r.drain.final)})
 	}
@@ -143,7 +159,8 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 		"CPU (bench process + clickhouse-server)", "CPU µs/row"}, rows))
 	fmt.Fprintf(&body, `
 Ratio of the steady rates (10%%→90%% of the rows, start-up and tail left out):
-%.1f×. The best Kafka-engine setting (highest rows/s) was
+%s. The target ratio is judged on the lower of the two ratios. The best
+Kafka-engine setting (highest end-to-end rows/s) was
 kafka_num_consumers=%d, kafka_max_block_size=%d; the table lists every
 setting tried.
 
@@ -168,7 +185,10 @@ Method:
   materialized view from it into user_events parsing ts with
   parseDateTimeBestEffort. Timed from the CREATE of that view (which starts
   consumption) until `+"`"+`SELECT count()`+"`"+` of its user_events reaches %s. It
-  consumes only the user-events topic, so its rows are user events only.
+  consumes only the user-events topic, so its rows are user events only. The
+  engine is at-least-once: rows it writes twice (after a rebalance between
+  its consumers) are listed as duplicates and do not count towards its
+  rate.
 - Shortcuts that favour the engine: 18.16 has no _topic/_partition/_offset
   virtual columns, so the provenance columns are constants, and ts_ms is
   whole seconds (the raw ts string cannot be referenced once the output
@@ -181,7 +201,7 @@ Method:
 - Merges from the previous drain are waited out (system.merges empty, at
   most a minute) before each Kafka-engine run.
 `,
-		sSteady/best.drain.steadyRate(uint64(events)),
+		steadyText,
 		best.consumers, best.block,
 		e.cfg.partitions, fmtCount(int64(n)), benchSeed, fmtCount(events), eventBytes, topics.UserEvents,
 		fmtCount(orders), topics.Orders,
@@ -190,6 +210,14 @@ Method:
 		topics.UserEvents, fmtCount(events))
 	sec.Body = body.String()
 	return sec, nil
+}
+
+// engineRows is the rows an engine drain wrote, with its duplicates.
+func engineRows(d drain) string {
+	if dup := d.duplicates(); dup > 0 {
+		return fmt.Sprintf("%s (%s duplicates)", fmtCount(int64(d.final)), fmtCount(int64(dup)))
+	}
+	return fmtCount(int64(d.final))
 }
 
 func cpuPerRow(cpu time.Duration, rows uint64) string {

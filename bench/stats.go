@@ -75,6 +75,14 @@ func fmtRate(r float64) string {
 	}
 }
 
+// fmtRateOrNA is fmtRate, or "n/a" for a rate that could not be measured.
+func fmtRateOrNA(r float64) string {
+	if r <= 0 {
+		return "n/a"
+	}
+	return fmtRate(r)
+}
+
 // fmtCount writes a count with thousands separators: 2,000,000.
 func fmtCount(n int64) string {
 	s := fmt.Sprint(n)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -17,18 +18,39 @@ type sample struct {
 
 // drain is the outcome of watching a row count grow to its target.
 type drain struct {
+	want    uint64
 	took    time.Duration // from start until the count first reached want
 	samples []sample
-	final   uint64
+	final   uint64 // the count at the end; above want when rows were duplicated
 }
 
-// rate is rows per second over the whole drain.
-func (d drain) rate() float64 { return rate(int64(d.final), d.took) }
+// rate is rows per second over the whole drain, counting want rows: rows
+// written twice do not count.
+func (d drain) rate() float64 { return rate(int64(min(d.final, d.want)), d.took) }
+
+// duplicates is how many rows beyond want the count reached.
+func (d drain) duplicates() uint64 {
+	if d.final > d.want {
+		return d.final - d.want
+	}
+	return 0
+}
+
+// String lists the samples, for -v.
+func (d drain) String() string {
+	var b strings.Builder
+	for _, s := range d.samples {
+		fmt.Fprintf(&b, " %.1fs:%d", s.at.Seconds(), s.n)
+	}
+	return strings.TrimSpace(b.String())
+}
 
 // steadyRate is the rate between the polls where the count first reached
 // 10% and 90% of want: the drain's pace without its start-up (group join,
-// first fetch) and its tail (the last partial batch).
-func (d drain) steadyRate(want uint64) float64 {
+// first fetch) and its tail (the last partial batch). It is 0 when one
+// jump covers both.
+func (d drain) steadyRate() float64 {
+	want := d.want
 	lo, hi := -1, -1
 	for i, s := range d.samples {
 		if lo < 0 && s.n*10 >= want {
@@ -52,7 +74,7 @@ func (d drain) steadyRate(want uint64) float64 {
 func watchCount(ctx context.Context, ch *clickhouse, query string, want uint64, start time.Time,
 	exact bool, stall time.Duration, failed func() error) (drain, error) {
 	var (
-		d         drain
+		d         = drain{want: want}
 		lastMove  = time.Now()
 		lastCount uint64
 	)

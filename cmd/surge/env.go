@@ -47,8 +47,12 @@ func (a *app) dataDir(sub string) string { return filepath.Join(a.v.GetString("d
 func brokerAddrFile(dir string) string { return filepath.Join(dir, "broker.addr") }
 
 // runningBroker returns the address of a live embedded broker on dir, if any.
-func runningBroker(dir string) (string, bool) {
-	b, err := os.ReadFile(brokerAddrFile(dir))
+func runningBroker(dir string) (string, bool) { return reachable(brokerAddrFile(dir)) }
+
+// reachable reads the address advertised in file and checks that something
+// listens there.
+func reachable(file string) (string, bool) {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", false
 	}
@@ -122,18 +126,33 @@ func (a *app) clickhouse(ctx context.Context) (*analytics.Conn, func(), error) {
 	release := func() {}
 	if cfg.Addr == "" {
 		dir := a.dataDir("clickhouse")
+		addrFile := filepath.Join(dir, "server.addr")
 		srv, err := analytics.StartLocal(ctx, dir, analytics.WithLogger(a.logger))
-		if err != nil {
-			if errors.Is(err, analytics.ErrServerNotInstalled) {
-				return nil, nil, err
+		switch {
+		case errors.Is(err, analytics.ErrDirInUse):
+			// Another surge command runs the local server on this data
+			// directory: share it.
+			addr, ok := reachable(addrFile)
+			if !ok {
+				return nil, nil, fmt.Errorf("%w: %v", errUnavailable, err)
 			}
+			a.logger.Info("using the running local ClickHouse", "addr", addr, "data_dir", dir)
+			cfg.Addr = addr
+		case errors.Is(err, analytics.ErrServerNotInstalled):
+			return nil, nil, err
+		case err != nil:
 			return nil, nil, fmt.Errorf("%w: %v", errUnavailable, err)
-		}
-		a.logger.Info("local ClickHouse ready", "addr", srv.Addr(), "data_dir", dir)
-		cfg.Addr = srv.Addr()
-		release = func() {
-			if err := srv.Stop(); err != nil {
-				a.logger.Warn("stop local ClickHouse", "err", err)
+		default:
+			a.logger.Info("local ClickHouse ready", "addr", srv.Addr(), "data_dir", dir)
+			cfg.Addr = srv.Addr()
+			if err := os.WriteFile(addrFile, []byte(srv.Addr()+"\n"), 0o644); err != nil {
+				a.logger.Warn("advertise local ClickHouse", "err", err)
+			}
+			release = func() {
+				os.Remove(addrFile)
+				if err := srv.Stop(); err != nil {
+					a.logger.Warn("stop local ClickHouse", "err", err)
+				}
 			}
 		}
 	}

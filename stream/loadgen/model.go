@@ -76,8 +76,8 @@ type session struct {
 
 // recMeta is what the stats need to know about a record once it is done.
 type recMeta struct {
-	kind   uint8 // kindIndex
-	etype  uint8 // eventTypeIndex, for user events
+	kind   uint8 // ki* index
+	etype  uint8 // et* index, for user events
 	camp   int32 // orders
 	user   int32 // orders
 	amount int64 // orders
@@ -111,6 +111,7 @@ var eventTypeNames = [numEventTypes]schemas.EventType{
 // and used from one goroutine only.
 type model struct {
 	seed  uint64
+	ids   idEncoder
 	rng   *rand.Rand
 	pop   *population
 	cats  []catalog
@@ -132,7 +133,7 @@ const maxOpenSessions = 256
 
 func newModel(seed uint64, users int, vipShare float64, cs []Campaign) *model {
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
-	m := &model{seed: seed, rng: rng}
+	m := &model{seed: seed, ids: newIDEncoder(seed), rng: rng}
 	m.pop = newPopulation(rng, users, vipShare)
 	m.cats = newCatalogs(seed, cs)
 	m.camps = newCampaignPicker(cs)
@@ -167,7 +168,7 @@ func (m *model) open(s *session) {
 		camp:      int32(m.camps.pick(m.rng)),
 		user:      int32(u),
 		userID:    m.pop.id(u),
-		sessionID: prefixedID("s-", m.seed, m.nSessions),
+		sessionID: m.ids.prefixedID("s-", m.nSessions),
 	}
 	m.nSessions++
 }
@@ -266,7 +267,7 @@ func (m *model) addToCart(s *session, k int32) {
 func (m *model) userEvent(s *session, n uint64, et uint8, sku string, now time.Time, meta *recMeta) *schemas.UserEvent {
 	*meta = recMeta{kind: kiUserEvent, etype: et}
 	return &schemas.UserEvent{
-		EventID:    eventID(m.seed, n),
+		EventID:    m.ids.eventID(n),
 		Version:    schemas.CurrentVersion,
 		UserID:     s.userID,
 		SessionID:  s.sessionID,
@@ -295,9 +296,9 @@ func (m *model) order(s *session, f *funnel, cat *catalog, n uint64, now time.Ti
 		prio = schemas.PriorityUrgent
 	}
 	o := &schemas.Order{
-		EventID:    eventID(m.seed, n),
+		EventID:    m.ids.eventID(n),
 		Version:    schemas.CurrentVersion,
-		OrderID:    prefixedID("o-", m.seed, m.orders),
+		OrderID:    m.ids.prefixedID("o-", m.orders),
 		UserID:     s.userID,
 		Items:      items,
 		Amount:     amount,
@@ -333,75 +334,11 @@ func (m *model) status(p pendingStatus, n uint64, now time.Time, meta *recMeta) 
 	}
 	*meta = recMeta{kind: kiStatus}
 	return &schemas.OrderStatus{
-		EventID: eventID(m.seed, n),
+		EventID: m.ids.eventID(n),
 		Version: schemas.CurrentVersion,
 		OrderID: p.orderID,
 		UserID:  p.userID,
 		Status:  p.status,
 		TS:      now,
 	}
-}
-
-// pendingStatus is a status change waiting for its turn in the sequence.
-type pendingStatus struct {
-	due, seq uint64 // emit at record due; seq orders equal dues
-	orderID  string
-	userID   string
-	status   schemas.OrderStatusValue
-	vip      bool
-}
-
-// statusQueue is a min-heap of pending statuses by (due, seq).
-type statusQueue struct {
-	items []pendingStatus
-	seq   uint64
-}
-
-func (q *statusQueue) less(i, j int) bool {
-	a, b := &q.items[i], &q.items[j]
-	return a.due < b.due || a.due == b.due && a.seq < b.seq
-}
-
-func (q *statusQueue) peekDue() (uint64, bool) {
-	if len(q.items) == 0 {
-		return 0, false
-	}
-	return q.items[0].due, true
-}
-
-func (q *statusQueue) push(p pendingStatus) {
-	p.seq = q.seq
-	q.seq++
-	q.items = append(q.items, p)
-	for i := len(q.items) - 1; i > 0; {
-		parent := (i - 1) / 2
-		if !q.less(i, parent) {
-			break
-		}
-		q.items[i], q.items[parent] = q.items[parent], q.items[i]
-		i = parent
-	}
-}
-
-func (q *statusQueue) pop() pendingStatus {
-	top := q.items[0]
-	last := len(q.items) - 1
-	q.items[0] = q.items[last]
-	q.items[last] = pendingStatus{}
-	q.items = q.items[:last]
-	for i := 0; ; {
-		small, l, r := i, 2*i+1, 2*i+2
-		if l < last && q.less(l, small) {
-			small = l
-		}
-		if r < last && q.less(r, small) {
-			small = r
-		}
-		if small == i {
-			break
-		}
-		q.items[i], q.items[small] = q.items[small], q.items[i]
-		i = small
-	}
-	return top
 }

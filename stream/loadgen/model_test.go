@@ -54,8 +54,14 @@ func TestSameSeedSameSequence(t *testing.T) {
 
 func TestRecordsValidate(t *testing.T) {
 	rec, _ := generate(t, Config{Seed: 7, MaxRecords: 30000})
+	enc := newIDEncoder(7)
 	ids := make(map[string]bool, len(rec.acked))
 	orderIDs := map[string]bool{}
+	priorities := map[schemas.Priority]int{}
+	currencyOf := map[string]string{}
+	for _, c := range DefaultCampaigns() {
+		currencyOf[c.ID] = c.Currency
+	}
 	for i, r := range rec.acked {
 		if err := schemas.Validate(r); err != nil {
 			t.Fatalf("record %d (%s) does not validate: %v", i, fingerprint(r), err)
@@ -67,7 +73,7 @@ func TestRecordsValidate(t *testing.T) {
 			t.Fatalf("record %d repeats event id %s", i, r.ID())
 		}
 		ids[r.ID()] = true
-		if want := eventID(7, uint64(i)); r.ID() != want {
+		if want := enc.eventID(uint64(i)); r.ID() != want {
 			t.Fatalf("record %d has id %s, want %s", i, r.ID(), want)
 		}
 		if o, ok := r.(*schemas.Order); ok {
@@ -78,10 +84,19 @@ func TestRecordsValidate(t *testing.T) {
 			if len(o.Items) < 1 || len(o.Items) > maxLines {
 				t.Errorf("order %s has %d items, want 1..%d", o.OrderID, len(o.Items), maxLines)
 			}
+			if got, want := o.Currency, currencyOf[o.CampaignID]; got != want {
+				t.Errorf("order %s of %s is in %s, want %s", o.OrderID, o.CampaignID, got, want)
+			}
+			priorities[o.Priority]++
 		}
 	}
 	if len(orderIDs) == 0 {
 		t.Fatal("no orders in 30000 records")
+	}
+	for _, p := range []schemas.Priority{schemas.PriorityNormal, schemas.PriorityVIP, schemas.PriorityUrgent} {
+		if priorities[p] == 0 {
+			t.Errorf("no order with priority %s among %d (%v)", p, len(orderIDs), priorities)
+		}
 	}
 }
 

@@ -35,7 +35,11 @@ type population struct {
 
 	zipf *rand.Zipf
 	busy []uint64 // bit u set while user u has an open session
+	ids  []string // ids made so far, for populations up to maxCachedIDs
 }
+
+// maxCachedIDs bounds the population whose user ids are kept once made.
+const maxCachedIDs = 1 << 20
 
 func newPopulation(rng *rand.Rand, n int, vipShare float64) *population {
 	p := &population{
@@ -44,6 +48,9 @@ func newPopulation(rng *rand.Rand, n int, vipShare float64) *population {
 		vipCount: uint64(math.Round(vipShare * float64(n))),
 		zipf:     rand.NewZipf(rng, zipfS, zipfV, uint64(n-1)),
 		busy:     make([]uint64, (n+63)/64),
+	}
+	if n <= maxCachedIDs {
+		p.ids = make([]string, n)
 	}
 	p.rankStride, p.rankOff = coprimeStride(rng, n), rng.Uint64N(uint64(n))
 	p.vipStride, p.vipOff = coprimeStride(rng, n), rng.Uint64N(uint64(n))
@@ -73,7 +80,15 @@ func (p *population) vip(u int) bool {
 	return (uint64(u)*p.vipStride+p.vipOff)%uint64(p.n) < p.vipCount
 }
 
-func (p *population) id(u int) string { return userID(u, p.width) }
+func (p *population) id(u int) string {
+	if p.ids == nil {
+		return userID(u, p.width)
+	}
+	if p.ids[u] == "" {
+		p.ids[u] = userID(u, p.width)
+	}
+	return p.ids[u]
+}
 
 func (p *population) isBusy(u int) bool { return p.busy[u>>6]&(1<<(u&63)) != 0 }
 func (p *population) setBusy(u int)     { p.busy[u>>6] |= 1 << (u & 63) }
