@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -256,4 +257,10 @@ func endOffsets(ctx context.Context, addrs []string, partitions int, topics ...s
 		}
 	}
 	return n, nil
+}
+
+// deleteTopics deletes topics, ignoring errors: it only frees the in-memory
+// broker's memory between runs.
+func deleteTopics(ctx context.Context, cl *kgo.Client, topics ...string) {
+	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
 }

@@ -89,7 +89,7 @@ func runProducer(ctx context.Context, e *env) (*section, error) {
 			}
 			s.rates = append(s.rates, rate(int64(n), took))
 			s.cpu = append(s.cpu, float64(cpu.Microseconds())/float64(n))
-			parts = append(parts, fmt.Sprintf("%s %s/s", s.name, fmtRate(s.rates[len(s.rates)-1])))
+			parts = append(parts, fmt.Sprintf("%s %s/s (%.1f µs CPU)", s.name, fmtRate(s.rates[len(s.rates)-1]), s.cpu[len(s.cpu)-1]))
 		}
 		e.printf("run %d: %s", run, strings.Join(parts, ", "))
 	}
@@ -179,6 +179,7 @@ func oneRun(ctx context.Context, cl *kgo.Client, addrs []string, t stream.Topics
 	if err := ensureTopics(ctx, cl, t, partitions); err != nil {
 		return 0, 0, err
 	}
+	defer deleteTopics(context.WithoutCancel(ctx), cl, t.All()...) // frees the broker's memory
 	cpu0 := processCPU()
 	took, err := produce(ctx, t, n)
 	cpu := processCPU() - cpu0

@@ -161,8 +161,9 @@ func (d *decoder) orderStatus() *OrderStatus {
 		Version: d.version(r.V),
 		OrderID: d.str(fOrderID, r.OrderID, true),
 		UserID:  d.str(fUserID, r.UserID, true),
-		Status:  OrderStatusValue(d.str(fStatus, r.Status, true)),
-		TS:      d.time(fTS, r.TS),
+		Status:   OrderStatusValue(d.str(fStatus, r.Status, true)),
+		Priority: Priority(d.str(fPriority, r.Priority, false)),
+		TS:       d.time(fTS, r.TS),
 	}
 }
 

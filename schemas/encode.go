@@ -100,6 +100,9 @@ func appendOrderStatus(b []byte, s *OrderStatus) []byte {
 	b = appendStringField(b, `,"order_id":`, s.OrderID)
 	b = appendStringField(b, `,"user_id":`, s.UserID)
 	b = appendStringField(b, `,"status":`, string(s.Status))
+	if s.Priority != "" {
+		b = appendStringField(b, `,"priority":`, string(s.Priority))
+	}
 	b = appendTimeField(b, `,"ts":`, s.TS)
 	return append(b, '}')
 }

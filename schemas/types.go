@@ -176,7 +176,10 @@ type OrderStatus struct {
 	OrderID string           `json:"order_id"`
 	UserID  string           `json:"user_id"`
 	Status  OrderStatusValue `json:"status"`
-	TS      time.Time        `json:"ts"`
+	// Priority is the order's priority, repeated so that the status change
+	// travels in the same lane as the order. Empty means normal.
+	Priority Priority  `json:"priority,omitempty"`
+	TS       time.Time `json:"ts"`
 }
 
 // UserEvent is one thing a shopper did on the site or app.
@@ -224,3 +227,6 @@ func (*Coupon) Kind() Kind             { return KindCoupon }
 func (c *Coupon) ID() string           { return c.EventID }
 func (c *Coupon) Key() string          { return c.UserID }
 func (c *Coupon) Time() time.Time      { return c.IssuedAt }
+
+// Urgent reports whether p asks for the priority lane (vip or urgent).
+func (p Priority) Urgent() bool { return p == PriorityVIP || p == PriorityUrgent }

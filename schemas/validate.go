@@ -168,13 +168,7 @@ func checkOrder(o *Order, p *problems, ip []itemProblems, now time.Time, c *coll
 	}
 	k.currency(o.Currency)
 	k.id(fCampaignID, o.CampaignID, false)
-	if !k.bad(fPriority) {
-		switch o.Priority {
-		case "", PriorityNormal, PriorityVIP, PriorityUrgent:
-		default:
-			k.add(fPriority, fmt.Sprintf("unknown priority %s; want one of normal, vip, urgent", quote(string(o.Priority))))
-		}
-	}
+	k.priority(o.Priority)
 	k.id(fCouponID, o.CouponID, false)
 	k.eventTime(fCreatedAt, o.CreatedAt)
 }
@@ -259,7 +253,19 @@ func checkOrderStatus(s *OrderStatus, p *problems, now time.Time, c *collector) 
 			k.add(fStatus, fmt.Sprintf("unknown status %s; want one of created, paid, cancelled, shipped", quote(string(s.Status))))
 		}
 	}
+	k.priority(s.Priority)
 	k.eventTime(fTS, s.TS)
+}
+
+func (k checker) priority(p Priority) {
+	if k.bad(fPriority) {
+		return
+	}
+	switch p {
+	case "", PriorityNormal, PriorityVIP, PriorityUrgent:
+	default:
+		k.add(fPriority, fmt.Sprintf("unknown priority %s; want one of normal, vip, urgent", quote(string(p))))
+	}
 }
 
 func checkUserEvent(e *UserEvent, p *problems, now time.Time, c *collector) {

@@ -12,8 +12,11 @@ import (
 // Topics names the pipeline's topics. The zero value names none; start from
 // DefaultTopics and override the fields a deployment renames.
 type Topics struct {
-	// Orders carries orders and order status changes.
+	// Orders carries orders and order status changes of normal priority.
 	Orders string `json:"orders" mapstructure:"orders"`
+	// OrdersPriority is the priority lane: orders (and their status
+	// changes) with priority vip or urgent. Dispatchers drain it first.
+	OrdersPriority string `json:"orders_priority" mapstructure:"orders_priority"`
 	// UserEvents carries shoppers' page views, searches, cart changes.
 	UserEvents string `json:"user_events" mapstructure:"user_events"`
 	// Coupons carries coupons issued by campaign rules.
@@ -27,10 +30,11 @@ type Topics struct {
 // otherwise: "orders", "user-events", "coupons" and "dead-letters".
 func DefaultTopics() Topics {
 	return Topics{
-		Orders:      "orders",
-		UserEvents:  "user-events",
-		Coupons:     "coupons",
-		DeadLetters: "dead-letters",
+		Orders:         "orders",
+		OrdersPriority: "orders-priority",
+		UserEvents:     "user-events",
+		Coupons:        "coupons",
+		DeadLetters:    "dead-letters",
 	}
 }
 
@@ -51,11 +55,31 @@ func (t Topics) For(k schemas.Kind) string {
 	}
 }
 
+// Route returns the topic record r goes to: like For, except that orders and
+// order status changes with priority vip or urgent go to OrdersPriority when
+// it is set. An order and its status changes carry the same priority, so
+// they travel in one lane, in order. Across lanes there is no order: a
+// shopper's urgent order may be handled before the same shopper's earlier
+// normal one.
+func (t Topics) Route(r schemas.Record) string {
+	switch v := r.(type) {
+	case *schemas.Order:
+		if v != nil && v.Priority.Urgent() && t.OrdersPriority != "" {
+			return t.OrdersPriority
+		}
+	case *schemas.OrderStatus:
+		if v != nil && v.Priority.Urgent() && t.OrdersPriority != "" {
+			return t.OrdersPriority
+		}
+	}
+	return t.For(r.Kind())
+}
+
 // All returns every topic name, data topics first and DeadLetters last,
 // skipping empty names.
 func (t Topics) All() []string {
 	all := make([]string, 0, 4)
-	for _, n := range [...]string{t.Orders, t.UserEvents, t.Coupons, t.DeadLetters} {
+	for _, n := range [...]string{t.Orders, t.OrdersPriority, t.UserEvents, t.Coupons, t.DeadLetters} {
 		if n != "" {
 			all = append(all, n)
 		}
@@ -68,7 +92,7 @@ func (t Topics) All() []string {
 // these.
 func (t Topics) Data() []string {
 	data := make([]string, 0, 3)
-	for _, n := range [...]string{t.Orders, t.UserEvents, t.Coupons} {
+	for _, n := range [...]string{t.Orders, t.OrdersPriority, t.UserEvents, t.Coupons} {
 		if n != "" {
 			data = append(data, n)
 		}

@@ -41,8 +41,8 @@ func TestTopicsAllAndData(t *testing.T) {
 		wantData []string
 	}{
 		{"defaults", DefaultTopics(),
-			[]string{"orders", "user-events", "coupons", "dead-letters"},
-			[]string{"orders", "user-events", "coupons"}},
+			[]string{"orders", "orders-priority", "user-events", "coupons", "dead-letters"},
+			[]string{"orders", "orders-priority", "user-events", "coupons"}},
 		{"no dead letters", Topics{Orders: "o", UserEvents: "u", Coupons: "c"},
 			[]string{"o", "u", "c"}, []string{"o", "u", "c"}},
 		{"zero", Topics{}, []string{}, []string{}},
@@ -110,5 +110,33 @@ func TestLoggerBridgeLevel(t *testing.T) {
 func TestClientConfigEmpty(t *testing.T) {
 	if got := len(ClientConfig{}.Opts()); got != 0 {
 		t.Errorf("zero config: got %d options, want 0", got)
+	}
+}
+
+func TestRoute(t *testing.T) {
+	tp := DefaultTopics()
+	tests := []struct {
+		r    schemas.Record
+		want string
+	}{
+		{&schemas.Order{Priority: schemas.PriorityNormal}, "orders"},
+		{&schemas.Order{}, "orders"},
+		{&schemas.Order{Priority: schemas.PriorityVIP}, "orders-priority"},
+		{&schemas.Order{Priority: schemas.PriorityUrgent}, "orders-priority"},
+		{&schemas.OrderStatus{Priority: schemas.PriorityVIP}, "orders-priority"},
+		{&schemas.OrderStatus{}, "orders"},
+		{(*schemas.Order)(nil), "orders"},
+		{&schemas.UserEvent{}, "user-events"},
+		{&schemas.Coupon{}, "coupons"},
+	}
+	for _, tt := range tests {
+		if got := tp.Route(tt.r); got != tt.want {
+			t.Errorf("Route(%#v): got %q, want %q", tt.r, got, tt.want)
+		}
+	}
+	noLane := tp
+	noLane.OrdersPriority = ""
+	if got := noLane.Route(&schemas.Order{Priority: schemas.PriorityVIP}); got != "orders" {
+		t.Errorf("Route without a priority lane: got %q, want orders", got)
 	}
 }

@@ -145,7 +145,7 @@ func (p *Producer) ProduceAsync(ctx context.Context, r schemas.Record, done func
 		return
 	}
 	kind := r.Kind()
-	topic := p.topics.For(kind)
+	topic := p.topics.Route(r)
 	if topic == "" {
 		finish(done, Ack{}, fmt.Errorf("produce %s: %w", kind, ErrNoTopic))
 		return

@@ -52,8 +52,8 @@ func TestDefaultSpecs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			specs := DefaultSpecs(stream.DefaultTopics(), tt.partitions, tt.replication)
-			if len(specs) != 4 {
-				t.Fatalf("got %d specs, want 4", len(specs))
+			if len(specs) != 5 {
+				t.Fatalf("got %d specs, want 5", len(specs))
 			}
 			for i, s := range specs {
 				wantName := stream.DefaultTopics().All()[i]
@@ -93,6 +93,7 @@ func TestEnsureTopicsIdempotent(t *testing.T) {
 	}
 	want := []TopicResult{
 		{Name: "orders", Status: StatusCreated, Partitions: 8},
+		{Name: "orders-priority", Status: StatusCreated, Partitions: 8},
 		{Name: "user-events", Status: StatusCreated, Partitions: 8},
 		{Name: "coupons", Status: StatusCreated, Partitions: 8},
 		{Name: "dead-letters", Status: StatusCreated, Partitions: 2},
@@ -120,6 +121,7 @@ func TestEnsureTopicsIdempotent(t *testing.T) {
 		{Name: "coupons", Partitions: 8, ReplicationFactor: 1},
 		{Name: "dead-letters", Partitions: 2, ReplicationFactor: 1},
 		{Name: "orders", Partitions: 8, ReplicationFactor: 1},
+		{Name: "orders-priority", Partitions: 8, ReplicationFactor: 1},
 		{Name: "user-events", Partitions: 8, ReplicationFactor: 1},
 	}
 	for i := range infos {

@@ -63,7 +63,7 @@ func DefaultSpecs(t stream.Topics, partitions int32, replication int16) []TopicS
 		}
 	}
 	var specs []TopicSpec
-	for _, name := range []string{t.Orders, t.UserEvents, t.Coupons} {
+	for _, name := range []string{t.Orders, t.OrdersPriority, t.UserEvents, t.Coupons} {
 		if name != "" {
 			specs = append(specs, data(name))
 		}

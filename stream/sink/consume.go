@@ -67,7 +67,7 @@ func (j *job) ready(cfg config) bool {
 // topic it came from.
 func (s *Sink) tableFor(topic string, r schemas.Record) (analytics.Table, string) {
 	k := r.Kind()
-	if s.cfg.topics.For(k) != topic {
+	if s.cfg.topics.Route(r) != topic {
 		return "", "record of kind " + string(k) + " does not belong on topic " + topic
 	}
 	switch k {

@@ -158,7 +158,7 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 	s.cur = newJob()
 	kopts := append(cfg.client.Opts(),
 		kgo.ConsumerGroup(cfg.group),
-		kgo.ConsumeTopics(cfg.topics.Orders, cfg.topics.UserEvents, cfg.topics.Coupons),
+		kgo.ConsumeTopics(cfg.topics.Data()...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
