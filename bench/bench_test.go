@@ -174,7 +174,7 @@ func TestRenderResultsGolden(t *testing.T) {
 		Took:    95 * time.Second,
 		Quick:   true,
 		Machine: machine{NProc: 2, CPU: "Test CPU", MemGiB: 8, Kernel: "Linux 6.1", Go: "go1.26.8",
-			ClickHouse: "18.16.1", LoadAvg: "0.10 0.20 0.30"},
+			ClickHouse: "18.16.1", LoadAvg: "0.10 0.20 0.30", OtherCPU: 19 * time.Second, RunCPU: 190 * time.Second},
 		Sections: []*section{{
 			Name:    "sink",
 			Summary: "sink: surge 412k rows/s, kafka-engine 131k rows/s, ratio 3.1x (target >= 2x)",

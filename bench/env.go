@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -31,6 +32,61 @@ type machine struct {
 	Go         string
 	ClickHouse string // filled in by the first scenario that starts a server
 	LoadAvg    string // 1, 5 and 15 minute load averages when the run started
+	// OtherCPU is the CPU time other processes used while the run went
+	// on, and RunCPU the CPU time the machine had in that time (wall time ×
+	// CPUs); both zero where /proc/stat is unavailable.
+	OtherCPU, RunCPU time.Duration
+}
+
+// cpuMeter measures the CPU time the rest of the machine uses during a run:
+// all busy time from /proc/stat minus this process's and its waited-for
+// children's (the clickhouse-servers it started and stopped).
+type cpuMeter struct {
+	busy, own time.Duration
+	start     time.Time
+}
+
+func startCPUMeter() cpuMeter {
+	return cpuMeter{busy: machineBusy(), own: ownCPU(), start: time.Now()}
+}
+
+// stop returns the CPU time others used and the CPU time available.
+func (c cpuMeter) stop(nproc int) (other, total time.Duration) {
+	busy, own := machineBusy()-c.busy, ownCPU()-c.own
+	if c.busy == 0 || busy <= 0 {
+		return 0, 0
+	}
+	return max(busy-own, 0), time.Since(c.start) * time.Duration(nproc)
+}
+
+// machineBusy is the non-idle CPU time of the whole machine since boot.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:8] { // user nice system idle iowait irq softirq
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i != 3 && i != 4 {
+			busy += n
+		}
+	}
+	return time.Duration(busy) * (time.Second / 100)
+}
+
+// ownCPU is the CPU time of this process and its waited-for children.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		return processCPU()
+	}
+	return processCPU() + time.Duration(ru.Utime.Nano()+ru.Stime.Nano())
 }
 
 func probeMachine() *machine {
@@ -58,12 +114,20 @@ func probeMachine() *machine {
 	} else {
 		m.Kernel = runtime.GOOS
 	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
+	m.LoadAvg = loadAvg()
 	return m
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages, or "".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	if f := strings.Fields(string(b)); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return ""
 }
 
 func (m *machine) summary() string {

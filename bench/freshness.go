@@ -144,10 +144,7 @@ func runFreshness(ctx context.Context, e *env) (*section, error) {
 			Met:    met,
 		}},
 	}
-	interval := "the sink's default batch interval (500ms)"
-	if e.cfg.freshInterval > 0 {
-		interval = fmt.Sprintf("a batch interval of %s", e.cfg.freshInterval)
-	}
+	interval := batchIntervalText(e.cfg.freshInterval)
 	var body strings.Builder
 	body.WriteString(mdTable([]string{"user events measured", "p50", "p90", "p99", "max", "producer ack p50 / p99"},
 		[][]string{{fmtCount(int64(len(lat))), fmtMs(p50), fmtMs(p90), fmtMs(p99), fmtMs(pMax),
@@ -156,7 +153,7 @@ func runFreshness(ctx context.Context, e *env) (*section, error) {
 Load: loadgen at a steady %s records/s for %s (%s records acked, %s/s
 achieved; %s of them user events), produced with stream.Producer (acks=all,
 idempotent, lz4, linger %s) to the in-process broker (%d partitions), while a
-surge sink (%s) writes them to the local ClickHouse.
+surge sink with %s writes them to the local ClickHouse.
 
 Method, for every user event (not a sample):
 

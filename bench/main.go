@@ -117,6 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "surge bench (%s mode): %s\n", mode, e.machine.summary())
 	started := time.Now()
+	meter := startCPUMeter()
 	var (
 		sections []*section
 		failed   bool
@@ -140,6 +141,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		sections = append(sections, sec)
 	}
 
+	e.machine.OtherCPU, e.machine.RunCPU = meter.stop(e.machine.NProc)
 	if cfg.results != "" && len(sections) > 0 {
 		doc := results{
 			Command:  commandLine(args),

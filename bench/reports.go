@@ -187,8 +187,8 @@ func runReports(ctx context.Context, e *env) (*section, error) {
 	var body strings.Builder
 	body.WriteString(mdTable([]string{"report", "median, surge (rollups)", "median, raw tables", "speed-up", "result rows"}, rows))
 	fmt.Fprintf(&body, `
-Data: %s user events, %s orders and %s coupons over a %s event-time
-window, inserted into the raw tables with INSERT … SELECT FROM numbers() in
+Data: %s user events, %s orders and %s coupons over a %.0f-hour
+event-time window, inserted into the raw tables with INSERT … SELECT FROM numbers() in
 chunks of %s rows, so that the materialized views fill the per-minute
 rollups exactly as they do behind the sink (%.1fs in all). 100,000 users,
 five campaigns with one currency each, orders of 1–3 lines, one order in
@@ -204,7 +204,7 @@ Reports marked "reads raw tables" have no rollup to compare with and are
 shown for information (median of at most 3 runs).
 `,
 		fmtCount(int64(e.cfg.reportEvents)), fmtCount(int64(e.cfg.reportOrders)), fmtCount(int64(coupons)),
-		reportWindow, fmtCount(reportChunk), fillTook.Seconds(), parts, e.cfg.reportRuns)
+		reportWindow.Hours(), fmtCount(reportChunk), fillTook.Seconds(), parts, e.cfg.reportRuns)
 	sec.Body = body.String()
 	return sec, nil
 }

@@ -68,7 +68,14 @@ func renderResults(r results) string {
 	fmt.Fprintf(&b, "| OS | %s |\n", m.Kernel)
 	fmt.Fprintf(&b, "| Go | %s |\n", m.Go)
 	fmt.Fprintf(&b, "| ClickHouse | %s |\n", ch)
-	fmt.Fprintf(&b, "| load average at start | %s (the machine may be shared; figures are from a single run) |\n\n", m.LoadAvg)
+	fmt.Fprintf(&b, "| load average at start | %s (1, 5, 15 min) |\n", m.LoadAvg)
+	if m.RunCPU > 0 {
+		fmt.Fprintf(&b, "| other processes during the run | %.0f CPU-s of the %.0f the machine had (%.0f%%) |\n",
+			m.OtherCPU.Seconds(), m.RunCPU.Seconds(), 100*m.OtherCPU.Seconds()/m.RunCPU.Seconds())
+	}
+	b.WriteString("\nFigures are from a single run. The machine may be shared: the last row\n")
+	b.WriteString("says how much CPU other work took meanwhile; CPU time per record or row,\n")
+	b.WriteString("shown where it matters, depends less on that than rates do.\n\n")
 
 	b.WriteString("## Summary\n\n")
 	b.WriteString("| scenario | result | target | met |\n|---|---|---|---|\n")

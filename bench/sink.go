@@ -122,16 +122,16 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 	judged := ratio
 	steadyText := "n/a (too few samples between 10% and 90%)"
 	if sSteady > 0 && eSteady > 0 {
-		steadyText = fmt.Sprintf("%.1f×", sSteady/eSteady)
+		steadyText = fmt.Sprintf("%.2f×", sSteady/eSteady)
 		judged = min(ratio, sSteady/eSteady)
 	}
 	metRatio, metRate := judged >= sinkTargetRatio, sRate >= sinkTargetRate
 	sec := &section{
-		Summary: fmt.Sprintf("sink: surge %s rows/s, kafka-engine %s rows/s, ratio %.1fx, steady-state ratio %s (target >= %.0fx%s; surge target >= %s rows/s%s)",
+		Summary: fmt.Sprintf("sink: surge %s rows/s, kafka-engine %s rows/s, ratio %.2fx, steady-state ratio %s (target >= %.0fx%s; surge target >= %s rows/s%s)",
 			fmtRate(sRate), fmtRate(eRate), ratio, steadyText, sinkTargetRatio, verdict(metRatio), fmtRate(sinkTargetRate), verdict(metRate)),
 		Targets: []target{
 			{Goal: fmt.Sprintf("surge sink >= %.0f× the Kafka engine (lower of end-to-end and steady ratios)", sinkTargetRatio),
-				Result: fmt.Sprintf("%.1f× end-to-end (%s vs %s rows/s), %s steady", ratio, fmtRate(sRate), fmtRate(eRate), steadyText),
+				Result: fmt.Sprintf("%.2f× end-to-end (%s vs %s rows/s), %s steady", ratio, fmtRate(sRate), fmtRate(eRate), steadyText),
 				Met:    metRatio},
 			{Goal: fmt.Sprintf("surge sink >= %s rows/s", fmtRate(sinkTargetRate)),
 				Result: fmt.Sprintf("%s rows/s end-to-end (%s steady)", fmtRate(sRate), fmtRateOrNA(sSteady)), Met: metRate},
@@ -228,7 +228,7 @@ func cpuPerRow(cpu time.Duration, rows uint64) string {
 }
 
 func sinkSettings(c config) string {
-	rows, interval := "the default batch rows", "the default batch interval"
+	rows, interval := "its default batch rows", "its default batch interval"
 	if c.sinkBatchRows > 0 {
 		rows = fmt.Sprintf("WithBatchRows(%d)", c.sinkBatchRows)
 	}
@@ -236,6 +236,14 @@ func sinkSettings(c config) string {
 		interval = fmt.Sprintf("WithBatchInterval(%s)", c.sinkBatchInterval)
 	}
 	return rows + " and " + interval
+}
+
+// batchIntervalText describes the sink's batch interval setting.
+func batchIntervalText(d time.Duration) string {
+	if d > 0 {
+		return fmt.Sprintf("a batch interval of %s", d)
+	}
+	return "its default batch interval"
 }
 
 type surgeSinkResult struct {

@@ -69,9 +69,12 @@ func newRootCmd() *cobra.Command {
 		newTopicsCmd(a),
 		newProduceCmd(a),
 		newSinkCmd(a),
+		newTriggersCmd(a), newRulesCmd(a),
 		newReportCmd(a),
 		newMigrateCmd(a),
 		newUpCmd(a),
+		newDispatchCmd(a),
+		newDLQCmd(a),
 	)
 	return root
 }

@@ -67,8 +67,8 @@ func (g *Generator) Config() Config { return g.cfg }
 // Run generates records and hands them to the sender until Duration or
 // MaxRecords is reached or ctx is done, then waits until every handed-out
 // record is done (acked or failed) and returns the run's stats. The stats are
-// never nil; the error is nil when the run reached its end and ctx.Err() when
-// ctx ended it first. Run waits for the sender to call done for every record,
+// non-nil whenever the run took place; the error is nil when the run reached
+// its end and ctx.Err() when ctx ended it first. Run waits for the sender to call done for every record,
 // however long that takes, and returns only after its progress goroutine has
 // made its last OnProgress call. A second call returns ErrAlreadyRun.
 func (g *Generator) Run(ctx context.Context) (*Stats, error) {

@@ -308,7 +308,7 @@ func (m *model) order(s *session, f *funnel, cat *catalog, n uint64, now time.Ti
 		CreatedAt:  now,
 	}
 	m.orders++
-	next := pendingStatus{orderID: o.OrderID, userID: s.userID, vip: s.vip}
+	next := pendingStatus{orderID: o.OrderID, userID: s.userID, priority: prio, vip: s.vip}
 	if m.chance(f.paid) {
 		next.status, next.due = schemas.StatusPaid, n+payDelay.draw(m.rng)
 	} else {
@@ -334,11 +334,12 @@ func (m *model) status(p pendingStatus, n uint64, now time.Time, meta *recMeta) 
 	}
 	*meta = recMeta{kind: kiStatus}
 	return &schemas.OrderStatus{
-		EventID: m.ids.eventID(n),
-		Version: schemas.CurrentVersion,
-		OrderID: p.orderID,
-		UserID:  p.userID,
-		Status:  p.status,
-		TS:      now,
+		EventID:  m.ids.eventID(n),
+		Version:  schemas.CurrentVersion,
+		OrderID:  p.orderID,
+		UserID:   p.userID,
+		Status:   p.status,
+		Priority: p.priority,
+		TS:       now,
 	}
 }

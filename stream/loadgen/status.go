@@ -8,6 +8,7 @@ type pendingStatus struct {
 	orderID  string
 	userID   string
 	status   schemas.OrderStatusValue
+	priority schemas.Priority // the order's, so the status travels in its lane
 	vip      bool
 }
 

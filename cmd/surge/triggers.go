@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/triggers"
+	"github.com/surgeio/surge/stream/triggers/rules"
+)
+
+func newTriggersCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "triggers",
+		Short: "Issue campaign coupons from the event stream, exactly once",
+		Long: `Consume orders, orders-priority and user-events in a consumer group, evaluate
+the campaign rules of --rules per event, and write Coupon records to the
+coupons topic.
+
+Exactly once: each batch's coupons, its state changes (a compacted changelog
+topic "<group>.state") and its consumed offsets commit in one Kafka
+transaction; on taking a partition an instance restores its users' state
+from the changelog. Run several instances with the same --group to share the
+partitions; give each a stable --instance-id so that a restarted instance
+fences its predecessor at once. Budgets are split over the input partitions,
+so they hold across instances.
+
+The rules file is reloaded on SIGHUP and when it changes on disk. A file that
+does not validate is rejected (its errors are logged with line and field)
+and the previous rules keep running. Events later than the rules' allowed
+lateness are counted and written to the dead-letter topic with reason "late".`,
+		Example: `  surge triggers --rules deploy/rules/holiday.yaml
+  surge triggers --rules holiday.yaml --brokers kafka-1:9092 --instance-id "$HOSTNAME" --metrics-addr :9465`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTriggers(cmd.Context(), a)
+		},
+	}
+	f := cmd.Flags()
+	f.String("rules", "", "rules file (YAML); empty runs the built-in sample holiday rules")
+	f.String("group", triggers.DefaultGroup, "consumer group; the state changelog topic is <group>.state")
+	f.String("instance-id", "", "stable id of this instance (e.g. the pod name); empty picks a random one")
+	f.Duration("idle-timeout", rules.DefaultIdleTimeout, "after this long without records an input stops holding back the watermark")
+	f.Duration("transaction-timeout", 10*time.Second, "how long a crashed instance's open transaction can block its partitions")
+	f.Duration("session-timeout", 10*time.Second, "consumer-group session timeout")
+	f.Duration("rebalance-timeout", 30*time.Second, "consumer-group rebalance timeout")
+	f.Duration("reload-interval", 2*time.Second, "how often to check the rules file for changes")
+	f.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9465)")
+	return cmd
+}
+
+func runTriggers(ctx context.Context, a *app) error {
+	path := a.v.GetString("rules")
+	set, err := loadRules(path)
+	if err != nil {
+		return err
+	}
+	kc, releaseKafka, err := a.kafka(ctx)
+	if err != nil {
+		return err
+	}
+	defer releaseKafka()
+	reg := newRegistry()
+	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), reg); err != nil {
+		return err
+	}
+	r, err := triggers.New(triggerOptions(a, kc, set, reg)...)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if path != "" {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go r.WatchFile(wctx, path, a.v.GetDuration("reload-interval"), hup) // ended by stop
+	}
+	if err := r.Run(ctx); err != nil {
+		return err
+	}
+	st := r.Stats()
+	a.logger.Info("triggers stopped", "records", st.Records, "coupons", st.Issued, "late", st.Late,
+		"commits", st.Commits, "aborts", st.Aborts)
+	return nil
+}
+
+// loadRules reads the rules file, or the built-in sample for an empty path.
+func loadRules(path string) (*rules.Set, error) {
+	if path == "" {
+		return triggers.SampleRuleSet()
+	}
+	set, err := rules.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return set, nil
+}
+
+func triggerOptions(a *app, kc stream.ClientConfig, set *rules.Set, reg prometheus.Registerer) []triggers.Opt {
+	return []triggers.Opt{
+		triggers.WithClient(kc),
+		triggers.WithRules(set),
+		triggers.WithGroup(a.v.GetString("group")),
+		triggers.WithInstanceID(a.v.GetString("instance-id")),
+		triggers.WithIdleTimeout(a.v.GetDuration("idle-timeout")),
+		triggers.WithTransactionTimeout(a.v.GetDuration("transaction-timeout")),
+		triggers.WithSessionTimeout(a.v.GetDuration("session-timeout")),
+		triggers.WithRebalanceTimeout(a.v.GetDuration("rebalance-timeout")),
+		triggers.WithLogger(a.logger),
+		triggers.WithRegisterer(reg),
+	}
+}
+
+// startTriggers runs the triggers in process with the built-in sample rules
+// (for `surge up`), calling onIssue for every committed coupon. It returns
+// once the runner is started; wait stops it and returns its error.
+func startTriggers(ctx context.Context, a *app, kc stream.ClientConfig, reg prometheus.Registerer, onIssue func(rules.Issue)) (wait func() error, err error) {
+	set, err := triggers.SampleRuleSet()
+	if err != nil {
+		return nil, err
+	}
+	r, err := triggers.New(
+		triggers.WithClient(kc),
+		triggers.WithRules(set),
+		triggers.WithGroup(triggers.DefaultGroup),
+		triggers.WithInstanceID("surge-up"),
+		triggers.WithLogger(a.logger),
+		triggers.WithRegisterer(reg),
+		triggers.WithOnIssue(onIssue),
+	)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(rctx) }() // ended by wait's cancel
+	return func() error {
+		cancel()
+		return <-done
+	}, nil
+}

@@ -1,0 +1,98 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the group's Prometheus metrics, labelled group="<group>".
+type metrics struct {
+	processed    prometheus.Counter
+	failed       prometheus.Counter
+	retried      prometheus.Counter
+	parkedBehind prometheus.Counter
+	deadLettered prometheus.Counter
+	skipped      prometheus.Counter
+	normalPaused prometheus.Counter
+	inFlight     prometheus.Gauge
+	latency      prometheus.Histogram
+	commitLag    prometheus.Gauge
+	commits      prometheus.Counter
+}
+
+// counter wraps a prometheus counter with a readable value for Stats.
+type counter struct {
+	prometheus.Counter
+	n atomic.Int64
+}
+
+func (c *counter) Inc() { c.n.Add(1); c.Counter.Inc() }
+
+func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounters) {
+	labels := prometheus.Labels{"group": group}
+	ctr := func(name, help string) *counter {
+		return &counter{Counter: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "surge", Subsystem: "dispatch", Name: name, Help: help, ConstLabels: labels})}
+	}
+	sc := &statsCounters{
+		processed:    ctr("processed_total", "Records whose handler succeeded."),
+		failed:       ctr("failed_total", "Handler calls that failed."),
+		retried:      ctr("retried_total", "Failed records scheduled for another attempt."),
+		parkedBehind: ctr("parked_behind_total", "Records parked in the retry topic behind an earlier failing record of their key."),
+		deadLettered: ctr("dead_lettered_total", "Records written to the dead-letter topic."),
+		skipped:      ctr("skipped_total", "Source records skipped on assignment because the retry topic already holds them."),
+		normalPaused: ctr("normal_lane_paused_total", "Times the normal lane's fetching paused for the priority lane."),
+		commits:      ctr("commits_total", "Offset commits."),
+	}
+	m := &metrics{
+		processed: sc.processed, failed: sc.failed, retried: sc.retried, parkedBehind: sc.parkedBehind,
+		deadLettered: sc.deadLettered, skipped: sc.skipped, normalPaused: sc.normalPaused, commits: sc.commits,
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "surge", Subsystem: "dispatch",
+			Name: "in_flight", Help: "Handlers running.", ConstLabels: labels}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "surge", Subsystem: "dispatch",
+			Name: "handler_seconds", Help: "Handler latency.", ConstLabels: labels,
+			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
+		commitLag: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "surge", Subsystem: "dispatch",
+			Name: "commit_lag_records", Help: "Records between the committed offsets and the high watermarks of the owned partitions.",
+			ConstLabels: labels}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.parkedBehind, m.deadLettered,
+			m.skipped, m.normalPaused, m.commits, m.inFlight, m.latency, m.commitLag} {
+			if err := reg.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					panic(fmt.Sprintf("dispatch: register metrics: %v", err))
+				}
+			}
+		}
+	}
+	return m, sc
+}
+
+// statsCounters keeps the counters Stats reads.
+type statsCounters struct {
+	processed, failed, retried, parkedBehind, deadLettered, skipped, normalPaused, commits *counter
+}
+
+// Stats are a dispatcher's counters since it started.
+type Stats struct {
+	Processed    int64 `json:"processed"`     // handler succeeded
+	Failed       int64 `json:"failed"`        // handler calls that failed
+	Retried      int64 `json:"retried"`       // failures scheduled for another attempt
+	ParkedBehind int64 `json:"parked_behind"` // parked behind an earlier failing record of their key
+	DeadLettered int64 `json:"dead_lettered"`
+	Skipped      int64 `json:"skipped"` // found already parked on assignment
+	Commits      int64 `json:"commits"`
+}
+
+func (s *statsCounters) snapshot() Stats {
+	return Stats{
+		Processed: s.processed.n.Load(), Failed: s.failed.n.Load(), Retried: s.retried.n.Load(),
+		ParkedBehind: s.parkedBehind.n.Load(), DeadLettered: s.deadLettered.n.Load(),
+		Skipped: s.skipped.n.Load(), Commits: s.commits.n.Load(),
+	}
+}

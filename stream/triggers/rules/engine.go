@@ -1,0 +1,513 @@
+package rules
+
+import (
+	"container/heap"
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+
+	"github.com/surgeio/surge/schemas"
+)
+
+// Channels: a partition merges up to three input streams (the orders, the
+// priority orders and the user events partitions of one number). Each has
+// its own event-time progress; the watermark follows the slowest active one.
+const (
+	ChannelOrders = iota
+	ChannelPriority
+	ChannelUserEvents
+	numChannels
+)
+
+// MetaKey is the state key under which a partition keeps its watermark and
+// budget spend. User ids never start with a NUL byte.
+const MetaKey = "\x00meta"
+
+// DefaultIdleTimeout is how long a channel may go without records before
+// the watermark stops waiting for it.
+const DefaultIdleTimeout = 5 * time.Second
+
+// Issue is a coupon the engine decided to issue.
+type Issue struct {
+	CouponID  string
+	User      string
+	Rule      string
+	Campaign  string
+	Value     int64
+	Currency  string
+	IssuedAt  int64 // Unix ms: the trigger's event time (or the timer's deadline)
+	ExpiresAt int64
+	Trigger   string // event id that triggered it, or "timer:<rule>:<start ms>"
+	Seq       uint32 // the user's n-th coupon from this rule, from 0
+}
+
+// Coupon returns the Coupon record for i. Its event id is derived from the
+// coupon id, so a replay produces a byte-identical record.
+func (i *Issue) Coupon() *schemas.Coupon {
+	return &schemas.Coupon{
+		EventID:        "ev-" + i.CouponID,
+		CouponID:       i.CouponID,
+		UserID:         i.User,
+		CampaignID:     i.Campaign,
+		RuleID:         i.Rule,
+		Value:          i.Value,
+		Currency:       i.Currency,
+		IssuedAt:       time.UnixMilli(i.IssuedAt).UTC(),
+		ExpiresAt:      time.UnixMilli(i.ExpiresAt).UTC(),
+		TriggerEventID: i.Trigger,
+	}
+}
+
+// CouponID is the deterministic id of the seq-th coupon rule gives user in
+// campaign: the same input always yields the same ids, so a consumer can
+// also deduplicate on it.
+func CouponID(campaign, rule, user string, seq uint32) string {
+	h := sha256.New()
+	for _, s := range []string{campaign, rule, user, strconv.FormatUint(uint64(seq), 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	var sum [32]byte
+	return "cpn-" + hex.EncodeToString(h.Sum(sum[:0])[:12])
+}
+
+// Stats counts what a partition's engine did.
+type Stats struct {
+	Events          int64 // events applied
+	Late            int64 // events older than the watermark, not applied
+	Issued          int64
+	BudgetExhausted int64 // fires refused because the budget share was spent
+	Evicted         int64 // users whose state expired
+}
+
+// Partition is the engine for one input partition number: the state of the
+// users whose key hashes there, its watermark and its share of every
+// budget. It is not safe for concurrent use.
+type Partition struct {
+	id, n int32
+	set   *Set
+	idle  int64 // ms
+
+	users  map[string]*userState
+	m      *meta
+	timers timerHeap
+	evict  expHeap
+
+	chSeen       [numChannels]int64 // processing time of each channel's last record
+	lastActivity int64
+
+	tracking bool
+	undo     map[string]*userState
+	metaUndo *meta
+
+	Stats Stats
+}
+
+// NewPartition returns the engine of partition id out of n (n sizes the
+// budget shares) running set. idle is the idle timeout (0: the default).
+func NewPartition(set *Set, id, n int32, idle time.Duration) *Partition {
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	return &Partition{id: id, n: max(n, 1), set: set, idle: idle.Milliseconds(),
+		users: make(map[string]*userState), m: &meta{spent: map[string]spend{}}}
+}
+
+// SetRules switches to a new rule set; state is kept by rule id.
+func (p *Partition) SetRules(set *Set) { p.set = set }
+
+// Users is the number of users with state.
+func (p *Partition) Users() int { return len(p.users) }
+
+// Watermark is the partition's event-time watermark.
+func (p *Partition) Watermark() time.Time { return time.UnixMilli(p.m.wm).UTC() }
+
+// Share returns partition id's share of a total split over n partitions:
+// the shares add up to exactly total.
+func Share(total int64, id, n int32) int64 {
+	s := total / int64(n)
+	if int64(id) < total%int64(n) {
+		s++
+	}
+	return s
+}
+
+// Process applies one event that arrived on channel ch at processing time
+// now (Unix ms), appending any coupons to out. late reports an event older
+// than the watermark: it is not applied, and the caller records it.
+func (p *Partition) Process(ev *Event, ch int, now int64, out []Issue) (_ []Issue, late bool) {
+	p.chSeen[ch] = now
+	p.lastActivity = now
+	if ev.TS < p.m.wm {
+		p.Stats.Late++
+		return out, true
+	}
+	if ev.TS > p.m.chMax[ch] {
+		p.touchMeta()
+		p.m.chMax[ch] = ev.TS
+		p.advance(now)
+	}
+	set := p.set
+	triggers, cancels := set.byType[ev.Type], set.absenceBy[ev.Type]
+	if len(triggers) == 0 && len(cancels) == 0 && !(ev.VIP && set.hasVIP) {
+		return out, false
+	}
+	p.Stats.Events++
+	p.touch(ev.User)
+	u := p.users[ev.User]
+	if u == nil {
+		u = &userState{}
+		p.users[ev.User] = u
+	}
+	if ev.VIP && set.hasVIP {
+		u.vip = true
+	}
+	for _, r := range cancels {
+		rs := u.rule(r.ID)
+		if rs != nil && rs.pending != 0 && ev.TS >= rs.pending && ev.TS <= rs.pending+r.Within.Milliseconds() && r.matches(ev, u.vip) {
+			rs.pending = 0
+		}
+	}
+	for _, r := range triggers {
+		if !r.Campaign.Contains(ev.TS) || !r.matches(ev, u.vip) {
+			continue
+		}
+		rs := u.ruleOrNew(r.ID)
+		if r.Cap > 0 && int(rs.issued) >= r.Cap {
+			continue
+		}
+		switch r.Kind {
+		case KindCount:
+			out = p.count(r, u, rs, ev, out)
+		case KindSum:
+			out = p.sum(r, u, rs, ev, out)
+		case KindAbsence:
+			if rs.pending == 0 {
+				rs.pending = ev.TS
+				heap.Push(&p.timers, timer{at: ev.TS + r.Within.Milliseconds(), user: ev.User, rule: r.ID, start: ev.TS})
+			}
+		case KindFirst:
+			if !rs.seen {
+				rs.seen = true
+				out = p.fire(r, u, rs, ev.User, ev.ID, ev.TS, out)
+			}
+		}
+	}
+	p.settle(ev.User, u, ev.TS)
+	return out, false
+}
+
+func (p *Partition) count(r *Rule, u *userState, rs *ruleState, ev *Event, out []Issue) []Issue {
+	within := r.Within.Milliseconds()
+	insertSorted(&rs.ts, nil, ev.TS, 0)
+	p.trimWindow(rs, within)
+	for end := len(rs.ts) - 1; end >= 0; end-- {
+		if rs.ts[end] < ev.TS {
+			break
+		}
+		n := 0
+		for j := end; j >= 0 && rs.ts[end]-rs.ts[j] < within; j-- {
+			n++
+		}
+		if n >= r.Count {
+			before := len(out)
+			out = p.fire(r, u, rs, ev.User, ev.ID, ev.TS, out)
+			if len(out) > before {
+				rs.ts = rs.ts[:0]
+			}
+			break
+		}
+	}
+	if len(rs.ts) > r.Count {
+		rs.ts = append(rs.ts[:0], rs.ts[len(rs.ts)-r.Count:]...)
+	}
+	return out
+}
+
+func (p *Partition) sum(r *Rule, u *userState, rs *ruleState, ev *Event, out []Issue) []Issue {
+	if ev.Currency != r.SumCurrency || ev.Amount <= 0 {
+		return out
+	}
+	if r.Within == 0 {
+		rs.total += ev.Amount
+		if rs.total >= r.Threshold {
+			before := len(out)
+			out = p.fire(r, u, rs, ev.User, ev.ID, ev.TS, out)
+			if len(out) > before {
+				rs.total = 0
+			}
+		}
+		return out
+	}
+	within := r.Within.Milliseconds()
+	insertSorted(&rs.ts, &rs.amts, ev.TS, ev.Amount)
+	p.trimWindow(rs, within)
+	if len(rs.ts) > MaxSumEntries {
+		k := len(rs.ts) - MaxSumEntries
+		rs.ts, rs.amts = append(rs.ts[:0], rs.ts[k:]...), append(rs.amts[:0], rs.amts[k:]...)
+	}
+	for end := len(rs.ts) - 1; end >= 0 && rs.ts[end] >= ev.TS; end-- {
+		var total int64
+		for j := end; j >= 0 && rs.ts[end]-rs.ts[j] < within; j-- {
+			total += rs.amts[j]
+		}
+		if total >= r.Threshold {
+			before := len(out)
+			out = p.fire(r, u, rs, ev.User, ev.ID, ev.TS, out)
+			if len(out) > before {
+				rs.ts, rs.amts = rs.ts[:0], rs.amts[:0]
+			}
+			break
+		}
+	}
+	return out
+}
+
+// trimWindow drops window entries no future window can include: future
+// events are at or after the watermark.
+func (p *Partition) trimWindow(rs *ruleState, within int64) {
+	k := 0
+	for k < len(rs.ts) && rs.ts[k] <= p.m.wm-within {
+		k++
+	}
+	if k > 0 {
+		rs.ts = append(rs.ts[:0], rs.ts[k:]...)
+		if rs.amts != nil {
+			rs.amts = append(rs.amts[:0], rs.amts[k:]...)
+		}
+	}
+}
+
+// insertSorted inserts t (and a into amts when given) keeping ts ascending;
+// an equal time goes after the existing ones. It returns the index.
+func insertSorted(ts, amts *[]int64, t, a int64) int {
+	i := len(*ts)
+	for i > 0 && (*ts)[i-1] > t {
+		i--
+	}
+	*ts = append(*ts, 0)
+	copy((*ts)[i+1:], (*ts)[i:])
+	(*ts)[i] = t
+	if amts != nil {
+		*amts = append(*amts, 0)
+		copy((*amts)[i+1:], (*amts)[i:])
+		(*amts)[i] = a
+	}
+	return i
+}
+
+// fire issues r's coupon to user if the budget share allows.
+func (p *Partition) fire(r *Rule, u *userState, rs *ruleState, user, trigger string, at int64, out []Issue) []Issue {
+	sp := p.m.spent[r.ID]
+	if r.Budget.Coupons > 0 && sp.coupons+1 > Share(r.Budget.Coupons, p.id, p.n) ||
+		r.Budget.Value > 0 && sp.value+r.Coupon.Value > Share(r.Budget.Value, p.id, p.n) {
+		p.Stats.BudgetExhausted++
+		return out
+	}
+	p.touchMeta()
+	sp.coupons++
+	sp.value += r.Coupon.Value
+	p.m.spent[r.ID] = sp
+	seq := rs.issued
+	rs.issued++
+	p.Stats.Issued++
+	return append(out, Issue{
+		CouponID:  CouponID(r.Campaign.ID, r.ID, user, seq),
+		User:      user,
+		Rule:      r.ID,
+		Campaign:  r.Campaign.ID,
+		Value:     r.Coupon.Value,
+		Currency:  r.Coupon.Currency,
+		IssuedAt:  at,
+		ExpiresAt: at + r.Coupon.Expires.Milliseconds(),
+		Trigger:   trigger,
+		Seq:       seq,
+	})
+}
+
+// settle recomputes a user's expiry after a change, drops empty rule
+// states, and schedules eviction.
+func (p *Partition) settle(user string, u *userState, at int64) {
+	set := p.set
+	late := set.Lateness.Milliseconds()
+	var exp int64
+	if u.vip {
+		exp = at + set.longest.Milliseconds() + late // a VIP is remembered for the longest window
+	}
+	kept := u.rules[:0]
+	for _, rs := range u.rules {
+		r := set.byID[rs.rule]
+		if r == nil {
+			continue // rule removed from the file
+		}
+		if rs.issued == 0 && !rs.seen && rs.total == 0 && rs.pending == 0 && len(rs.ts) == 0 {
+			continue
+		}
+		rs.exp = 0
+		if len(rs.ts) > 0 {
+			rs.exp = rs.ts[len(rs.ts)-1] + r.Within.Milliseconds() + late
+		}
+		if rs.pending != 0 {
+			rs.exp = max(rs.exp, rs.pending+r.Within.Milliseconds()+late)
+		}
+		if rs.seen || rs.total != 0 || rs.issued > 0 && r.Cap > 0 {
+			rs.exp = max(rs.exp, r.Campaign.End.UnixMilli()+late)
+		}
+		exp = max(exp, rs.exp)
+		kept = append(kept, rs)
+	}
+	clear(u.rules[len(kept):])
+	u.rules = kept
+	if len(u.rules) == 0 && !u.vip {
+		delete(p.users, user)
+		return
+	}
+	u.exp = max(exp, u.exp)
+	if u.inHeap == 0 {
+		u.inHeap = exp
+		heap.Push(&p.evict, expiry{at: exp, user: user})
+	}
+}
+
+// Tick advances the watermark at processing time now (idle channels stop
+// holding it back; a fully idle partition's event time follows the wall
+// clock), fires due absence timers and evicts expired users.
+func (p *Partition) Tick(now int64, out []Issue) []Issue {
+	p.advance(now)
+	return p.due(out)
+}
+
+// AdvanceTo moves the watermark to at least wm (event time, Unix ms) and
+// fires what is due. Backtests use it to end a replay.
+func (p *Partition) AdvanceTo(wm int64, out []Issue) []Issue {
+	if wm > p.m.wm {
+		p.touchMeta()
+		p.m.wm = wm
+	}
+	return p.due(out)
+}
+
+func (p *Partition) advance(now int64) {
+	cand, active := int64(0), false
+	for c := range numChannels {
+		if p.chSeen[c] > 0 && now-p.chSeen[c] < p.idle {
+			if !active || p.m.chMax[c] < cand {
+				cand = p.m.chMax[c]
+			}
+			active = true
+		}
+	}
+	late := p.set.Lateness.Milliseconds()
+	if active {
+		cand -= late
+	} else {
+		newest := max(p.m.chMax[0], p.m.chMax[1], p.m.chMax[2])
+		if newest == 0 || p.lastActivity == 0 {
+			return
+		}
+		cand = newest - late + max(0, now-p.lastActivity-p.idle)
+	}
+	if cand > p.m.wm {
+		p.touchMeta()
+		p.m.wm = cand
+	}
+}
+
+// Idle marks the partition's processing clock as started at now, so a
+// partition that receives nothing after assignment still goes idle.
+// Channels that carried events before (restored state) count as active
+// from now, so that a restarted instance waits for them again.
+func (p *Partition) Idle(now int64) {
+	if p.lastActivity == 0 {
+		p.lastActivity = now
+	}
+	for c := range numChannels {
+		if p.m.chMax[c] > 0 && p.chSeen[c] == 0 {
+			p.chSeen[c] = now
+		}
+	}
+}
+
+func (p *Partition) due(out []Issue) []Issue {
+	wm := p.m.wm
+	for len(p.timers) > 0 && p.timers[0].at <= wm {
+		t := heap.Pop(&p.timers).(timer)
+		u := p.users[t.user]
+		if u == nil {
+			continue
+		}
+		rs := u.rule(t.rule)
+		r := p.set.byID[t.rule]
+		if rs == nil || rs.pending != t.start {
+			continue // cancelled, fired, or a stale duplicate
+		}
+		p.touch(t.user)
+		u = p.users[t.user]
+		rs = u.rule(t.rule)
+		if r == nil || !r.Enabled || r.Kind != KindAbsence {
+			rs.pending = 0
+		} else if at := t.start + r.Within.Milliseconds(); at > wm {
+			heap.Push(&p.timers, timer{at: at, user: t.user, rule: t.rule, start: t.start})
+			continue
+		} else {
+			rs.pending = 0
+			if r.Cap == 0 || int(rs.issued) < r.Cap {
+				out = p.fire(r, u, rs, t.user, "timer:"+r.ID+":"+strconv.FormatInt(t.start, 10), at, out)
+			}
+		}
+		p.settle(t.user, u, t.at)
+	}
+	for len(p.evict) > 0 && p.evict[0].at <= wm {
+		e := heap.Pop(&p.evict).(expiry)
+		u := p.users[e.user]
+		if u == nil || u.inHeap != e.at {
+			continue // gone, or a stale entry
+		}
+		if u.exp > wm {
+			u.inHeap = u.exp
+			heap.Push(&p.evict, expiry{at: u.exp, user: e.user})
+			continue
+		}
+		p.touch(e.user)
+		delete(p.users, e.user)
+		p.Stats.Evicted++
+	}
+	return out
+}
+
+type timer struct {
+	at, start  int64
+	user, rule string
+}
+
+type timerHeap []timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+type expiry struct {
+	at   int64
+	user string
+}
+
+type expHeap []expiry
+
+func (h expHeap) Len() int           { return len(h) }
+func (h expHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h expHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
+func (h *expHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

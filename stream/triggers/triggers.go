@@ -1,0 +1,233 @@
+package triggers
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/triggers/rules"
+)
+
+// DefaultGroup is the consumer group of the triggers unless WithGroup says
+// otherwise. The state changelog topic is named after the group.
+const DefaultGroup = "surge-triggers"
+
+// ChangelogTopic is the compacted topic that holds group's per-user state.
+func ChangelogTopic(group string) string { return group + ".state" }
+
+// ErrConfig is wrapped by every configuration error from New.
+var ErrConfig = errors.New("invalid triggers configuration")
+
+// ErrTopology is returned by Run when the input topics do not have the same
+// partition count, or the changelog has another: a user's state must live
+// in one partition number across all of them.
+var ErrTopology = errors.New("input and changelog topics are not co-partitioned")
+
+type config struct {
+	client      stream.ClientConfig
+	group       string
+	topics      stream.Topics
+	set         *rules.Set
+	instance    string
+	idle        time.Duration
+	txnTimeout  time.Duration
+	session     time.Duration
+	rebalance   time.Duration
+	maxPoll     int
+	tick        time.Duration
+	logger      *slog.Logger
+	registerer  prometheus.Registerer
+	onIssue     func(rules.Issue)
+	replication int16
+}
+
+// Opt configures a Runner.
+type Opt func(*config)
+
+// WithClient sets how to connect to Kafka. Required.
+func WithClient(c stream.ClientConfig) Opt { return func(cfg *config) { cfg.client = c } }
+
+// WithGroup sets the consumer group; the default is DefaultGroup.
+func WithGroup(g string) Opt { return func(cfg *config) { cfg.group = g } }
+
+// WithTopics sets the topic names; the default is stream.DefaultTopics().
+func WithTopics(t stream.Topics) Opt { return func(cfg *config) { cfg.topics = t } }
+
+// WithRules sets the rule set to start with. Required.
+func WithRules(s *rules.Set) Opt { return func(cfg *config) { cfg.set = s } }
+
+// WithInstanceID names this instance; its transactional id is derived from
+// it. Give each instance a stable id (a pod name): a restarted instance then
+// fences its predecessor's open transaction at once instead of waiting for
+// the transaction timeout. The default is random per process.
+func WithInstanceID(id string) Opt { return func(cfg *config) { cfg.instance = id } }
+
+// WithIdleTimeout sets how long an input stream may go without records
+// before the watermark stops waiting for it; the default is
+// rules.DefaultIdleTimeout (5s).
+func WithIdleTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.idle = d } }
+
+// WithTransactionTimeout bounds how long a transaction a crashed instance
+// left open blocks its partitions' new owner; the default is 10s.
+func WithTransactionTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.txnTimeout = d } }
+
+// WithSessionTimeout sets the consumer-group session timeout; the default
+// is 10s.
+func WithSessionTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.session = d } }
+
+// WithRebalanceTimeout sets the consumer-group rebalance timeout; the
+// default is 30s.
+func WithRebalanceTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.rebalance = d } }
+
+// WithMaxPollRecords bounds the records of one transaction; the default is
+// 10,000.
+func WithMaxPollRecords(n int) Opt { return func(cfg *config) { cfg.maxPoll = n } }
+
+// WithTick sets how often timers are checked when no records arrive; the
+// default is 100ms.
+func WithTick(d time.Duration) Opt { return func(cfg *config) { cfg.tick = d } }
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *slog.Logger) Opt { return func(cfg *config) { cfg.logger = l } }
+
+// WithRegisterer registers the Prometheus metrics; the default registers none.
+func WithRegisterer(r prometheus.Registerer) Opt { return func(cfg *config) { cfg.registerer = r } }
+
+// WithOnIssue calls f for every coupon once its transaction committed (for
+// demos and tests; f must be quick).
+func WithOnIssue(f func(rules.Issue)) Opt { return func(cfg *config) { cfg.onIssue = f } }
+
+// WithReplication sets the replication factor of the changelog topic when
+// it is created; the default is -1 (the broker's default).
+func WithReplication(n int16) Opt { return func(cfg *config) { cfg.replication = n } }
+
+// Stats counts what a Runner did since it started.
+type Stats struct {
+	Records   int64 // input records consumed
+	Events    int64 // events applied to some rule
+	Late      int64 // events older than the watermark, sent to dead letters
+	Invalid   int64 // records that did not decode (the sink dead-letters them)
+	Issued    int64 // coupons committed
+	Commits   int64
+	Aborts    int64
+	Restored  int64 // changelog records read on assignment
+	Reloads   int64 // rule sets applied after the first
+	Evicted   int64
+	Exhausted int64 // fires refused by a budget share
+}
+
+// Runner consumes the input topics in a group and issues coupons exactly
+// once. Create it with New, run it with Run.
+type Runner struct {
+	cfg       config
+	changelog string
+
+	mu     sync.Mutex // guards parts and the partitions' state
+	parts  map[int32]*rules.Partition
+	nparts int32
+
+	set     atomic.Pointer[rules.Set]
+	pending atomic.Pointer[rules.Set]
+	fatal   atomic.Pointer[error]
+
+	statsMu sync.Mutex
+	stats   Stats
+	metrics *metrics
+}
+
+// New validates the options.
+func New(opts ...Opt) (*Runner, error) {
+	cfg := config{
+		group:       DefaultGroup,
+		topics:      stream.DefaultTopics(),
+		idle:        rules.DefaultIdleTimeout,
+		txnTimeout:  10 * time.Second,
+		session:     10 * time.Second,
+		rebalance:   30 * time.Second,
+		maxPoll:     10_000,
+		tick:        100 * time.Millisecond,
+		logger:      slog.New(slog.DiscardHandler),
+		replication: -1,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	switch {
+	case len(cfg.client.Brokers) == 0:
+		return nil, fmt.Errorf("%w: no Kafka brokers", ErrConfig)
+	case cfg.group == "":
+		return nil, fmt.Errorf("%w: empty group name", ErrConfig)
+	case cfg.set == nil:
+		return nil, fmt.Errorf("%w: no rules", ErrConfig)
+	case cfg.topics.Coupons == "" || cfg.topics.UserEvents == "" || cfg.topics.Orders == "":
+		return nil, fmt.Errorf("%w: the orders, user-events and coupons topics must be named", ErrConfig)
+	case cfg.maxPoll < 1:
+		return nil, fmt.Errorf("%w: max poll records must be positive", ErrConfig)
+	case cfg.txnTimeout < time.Second:
+		return nil, fmt.Errorf("%w: transaction timeout %s is below 1s", ErrConfig, cfg.txnTimeout)
+	}
+	if cfg.instance == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		cfg.instance = hex.EncodeToString(b[:])
+	}
+	r := &Runner{cfg: cfg, changelog: ChangelogTopic(cfg.group), parts: map[int32]*rules.Partition{},
+		metrics: newMetrics(cfg.registerer)}
+	r.set.Store(cfg.set)
+	return r, nil
+}
+
+// Reload switches to set before the next batch. State is kept by rule id:
+// a rule that keeps its id keeps its users' progress, caps and budget spend.
+func (r *Runner) Reload(set *rules.Set) { r.pending.Store(set) }
+
+// Rules returns the rule set in force (or about to be).
+func (r *Runner) Rules() *rules.Set {
+	if s := r.pending.Load(); s != nil {
+		return s
+	}
+	return r.set.Load()
+}
+
+// Stats returns a snapshot of the counters.
+func (r *Runner) Stats() Stats {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	return r.stats
+}
+
+func (r *Runner) addStats(f func(*Stats)) {
+	r.statsMu.Lock()
+	f(&r.stats)
+	r.statsMu.Unlock()
+}
+
+func (r *Runner) channel(topic string) (int, bool) {
+	switch topic {
+	case r.cfg.topics.Orders:
+		return rules.ChannelOrders, true
+	case r.cfg.topics.OrdersPriority:
+		return rules.ChannelPriority, true
+	case r.cfg.topics.UserEvents:
+		return rules.ChannelUserEvents, true
+	}
+	return 0, false
+}
+
+func (r *Runner) inputs() []string {
+	var in []string
+	for _, t := range []string{r.cfg.topics.Orders, r.cfg.topics.OrdersPriority, r.cfg.topics.UserEvents} {
+		if t != "" {
+			in = append(in, t)
+		}
+	}
+	return in
+}
