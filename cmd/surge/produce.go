@@ -30,7 +30,7 @@ func addLoadFlags(cmd *cobra.Command, rate float64, d time.Duration) {
 	f.Int("users", 10000, "shopper population")
 	f.Float64("vip-share", 0.05, "share of VIP shoppers")
 	f.String("shape", "spike", "traffic shape: steady, ramp, or spike (a 10x burst in the middle tenth)")
-	f.Int64("seed", 1, "random seed; the same seed replays the same records")
+	f.Int64("seed", 0, "random seed: the same seed replays the same records (and event ids); 0 picks one and prints it")
 	f.String("compression", "lz4", "Kafka compression: none, gzip, snappy, lz4, zstd")
 }
 
@@ -82,6 +82,13 @@ func runProduce(ctx context.Context, a *app, cmd *cobra.Command, o produceOpts) 
 		return err
 	}
 	defer release()
+	if len(a.brokers()) == 0 {
+		// The embedded broker is ours to set up; a real cluster's topics
+		// are the operator's (surge topics create).
+		if err := ensureTopics(ctx, kc, stream.DefaultTopics(), 8); err != nil {
+			return err
+		}
+	}
 	stats, err := generate(ctx, a, kc, o.gen, o.compression, o.progress, cmd.ErrOrStderr())
 	if err != nil {
 		return err
@@ -129,8 +136,8 @@ func printLoadStats(w io.Writer, f output.Format, s *loadgen.Stats) error {
 		return output.Value(w, s)
 	}
 	rate := float64(s.Acked) / max(s.Elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(w, "produced %d records (%d acked, %d failed) in %s: %.0f records/s; ack latency p50 %s p99 %s p99.9 %s\n",
-		s.Records, s.Acked, s.Failed, s.Elapsed.Round(time.Millisecond), rate,
+	fmt.Fprintf(w, "produced %d records (%d acked, %d failed) in %s with seed %d: %.0f records/s; ack latency p50 %s p99 %s p99.9 %s\n",
+		s.Records, s.Acked, s.Failed, s.Elapsed.Round(time.Millisecond), s.Seed, rate,
 		s.LatencyP50, s.LatencyP99, s.LatencyP999)
 	ids := make([]string, 0, len(s.Campaigns))
 	for id := range s.Campaigns {

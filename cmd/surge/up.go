@@ -36,17 +36,10 @@ checks the counts against what was produced, and prints the report.`,
   surge up --brokers localhost:9092 --clickhouse localhost:9000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := a.loadConfig()
-			if cfg.Seed == 0 {
-				cfg.Seed = time.Now().UnixNano()
-			}
-			return runUp(cmd.Context(), a, cmd, cfg)
+			return runUp(cmd.Context(), a, cmd, a.loadConfig())
 		},
 	}
 	addLoadFlags(cmd, 5000, time.Minute)
-	cmd.Flags().Lookup("seed").DefValue = "0"
-	_ = cmd.Flags().Set("seed", "0")
-	cmd.Flags().Lookup("seed").Usage = "random seed (0 picks one and prints it)"
 	addSinkFlags(cmd)
 	cmd.Flags().Int32("partitions", 8, "partitions per topic when creating them")
 	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
@@ -94,8 +87,8 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 		}
 	}()
 
-	fmt.Fprintf(out, "surge up: brokers %v, ClickHouse database %q, seed %d, %s of %s traffic at %.0f records/s\n",
-		kc.Brokers, ch.Database(), cfg.Seed, cfg.Duration, cfg.Shape, cfg.Rate)
+	fmt.Fprintf(out, "surge up: brokers %v, ClickHouse database %q, %s of %s traffic at %.0f records/s\n",
+		kc.Brokers, ch.Database(), cfg.Duration, cfg.Shape, cfg.Rate)
 	stats, err := generate(ctx, a, kc, cfg, a.v.GetString("compression"), !a.v.GetBool("no-progress"), cmd.ErrOrStderr())
 	if err != nil {
 		return err

@@ -39,9 +39,7 @@ func TestOrderUnderConcurrencyAndRetries(t *testing.T) {
 	d, _ := runDispatcher(t, append(baseOpts(t, brokers, "order"),
 		dispatch.WithHandler(h), dispatch.WithMaxInFlight(64, 16), dispatch.WithRetryBudget(100, time.Hour))...)
 	waitFor(t, 60*time.Second, "all records handled", func() bool { return len(c.missing(keys, 30, nil)) == 0 })
-	for _, v := range c.violations {
-		t.Error(v)
-	}
+	c.report(t)
 	st := d.Stats()
 	if st.Retried == 0 || st.ParkedBehind == 0 {
 		t.Errorf("stats %+v: want retries and records parked behind them", st)
@@ -90,9 +88,7 @@ func TestPoisonRecordDeadLettered(t *testing.T) {
 	}
 	waitFor(t, 30*time.Second, "all good records handled", func() bool { return len(c.missing(keys, 10, except)) == 0 })
 	waitFor(t, 10*time.Second, "4 dead letters", func() bool { return len(deadLetters(t, brokers)) >= 4 })
-	for _, v := range c.violations {
-		t.Error(v)
-	}
+	c.report(t)
 	dls := deadLetters(t, brokers)
 	got := map[string]int{}
 	for _, dl := range dls {

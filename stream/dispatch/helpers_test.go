@@ -107,11 +107,12 @@ type checker struct {
 	replays    int                // calls for a seq below the last one: redeliveries
 	advanced   map[string][]int   // seqs a key moved past without success (must be dead letters)
 	violations []string
+	history    map[string][]string // per key: "seq" or "seq!" (failed), in call order
 }
 
 func newChecker() *checker {
 	return &checker{last: map[string]int{}, lastOK: map[string]bool{}, running: map[string]bool{},
-		ok: map[string]map[int]int{}, advanced: map[string][]int{}}
+		ok: map[string]map[int]int{}, advanced: map[string][]int{}, history: map[string][]string{}}
 }
 
 // begin records the start of a call; it returns false on a violation.
@@ -149,6 +150,11 @@ func (c *checker) end(key string, seq int, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.running[key] = false
+	h := strconv.Itoa(seq)
+	if !ok {
+		h += "!"
+	}
+	c.history[key] = append(c.history[key], h)
 	if c.last[key] == seq {
 		c.lastOK[key] = ok
 	}
@@ -174,6 +180,30 @@ func (c *checker) missing(keys []string, perKey int, except map[string]bool) []s
 		}
 	}
 	return out
+}
+
+// maxDelivered is the most successful calls any one record got.
+func (c *checker) maxDelivered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, m := range c.ok {
+		for _, v := range m {
+			n = max(n, v)
+		}
+	}
+	return n
+}
+
+// report logs the violations with the call history of their keys.
+func (c *checker) report(t *testing.T) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, v := range c.violations {
+		key, _, _ := strings.Cut(v, ":")
+		t.Errorf("%s; calls of %s: %s", v, key, strings.Join(c.history[key], " "))
+	}
 }
 
 func (c *checker) successes() int {

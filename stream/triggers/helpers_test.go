@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgeio/surge/internal/testenv"
 
 	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream"
@@ -183,6 +186,12 @@ func runRunner(t testing.TB, brokers []string, set *rules.Set, opts ...triggers.
 	}
 	t.Cleanup(stop)
 	return r, stop
+}
+
+// kafka starts kfake with surge's topics and short group timeouts allowed.
+func kafka(t testing.TB, partitions int32) []string {
+	t.Helper()
+	return testenv.KafkaCluster(t, partitions, topics.All(), kfake.GroupMinSessionTimeout(500*time.Millisecond)).ListenAddrs()
 }
 
 func produceRecords(t testing.TB, brokers []string, rs ...schemas.Record) {

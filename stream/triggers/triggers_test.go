@@ -42,7 +42,7 @@ func checkSet(t *testing.T, got []*schemas.Coupon, want map[string]bool) {
 }
 
 func TestRunnerIssuesWhatTheEngineSays(t *testing.T) {
-	brokers := testenv.Kafka(t, topics.All()...)
+	brokers := kafka(t, testenv.DefaultPartitions)
 	_, set := writeRules(t, testRules)
 	rng := rand.New(rand.NewPCG(1, 2))
 	base := time.Now().Add(-10 * time.Minute)
@@ -74,7 +74,7 @@ func TestRunnerIssuesWhatTheEngineSays(t *testing.T) {
 }
 
 func TestLateEventsAreRecorded(t *testing.T) {
-	brokers := testenv.KafkaPartitions(t, 1, topics.All()...)
+	brokers := kafka(t, 1)
 	_, set := writeRules(t, testRules)
 	now := time.Now()
 	recs := genInput(rand.New(rand.NewPCG(5, 6)), 10, 2, now)
@@ -99,7 +99,7 @@ func TestTwoInstancesKeepBudgetsAndCaps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("rebalance test is long; runs without -short (and always in CI)")
 	}
-	brokers := testenv.Kafka(t, topics.All()...)
+	brokers := kafka(t, testenv.DefaultPartitions)
 	doc := strings.Replace(testRules, "cap: 2,", "cap: 2, budget: {coupons: 40},", 1)
 	doc = strings.Replace(doc, "kind: first, events: [search],", "kind: first, events: [search], budget: {value: 3000},", 1)
 	_, set := writeRules(t, doc)
@@ -155,7 +155,7 @@ func TestTwoInstancesKeepBudgetsAndCaps(t *testing.T) {
 }
 
 func TestReloadRejectsBadFileAndKeepsOldRules(t *testing.T) {
-	brokers := testenv.KafkaPartitions(t, 1, topics.All()...)
+	brokers := kafka(t, 1)
 	path, set := writeRules(t, testRules)
 	r, stop := runRunner(t, brokers, set, triggers.WithTick(20*time.Millisecond))
 	defer stop()
