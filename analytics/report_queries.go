@@ -122,6 +122,7 @@ ORDER BY revenue DESC, units DESC, sku, currency
 LIMIT 20`, args
 		},
 	},
+	couponPerformance,
 }
 
 // where returns a WHERE clause filtering on p, with campaignCol and timeCol

@@ -212,7 +212,7 @@ func TestReportErrors(t *testing.T) {
 }
 
 func TestReportCatalog(t *testing.T) {
-	want := []string{"campaign-summary", "gmv-per-minute", "funnel", "top-skus"}
+	want := []string{"campaign-summary", "gmv-per-minute", "funnel", "top-skus", "coupon-performance"}
 	if got := analytics.ReportNames(); !reflect.DeepEqual(got, want) {
 		t.Errorf("ReportNames() = %q, want %q", got, want)
 	}

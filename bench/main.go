@@ -47,6 +47,8 @@ var scenarios = []scenario{
 	{"sink", "surge sink vs ClickHouse Kafka engine, rows/s", runSink},
 	{"freshness", "produced-to-visible latency at a steady rate", runFreshness},
 	{"reports", "report latency over rollups vs raw tables", runReports},
+	{"triggers", "coupon triggers vs raw franz-go, events/s; coupon latency", runTriggers},
+	{"dispatch", "dispatch per-key concurrency and overhead, records/s", runDispatch},
 }
 
 // env is what every scenario gets: the configuration, a logger, where to

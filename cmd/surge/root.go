@@ -73,6 +73,7 @@ func newRootCmd() *cobra.Command {
 		newReportCmd(a),
 		newMigrateCmd(a),
 		newUpCmd(a),
+		newGatewayCmd(a),
 		newDispatchCmd(a),
 		newDLQCmd(a),
 	)

@@ -189,6 +189,18 @@ func validName(s string) bool {
 	return true
 }
 
+// With returns a new set holding k's keys (k may be nil) and more,
+// validated like NewKeys.
+func (k *Keys) With(more ...Key) (*Keys, error) {
+	var all []Key
+	if k != nil {
+		for _, pk := range k.keys {
+			all = append(all, pk.Key)
+		}
+	}
+	return NewKeys(append(all, more...)...)
+}
+
 // Len is the number of keys.
 func (k *Keys) Len() int { return len(k.keys) }
 

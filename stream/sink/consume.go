@@ -2,6 +2,9 @@ package sink
 
 import (
 	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -51,6 +54,29 @@ type job struct {
 
 func newJob() *job { return &job{next: make(map[tp]int64)} }
 
+// reuseJob returns an emptied job the flusher is done with, or a new one.
+// There are at most three jobs: one filling, one queued, one being written.
+func (s *Sink) reuseJob() *job {
+	select {
+	case j := <-s.free:
+		clear(j.entries)
+		j.entries = j.entries[:0]
+		clear(j.next)
+		j.bytes = 0
+		return j
+	default:
+		return newJob()
+	}
+}
+
+// release hands a written job back for reuse.
+func (s *Sink) release(j *job) {
+	select {
+	case s.free <- j:
+	default:
+	}
+}
+
 func (j *job) rows() int { return len(j.entries) }
 
 func (j *job) empty() bool { return len(j.entries) == 0 && len(j.next) == 0 }
@@ -64,10 +90,14 @@ func (j *job) ready(cfg config) bool {
 }
 
 // tableFor maps a decoded record to its table, checking it belongs on the
-// topic it came from.
+// topic it came from. Orders and their status changes are accepted on either
+// order lane.
 func (s *Sink) tableFor(topic string, r schemas.Record) (analytics.Table, string) {
 	k := r.Kind()
-	if s.cfg.topics.Route(r) != topic {
+	t := s.cfg.topics
+	lane := topic == t.Route(r) || topic == t.For(k) ||
+		((k == schemas.KindOrder || k == schemas.KindOrderStatus) && topic == t.OrdersPriority && topic != "")
+	if !lane {
 		return "", "record of kind " + string(k) + " does not belong on topic " + topic
 	}
 	switch k {
@@ -83,8 +113,64 @@ func (s *Sink) tableFor(topic string, r schemas.Record) (analytics.Table, string
 	return "", "unknown record kind " + string(k)
 }
 
-// addLocked decodes one polled record into the current job. Caller holds s.mu.
-func (s *Sink) addLocked(r *kgo.Record) {
+// decoded is a record's decoding result: its table and record, or the
+// reason it is rejected.
+type decoded struct {
+	table  analytics.Table
+	rec    schemas.Record
+	reason string
+}
+
+// decode decodes and routes one record. It touches no sink state, so polled
+// records are decoded in parallel.
+func (s *Sink) decode(r *kgo.Record) decoded {
+	if len(r.Value) == 0 {
+		return decoded{table: analytics.TableSinkRejects, reason: "empty record value"}
+	}
+	rec, err := schemas.Decode(r.Value)
+	if err != nil {
+		return decoded{table: analytics.TableSinkRejects, reason: err.Error()}
+	}
+	t, why := s.tableFor(r.Topic, rec)
+	if why != "" {
+		return decoded{table: analytics.TableSinkRejects, reason: why}
+	}
+	return decoded{table: t, rec: rec}
+}
+
+// decodeAll decodes recs into out (same length), spreading the work over
+// the available cores when there is enough of it.
+func (s *Sink) decodeAll(recs []*kgo.Record, out []decoded) {
+	const chunk = 1024
+	workers := min(runtime.GOMAXPROCS(0), (len(recs)+chunk-1)/chunk)
+	if workers <= 1 {
+		for i, r := range recs {
+			out[i] = s.decode(r)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() { // ends when every chunk is taken
+			defer wg.Done()
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= len(recs) {
+					return
+				}
+				for i := lo; i < min(lo+chunk, len(recs)); i++ {
+					out[i] = s.decode(recs[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// addLocked adds one decoded record to the current job. Caller holds s.mu.
+func (s *Sink) addLocked(r *kgo.Record, d decoded) {
 	key := tp{r.Topic, r.Partition}
 	s.ownMu.RLock()
 	ps := s.parts[key]
@@ -97,25 +183,21 @@ func (s *Sink) addLocked(r *kgo.Record) {
 		j.started = time.Now()
 	}
 	j.next[key] = r.Offset + 1
-
-	src := analytics.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
-	e := entry{src: src, key: r.Key, ts: r.Timestamp}
-	if len(r.Value) == 0 {
-		e.table, e.reason = analytics.TableSinkRejects, "empty record value"
-	} else if rec, err := schemas.Decode(r.Value); err != nil {
-		e.table, e.reason = analytics.TableSinkRejects, err.Error()
-	} else if t, why := s.tableFor(r.Topic, rec); why != "" {
-		e.table, e.reason = analytics.TableSinkRejects, why
-	} else {
-		e.table, e.rec = t, rec
-	}
-	if e.rec == nil {
-		e.raw = r.Value
-	}
-	if ps.holds(e.table, r.Offset) {
+	if ps.holds(d.table, r.Offset) {
 		s.addStats(func(st *Stats) { st.Replayed++ })
 		s.metrics.replayed.Inc()
 		return
+	}
+	e := entry{
+		src:    analytics.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
+		table:  d.table,
+		rec:    d.rec,
+		reason: d.reason,
+		key:    r.Key,
+		ts:     r.Timestamp,
+	}
+	if d.rec == nil {
+		e.raw = r.Value
 	}
 	j.entries = append(j.entries, e)
 	j.bytes += len(r.Value)
@@ -129,7 +211,7 @@ func (s *Sink) handoffLocked() {
 	}
 	s.pending.Add(1)
 	s.jobs <- s.cur
-	s.cur = newJob()
+	s.cur = s.reuseJob()
 }
 
 // onAssigned reads the watermarks of newly assigned partitions before any of

@@ -22,11 +22,12 @@ import (
 // offset commit. It retries until the rows are written or ctx is done.
 func (s *Sink) flush(ctx context.Context, j *job) {
 	defer s.pending.Done()
+	defer s.release(j)
 	j.dropLost(s.isLost)
 	if err := s.produceDeadLetters(ctx, j); err != nil {
 		return // ctx done: nothing committed, the records are read again
 	}
-	batch := analytics.NewBatch()
+	batch := s.batch
 	backoff := newBackoff(s.cfg.retryMax)
 	for attempt := 0; len(j.entries) > 0; attempt++ {
 		s.seq++

@@ -89,8 +89,10 @@ type Sink struct {
 	parts map[tp]*partState // partitions the poll loop accepts records for
 	lost  map[tp]bool       // partitions lost without a clean revoke: never written
 
-	jobs    chan *job      // one-slot queue to the flusher
-	pending sync.WaitGroup // jobs handed off and not yet flushed
+	jobs    chan *job        // one-slot queue to the flusher
+	free    chan *job        // written jobs, for reuse
+	batch   *analytics.Batch // flusher-only: columns of the job being written
+	pending sync.WaitGroup   // jobs handed off and not yet flushed
 	flushWG sync.WaitGroup
 	seq     uint64 // flusher-only: query id sequence
 
@@ -153,6 +155,8 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		parts:    make(map[tp]*partState),
 		lost:     make(map[tp]bool),
 		jobs:     make(chan *job, 1),
+		free:     make(chan *job, 2),
+		batch:    analytics.NewBatch(),
 		metrics:  newMetrics(cfg.registerer),
 	}
 	s.cur = newJob()
@@ -221,6 +225,7 @@ func (s *Sink) Run(ctx context.Context) error {
 }
 
 func (s *Sink) pollLoop(ctx context.Context) error {
+	var dec []decoded
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -238,8 +243,17 @@ func (s *Sink) pollLoop(ctx context.Context) error {
 			s.cfg.logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			s.metrics.fetchErrors.Inc()
 		})
+		recs := fetches.Records()
+		if cap(dec) < len(recs) {
+			dec = make([]decoded, len(recs))
+		}
+		dec = dec[:len(recs)]
+		s.decodeAll(recs, dec)
 		s.mu.Lock()
-		fetches.EachRecord(s.addLocked)
+		for i, r := range recs {
+			s.addLocked(r, dec[i])
+		}
+		clear(dec)
 		if s.cur.ready(s.cfg) {
 			s.handoffLocked() // blocks while the flusher is busy: backpressure
 		}

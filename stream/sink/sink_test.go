@@ -232,6 +232,10 @@ func deadLetters(t *testing.T, brokers []string) (n, distinct int) {
 
 // runSink runs an in-process sink until the returned stop is called.
 func runSink(t *testing.T, ch *analytics.Conn, brokers []string, opts ...sink.Opt) (stop func() sink.Stats) {
+	return runSinkTB(t, ch, brokers, opts...)
+}
+
+func runSinkTB(t testing.TB, ch *analytics.Conn, brokers []string, opts ...sink.Opt) (stop func() sink.Stats) {
 	t.Helper()
 	opts = append([]sink.Opt{sink.WithClient(stream.ClientConfig{Brokers: brokers}),
 		sink.WithBatchInterval(100 * time.Millisecond)}, opts...)

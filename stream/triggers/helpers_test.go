@@ -94,7 +94,7 @@ func produce(t testing.TB, brokers []string, recs []*kgo.Record) {
 // expected replays the produced records offline through the engine, one
 // partition at a time (records carry the partition they were produced to),
 // and returns the coupon ids a correct run issues.
-func expected(t testing.TB, set *rules.Set, recs []*kgo.Record, n int32) map[string]bool {
+func expected(t testing.TB, set *rules.Set, recs []*kgo.Record, n int32) map[string]string {
 	t.Helper()
 	parts := map[int32]*rules.Partition{}
 	sorted := append([]*kgo.Record(nil), recs...)
@@ -120,9 +120,9 @@ func expected(t testing.TB, set *rules.Set, recs []*kgo.Record, n int32) map[str
 	for _, p := range parts {
 		out = p.AdvanceTo(time.Now().Add(time.Hour).UnixMilli(), out)
 	}
-	want := map[string]bool{}
+	want := map[string]string{}
 	for _, is := range out {
-		want[is.CouponID] = true
+		want[is.CouponID] = is.Rule
 	}
 	return want
 }

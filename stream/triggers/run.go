@@ -66,13 +66,15 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 		if f := r.fatal.Load(); f != nil {
 			return *f
 		}
-		r.applyReload()
 		pollCtx, cancel := context.WithTimeout(ctx, r.cfg.tick)
 		fetches := sess.PollRecords(pollCtx, r.cfg.maxPoll)
 		cancel()
 		if fetches.IsClientClosed() {
 			return nil
 		}
+		// After the poll: a reload that returned before a record was
+		// produced applies to that record.
+		r.applyReload()
 		fetches.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
@@ -104,6 +106,7 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 			if !ok {
 				return
 			}
+			st.Events++
 			var late bool
 			issues, late = p.Process(&ev, ch, now, issues)
 			if late {
@@ -131,6 +134,9 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 		}
 		r.mu.Unlock()
 		r.metrics.users.Set(float64(users))
+		if st.Late > 0 {
+			r.cfg.logger.Warn("late events recorded as dead letters", "count", st.Late)
+		}
 
 		if len(out) == 0 && st.Records == 0 {
 			r.finish(true)
@@ -154,6 +160,7 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 		}
 		r.addStats(func(s *Stats) {
 			s.Records += st.Records
+			s.Events += st.Events
 			s.Late += st.Late
 			s.Invalid += st.Invalid
 			s.Issued += st.Issued

@@ -112,7 +112,7 @@ func WithReplication(n int16) Opt { return func(cfg *config) { cfg.replication =
 // Stats counts what a Runner did since it started.
 type Stats struct {
 	Records   int64 // input records consumed
-	Events    int64 // events applied to some rule
+	Events    int64 // records that are events for the engine (coupons are not)
 	Late      int64 // events older than the watermark, sent to dead letters
 	Invalid   int64 // records that did not decode (the sink dead-letters them)
 	Issued    int64 // coupons committed

@@ -416,14 +416,15 @@ func (p *Partition) advance(now int64) {
 
 // Idle marks the partition's processing clock as started at now, so a
 // partition that receives nothing after assignment still goes idle.
-// Channels that carried events before (restored state) count as active
-// from now, so that a restarted instance waits for them again.
+// Every channel counts as active from now until it has been silent for
+// the idle timeout: a newly assigned partition waits for each of its inputs
+// before its watermark passes them.
 func (p *Partition) Idle(now int64) {
 	if p.lastActivity == 0 {
 		p.lastActivity = now
 	}
 	for c := range numChannels {
-		if p.m.chMax[c] > 0 && p.chSeen[c] == 0 {
+		if p.chSeen[c] == 0 {
 			p.chSeen[c] = now
 		}
 	}

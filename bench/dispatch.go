@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/dispatch"
+)
+
+// Dispatch targets.
+const (
+	dispatchConcurrencyTarget = 20.0 // per-key concurrency over one-at-a-time per partition
+	dispatchOverheadTarget    = 0.70 // no-op dispatch over raw franz-go consuming
+	dispatchHandlerLatency    = 20 * time.Millisecond
+	dispatchKeys              = 10_000
+)
+
+// runDispatch measures stream/dispatch twice against baselines on one
+// broker: with 20 ms handlers over 8 partitions and 10k keys, per-key
+// concurrency against a plain consumer group handling each partition one
+// record at a time; and with a no-op handler, the dispatcher's records/s
+// against raw franz-go consuming the same topic.
+func runDispatch(ctx context.Context, e *env) (*section, error) {
+	slowN, noopN, baseFor := 40_000, 1_000_000, 10*time.Second
+	if e.cfg.quick {
+		slowN, noopN, baseFor = 15_000, 300_000, 4*time.Second
+	}
+	b, err := startBroker(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	addrs := b.Addrs()
+	kc, err := rawClient(addrs, "bench-dispatch")
+	if err != nil {
+		return nil, err
+	}
+	defer kc.Close()
+	fill := func(topic string, n int) error {
+		t := stream.Topics{Orders: topic, DeadLetters: topic + "-dl"}
+		if err := ensureTopics(ctx, kc, t, e.cfg.partitions); err != nil {
+			return err
+		}
+		var wg sync.WaitGroup
+		var ferr atomic.Value
+		for i := range n {
+			k := fmt.Sprintf("u-%05d", i%dispatchKeys)
+			v := fmt.Appendf(nil, `{"kind":"order","v":1,"event_id":"e-%d","user_id":%q,"order_id":"o-%d","amount":1999,"currency":"EUR"}`, i, k, i)
+			wg.Add(1)
+			kc.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(k), Value: v}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					ferr.Store(err)
+				}
+				wg.Done()
+			})
+		}
+		wg.Wait()
+		if err, _ := ferr.Load().(error); err != nil {
+			return fmt.Errorf("pre-fill %s: %w", topic, err)
+		}
+		return nil
+	}
+	slow := func(ctx context.Context, _ dispatch.Record) error {
+		select {
+		case <-time.After(dispatchHandlerLatency):
+		case <-ctx.Done():
+		}
+		return nil
+	}
+
+	// 1. 20 ms handlers: one-at-a-time per partition vs per-key concurrency.
+	if err := fill("slow", slowN); err != nil {
+		return nil, err
+	}
+	baseRate, err := timeSerialGroup(ctx, addrs, "slow", baseFor)
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	e.printf("one at a time per partition: %s records/s (%d partitions × 20 ms)", fmtRate(baseRate), e.cfg.partitions)
+	concRate, err := timeDispatch(ctx, e, addrs, "slow", "bench-slow", slowN, slow, 4000, 1000)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch 20ms: %w", err)
+	}
+	concRatio := concRate / baseRate
+	e.printf("per-key concurrency: %s records/s, %.1f× the baseline", fmtRate(concRate), concRatio)
+
+	// 2. No-op handler vs raw franz-go consuming.
+	if err := fill("noop", noopN); err != nil {
+		return nil, err
+	}
+	rawRate, err := timeRawConsume(ctx, addrs, "noop", noopN)
+	if err != nil {
+		return nil, fmt.Errorf("raw consume: %w", err)
+	}
+	noop := func(context.Context, dispatch.Record) error { return nil }
+	noopRate, err := timeDispatch(ctx, e, addrs, "noop", "bench-noop", noopN, noop, dispatch.DefaultMaxInFlight, dispatch.DefaultMaxInFlightPartition)
+	if err != nil {
+		return nil, fmt.Errorf("dispatch no-op: %w", err)
+	}
+	overhead := noopRate / rawRate
+	e.printf("no-op: dispatch %s records/s, raw franz-go %s records/s, ratio %.2f", fmtRate(noopRate), fmtRate(rawRate), overhead)
+
+	metC, metO := concRatio >= dispatchConcurrencyTarget, overhead >= dispatchOverheadTarget
+	sec := &section{
+		Summary: fmt.Sprintf("dispatch: 20 ms handlers %s records/s vs %s one-at-a-time (%.1f×, target >= %.0f×)%s; no-op %s vs raw franz-go %s records/s (%.2f, target >= %.2f)%s",
+			fmtRate(concRate), fmtRate(baseRate), concRatio, dispatchConcurrencyTarget, verdict(metC),
+			fmtRate(noopRate), fmtRate(rawRate), overhead, dispatchOverheadTarget, verdict(metO)),
+		Targets: []target{
+			{Goal: fmt.Sprintf("per-key concurrency >= %.0f× one-at-a-time per partition (20 ms handlers)", dispatchConcurrencyTarget),
+				Result: fmt.Sprintf("%.1f× (%s vs %s records/s)", concRatio, fmtRate(concRate), fmtRate(baseRate)), Met: metC},
+			{Goal: fmt.Sprintf("no-op dispatch >= %.2f × raw franz-go consuming", dispatchOverheadTarget),
+				Result: fmt.Sprintf("%.2f (%s vs %s records/s)", overhead, fmtRate(noopRate), fmtRate(rawRate)), Met: metO},
+		},
+	}
+	var body strings.Builder
+	body.WriteString(mdTable([]string{"side", "records", "records/s"}, [][]string{
+		{"one at a time per partition (plain consumer group), 20 ms", fmt.Sprintf("%s in %s", "timed", baseFor), fmtRate(baseRate)},
+		{"surge dispatch, per-key concurrency, 20 ms", fmtCount(int64(slowN)), fmtRate(concRate)},
+		{"raw franz-go consuming (group, no work)", fmtCount(int64(noopN)), fmtRate(rawRate)},
+		{"surge dispatch, no-op handler", fmtCount(int64(noopN)), fmtRate(noopRate)},
+	}))
+	fmt.Fprintf(&body, `
+Topics of %d partitions pre-filled with order JSON records (about 110 bytes)
+keyed by %s distinct users, round robin. Every side is a fresh consumer group
+on the same in-process broker, reading from the start.
+
+- **one at a time per partition**: a franz-go group consumer with one
+  goroutine per partition handling its records in order, one after another,
+  each taking 20 ms; counted over %s. This is the plain consumer group that
+  per-key ordering allows without per-key concurrency: it is bound to
+  partitions / 20 ms = %.0f records/s.
+- **surge dispatch, 20 ms**: stream/dispatch with up to 4,000 handlers in
+  flight (1,000 per partition), one user's records strictly in order, offsets
+  committed after done; timed from Run until every record is handled.
+- **raw franz-go consuming**: a group consumer polling until it has seen every
+  record, doing nothing with them.
+- **surge dispatch, no-op**: stream/dispatch with default bounds and a handler
+  that returns nil at once: its overhead per record (key queues, done
+  watermarks, a goroutine per handler call, commits).
+`, e.cfg.partitions, fmtCount(dispatchKeys), baseFor, float64(e.cfg.partitions)/dispatchHandlerLatency.Seconds())
+	sec.Body = body.String()
+	return sec, nil
+}
+
+// timeDispatch runs a dispatcher on topic until it handled n records and
+// returns records/s from Run to the last.
+func timeDispatch(ctx context.Context, e *env, addrs []string, topic, group string, n int, h dispatch.Handler, total, perPart int) (float64, error) {
+	var done atomic.Int64
+	finished := make(chan time.Time, 1)
+	d, err := dispatch.New(
+		dispatch.WithClient(stream.ClientConfig{Brokers: addrs, Logger: e.log}),
+		dispatch.WithGroup(group),
+		dispatch.WithTopics([]string{topic}),
+		dispatch.WithDeadLetterTopic(topic+"-dl"),
+		dispatch.WithMaxInFlight(total, perPart),
+		dispatch.WithHandler(func(ctx context.Context, r dispatch.Record) error {
+			err := h(ctx, r)
+			if done.Add(1) == int64(n) {
+				finished <- time.Now()
+			}
+			return err
+		}),
+	)
+	if err != nil {
+		return 0, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(rctx) }()
+	select {
+	case end := <-finished:
+		cancel()
+		<-errc
+		return rate(int64(n), end.Sub(start)), nil
+	case err := <-errc:
+		return 0, fmt.Errorf("dispatcher stopped: %v", err)
+	case <-time.After(5 * time.Minute):
+		return 0, fmt.Errorf("handled %d of %d records in 5 minutes", done.Load(), n)
+	}
+}
+
+// timeSerialGroup consumes topic in a group with one goroutine per
+// partition handling one record at a time (20 ms each) for d, and returns
+// records/s.
+func timeSerialGroup(ctx context.Context, addrs []string, topic string, d time.Duration) (float64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumerGroup("bench-serial"), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	var n atomic.Int64
+	var started atomic.Int64
+	queues := map[int32]chan *kgo.Record{}
+	var wg sync.WaitGroup
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for {
+		fs := cl.PollRecords(rctx, 1000)
+		if rctx.Err() != nil {
+			break
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			started.CompareAndSwap(0, time.Now().UnixNano())
+			q := queues[r.Partition]
+			if q == nil {
+				q = make(chan *kgo.Record, 100_000)
+				queues[r.Partition] = q
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range q {
+						select {
+						case <-time.After(dispatchHandlerLatency):
+							n.Add(1)
+						case <-rctx.Done():
+							return
+						}
+					}
+				}()
+			}
+			q <- r
+		})
+		if s := started.Load(); s != 0 && time.Since(time.Unix(0, s)) >= d {
+			break
+		}
+	}
+	s := time.Unix(0, started.Load())
+	got := n.Load()
+	took := time.Since(s)
+	cancel()
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	return rate(got, took), nil
+}
+
+// timeRawConsume consumes topic in a fresh group with raw franz-go until it
+// saw n records and returns records/s.
+func timeRawConsume(ctx context.Context, addrs []string, topic string, n int) (float64, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.ConsumerGroup("bench-raw"), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	start := time.Now()
+	seen := 0
+	for seen < n {
+		fs := cl.PollRecords(ctx, 10_000)
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		seen += fs.NumRecords()
+	}
+	return rate(int64(n), time.Since(start)), nil
+}

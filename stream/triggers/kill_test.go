@@ -1,0 +1,105 @@
+package triggers_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// surgeBinary builds the surge command once per test binary.
+var surgeBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "surge-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "surge")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/surge").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build surge: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+func startTriggersProcess(t *testing.T, brokers []string, rulesPath, instance string, logf *os.File) *exec.Cmd {
+	t.Helper()
+	bin, err := surgeBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "triggers", "--brokers", strings.Join(brokers, ","), "--rules", rulesPath,
+		"--instance-id", instance, "--idle-timeout", "3s", "--transaction-timeout", "3s",
+		"--session-timeout", "2s", "--rebalance-timeout", "4s", "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "SURGE_CONFIG=")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd
+}
+
+// TestExactlyOnceUnderKill9 kills `surge triggers` processes with SIGKILL at
+// random moments while two of them share the partitions, restarting each
+// with its instance id; the coupons readable with read_committed must be
+// exactly those of an uninterrupted run over the same input.
+func TestExactlyOnceUnderKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kill -9 test is long; runs without -short (and always in CI)")
+	}
+	brokers := kafka(t, 8)
+	path, set := writeRules(t, testRules)
+	logf, err := os.CreateTemp(t.TempDir(), "triggers-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(logf.Name())
+			t.Logf("triggers logs:\n%s", log)
+		}
+	})
+	rng := rand.New(rand.NewPCG(11, 12))
+	base := time.Now().Add(-10 * time.Minute)
+	recs := genInput(rng, 20_000, 1000, base)
+	produce(t, brokers, recs[:10_000])
+
+	var prodWG sync.WaitGroup
+	prodWG.Add(1)
+	go func() { // the rest arrives during the kills
+		defer prodWG.Done()
+		for i := 10_000; i < len(recs); i += 1000 {
+			produce(t, brokers, recs[i:i+1000])
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+
+	procs := [2]*exec.Cmd{startTriggersProcess(t, brokers, path, "k0", logf), startTriggersProcess(t, brokers, path, "k1", logf)}
+	kills := 0
+	for round := range 6 {
+		time.Sleep(time.Duration(400+rng.IntN(1200)) * time.Millisecond)
+		i := round % 2
+		if round == 3 {
+			_ = procs[i].Process.Signal(syscall.SIGTERM) // one clean leave: the revoke path
+		} else {
+			_ = procs[i].Process.Kill()
+			kills++
+		}
+		_ = procs[i].Wait()
+		procs[i] = startTriggersProcess(t, brokers, path, fmt.Sprintf("k%d", i), logf)
+	}
+	prodWG.Wait()
+	want := expected(t, set, recs, 8)
+	got := coupons(t, brokers, len(want), 6*time.Second, 90*time.Second)
+	for _, p := range procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+		_ = p.Wait()
+	}
+	checkSet(t, got, want)
+	t.Logf("%d events, %d coupons, %d kill -9s", len(recs), len(want), kills)
+}

@@ -1,0 +1,48 @@
+// Package rules is the coupon rule engine: the rules file format, its
+// validation, and the per-partition evaluation that both the live triggers
+// and backtests run.
+//
+// # File
+//
+//	lateness: 30s                 # allowed lateness (default 30s)
+//	categories:
+//	  electronics: ["bf-sku-00*"] # exact SKUs or prefixes ending in *
+//	campaigns:
+//	  - id: lunar-new-year
+//	    timezone: Asia/Shanghai   # IANA zone; start/end are wall-clock times there
+//	    start: 2027-02-06 00:00
+//	    end: 2027-02-20 00:00
+//	rules:
+//	  - id: cart-3x
+//	    campaign: lunar-new-year
+//	    kind: count               # count | sum | absence | first
+//	    events: [add_to_cart]
+//	    count: 3
+//	    within: 10m
+//	    filter: {sku: [...], category: [...], vip: true, campaign_id: x}
+//	    coupon: {value: 500, currency: CNY, expires: 48h}
+//	    cap: 1                    # coupons per user per campaign; 0 = unlimited
+//	    budget: {coupons: 10000, value: 5000000}
+//	    enabled: true
+//
+// Parse reports every problem with its line and field path in one
+// *ValidationError (wrapping ErrInvalid).
+//
+// # Semantics
+//
+//   - count: fires when Count matching events lie within a span shorter than
+//     Within (event time). The events that fired are consumed.
+//   - sum: orders in the rule's currency; fires when their amounts within
+//     Within (or over the whole campaign when Within is "campaign") reach
+//     Threshold. The summed orders are consumed.
+//   - absence: a matching event starts a timer of Within; an Absent event
+//     at or before the deadline cancels it; the coupon is issued when the
+//     watermark passes the deadline.
+//   - first: the user's first matching event in the campaign window.
+//
+// The triggering event must fall in the campaign window [start, end),
+// computed in the campaign's zone, so DST changes are exact. vip filters
+// match users known as VIP: an order of priority vip or urgent was seen.
+// Per-user caps count the coupons of a rule per campaign; budgets are split
+// over partitions (Share). Coupon ids are deterministic (CouponID).
+package rules
