@@ -49,6 +49,7 @@ var scenarios = []scenario{
 	{"reports", "report latency over rollups vs raw tables", runReports},
 	{"triggers", "coupon triggers vs raw franz-go, events/s; coupon latency", runTriggers},
 	{"dispatch", "dispatch per-key concurrency and overhead, records/s", runDispatch},
+	{"gateway", "surge HTTP gateway vs a bare net/http handler, req/s, p99, batch events/s", runGatewayBench},
 }
 
 // env is what every scenario gets: the configuration, a logger, where to

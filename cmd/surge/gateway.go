@@ -387,7 +387,7 @@ func generateViaGateway(ctx context.Context, a *app, kc stream.ClientConfig, cfg
 		produceTimeout: gateway.DefaultProduceTimeout, shutdownTimeout: gateway.DefaultShutdownTimeout,
 		idemWindow: gateway.DefaultIdempotencyWindow, idemMaxKeys: gateway.DefaultIdempotencyMaxKeys,
 		idemTopic: gateway.DefaultIdempotencyTopic, linger: time.Millisecond, compression: compression,
-		partitions: 8,
+		createTopics: true, partitions: 8,
 	}
 	addr, stop, err := runGatewayServer(ctx, a, kc, o)
 	if err != nil {

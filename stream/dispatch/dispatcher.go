@@ -417,16 +417,12 @@ func (d *Dispatcher) drop(only map[tp]bool) {
 			}
 			for _, p := range []*part{s, s.peer} {
 				p.dropped = true
-				p.lane.buffered -= len(p.pending) + p.held
+				p.lane.buffered -= p.notDone() + p.held
 				p.lane.ready -= len(p.ready)
 				p.lane.remove(p)
 				delete(d.eng.parts, p.tp)
-				for _, q := range p.keys {
-					for _, t := range q.tasks {
-						if t.cancel != nil && t.state == stRunning {
-							t.cancel()
-						}
-					}
+				if p.cancel != nil {
+					p.cancel() // abandons handlers still running past the revoke timeout
 				}
 			}
 			remove[s.peer.topic] = append(remove[s.peer.topic], s.peer.partition)

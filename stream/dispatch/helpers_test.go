@@ -96,26 +96,31 @@ func produce(t *testing.T, brokers []string, topic string, keys, perKey int, hdr
 	return names
 }
 
-// checker verifies per-key order over every handler call.
+// checker verifies per-key order over every handler call. The property is
+// the one at-least-once delivery in key order promises: a record's handler
+// starts only after every earlier record of its key was handled
+// successfully at least once, or was given up on (a dead letter: the key
+// moved past a record whose last call failed). Redeliveries of records
+// already handled are allowed and counted.
 type checker struct {
 	mu         sync.Mutex
-	last       map[string]int  // last seq called per key
-	lastOK     map[string]bool // whether that call succeeded
 	running    map[string]bool
-	ok         map[string]map[int]int // successful calls per key and seq
+	ok         map[string]map[int]int  // successful calls per key and seq
+	failed     map[string]map[int]bool // whether a seq's last call failed
+	doneUpTo   map[string]int          // per key, the first seq not yet handled or given up
 	calls      int
-	replays    int                // calls for a seq below the last one: redeliveries
-	advanced   map[string][]int   // seqs a key moved past without success (must be dead letters)
+	replays    int              // calls for a record already handled successfully
+	advanced   map[string][]int // seqs a key moved past after a failure (must be dead letters)
 	violations []string
 	history    map[string][]string // per key: "seq" or "seq!" (failed), in call order
 }
 
 func newChecker() *checker {
-	return &checker{last: map[string]int{}, lastOK: map[string]bool{}, running: map[string]bool{},
-		ok: map[string]map[int]int{}, advanced: map[string][]int{}, history: map[string][]string{}}
+	return &checker{running: map[string]bool{}, ok: map[string]map[int]int{}, failed: map[string]map[int]bool{},
+		doneUpTo: map[string]int{}, advanced: map[string][]int{}, history: map[string][]string{}}
 }
 
-// begin records the start of a call; it returns false on a violation.
+// begin records the start of a call.
 func (c *checker) begin(key string, seq int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -124,26 +129,22 @@ func (c *checker) begin(key string, seq int) {
 		c.violations = append(c.violations, fmt.Sprintf("%s: seq %d called while another call of the key runs", key, seq))
 	}
 	c.running[key] = true
-	prev, seen := c.last[key]
-	if !seen {
-		prev = -1
-		c.lastOK[key] = true
-	}
-	switch {
-	case seq == prev && seen:
-		if c.lastOK[key] {
-			c.replays++
-		}
-	case seq == prev+1:
-		if !c.lastOK[key] {
-			c.advanced[key] = append(c.advanced[key], prev)
-		}
-	case seq < prev:
+	if c.ok[key][seq] > 0 {
 		c.replays++
-	default:
-		c.violations = append(c.violations, fmt.Sprintf("%s: seq %d called after %d (skipped %d)", key, seq, prev, prev+1))
 	}
-	c.last[key] = seq
+	for s := c.doneUpTo[key]; s < seq; s++ {
+		if c.ok[key][s] > 0 {
+			continue
+		}
+		if c.failed[key][s] {
+			c.advanced[key] = append(c.advanced[key], s) // given up: must be a dead letter
+			continue
+		}
+		c.violations = append(c.violations, fmt.Sprintf("%s: seq %d called before seq %d was ever handled", key, seq, s))
+	}
+	if seq > c.doneUpTo[key] {
+		c.doneUpTo[key] = seq
+	}
 }
 
 func (c *checker) end(key string, seq int, ok bool) {
@@ -155,14 +156,16 @@ func (c *checker) end(key string, seq int, ok bool) {
 		h += "!"
 	}
 	c.history[key] = append(c.history[key], h)
-	if c.last[key] == seq {
-		c.lastOK[key] = ok
+	if c.failed[key] == nil {
+		c.failed[key] = map[int]bool{}
+		c.ok[key] = map[int]int{}
 	}
+	c.failed[key][seq] = !ok
 	if ok {
-		if c.ok[key] == nil {
-			c.ok[key] = map[int]int{}
-		}
 		c.ok[key][seq]++
+		for c.ok[key][c.doneUpTo[key]] > 0 {
+			c.doneUpTo[key]++
+		}
 	}
 }
 

@@ -126,15 +126,15 @@ func (e *engine) run(stop <-chan struct{}) {
 			close(b.ack)
 		case r := <-e.results:
 			e.onResult(r)
-			// Drain what else is there before scheduling again.
+			// Take what else is there before scheduling again.
+		drain:
 			for n := 0; n < 256; n++ {
 				select {
 				case r := <-e.results:
 					e.onResult(r)
-					continue
 				default:
+					break drain
 				}
-				break
 			}
 		case w := <-e.writes:
 			e.onWritten(w)
@@ -367,8 +367,10 @@ func (e *engine) start(t *task) {
 	e.running++
 	e.m.inFlight.Inc()
 	t.state = stRunning
-	ctx, cancel := context.WithCancel(e.hctx)
-	t.cancel = cancel
+	if p.ctx == nil {
+		p.ctx, p.cancel = context.WithCancel(e.hctx)
+	}
+	ctx := p.ctx
 	rec := t.rec
 	rec.Attempt = t.attempts + 1
 	h := e.cfg.handler
@@ -378,7 +380,6 @@ func (e *engine) start(t *task) {
 		t0 := time.Now()
 		err := safeCall(ctx, h, rec)
 		took := time.Since(t0)
-		cancel()
 		select {
 		case e.results <- result{t, err, took}:
 		case <-e.done:

@@ -21,9 +21,12 @@ type part struct {
 	retry bool
 	peer  *part
 
-	// pending holds the offsets fetched and not yet done, ascending. The
-	// commit point is pending[0], or next when nothing is pending.
+	// pending holds the offsets fetched, ascending, from the first one not
+	// done; doneAhead marks those after it that are done (removed lazily,
+	// compacted when they are many). The commit point is pending[0], or
+	// next when nothing is pending.
 	pending   []int64
+	doneAhead map[int64]struct{}
 	next      int64 // offset after the last record seen; -1 before the first
 	committed int64 // last committed offset; -1 before the first commit
 	hwm       int64 // high watermark of the last fetch; -1 unknown
@@ -33,6 +36,10 @@ type part struct {
 	running  int     // handlers running
 	inflight int     // handlers running plus parking and dead-letter writes
 
+	// ctx is the parent of the partition's handler calls, cancelled when
+	// the partition is dropped.
+	ctx      context.Context
+	cancel   context.CancelFunc
 	revoking bool
 	dropped  bool
 	drained  chan struct{} // closed when revoking and inflight reaches 0
@@ -55,7 +62,8 @@ type part struct {
 }
 
 func newPart(t tp, l *lane, retry bool) *part {
-	p := &part{tp: t, lane: l, retry: retry, next: -1, committed: -1, hwm: -1, keys: make(map[string]*keyQueue)}
+	p := &part{tp: t, lane: l, retry: retry, next: -1, committed: -1, hwm: -1, keys: make(map[string]*keyQueue),
+		doneAhead: make(map[int64]struct{})}
 	if retry {
 		p.unread = make(map[string]int)
 		p.maxParked = make(map[string]int64)
@@ -71,16 +79,28 @@ func (p *part) addPending(o int64) {
 	}
 }
 
-// donePending records offset o as done.
+// donePending records offset o as done, in O(1) amortized.
 func (p *part) donePending(o int64) {
-	if len(p.pending) > 0 && p.pending[0] == o {
-		p.pending = p.pending[1:]
+	if len(p.pending) == 0 || p.pending[0] != o {
+		p.doneAhead[o] = struct{}{}
+		if n := len(p.doneAhead); n > 1024 && n > len(p.pending)/2 {
+			p.pending = slices.DeleteFunc(p.pending, func(x int64) bool { _, d := p.doneAhead[x]; return d })
+			clear(p.doneAhead)
+		}
 		return
 	}
-	if i, ok := slices.BinarySearch(p.pending, o); ok {
-		p.pending = slices.Delete(p.pending, i, i+1)
+	p.pending = p.pending[1:]
+	for len(p.pending) > 0 {
+		if _, d := p.doneAhead[p.pending[0]]; !d {
+			break
+		}
+		delete(p.doneAhead, p.pending[0])
+		p.pending = p.pending[1:]
 	}
 }
+
+// notDone is how many fetched records are not done.
+func (p *part) notDone() int { return len(p.pending) - len(p.doneAhead) }
 
 // watermark is the offset to commit: everything below it is done. -1 when
 // nothing was fetched.
@@ -106,11 +126,11 @@ type keyQueue struct {
 type taskState uint8
 
 const (
-	stQueued   taskState = iota // behind its key's head
-	stWaiting                   // head, waiting for its due time
-	stReady                     // head, in its partition's ready queue
-	stRunning                   // head, handler running
-	stWriting                   // head, being parked or dead-lettered
+	stQueued  taskState = iota // behind its key's head
+	stWaiting                  // head, waiting for its due time
+	stReady                    // head, in its partition's ready queue
+	stRunning                  // head, handler running
+	stWriting                  // head, being parked or dead-lettered
 )
 
 // task is one record on its way through the dispatcher.
@@ -126,7 +146,6 @@ type task struct {
 	lastErr      string
 	due          time.Time // not before this: retry due or not-before time
 	heapIdx      int
-	cancel       context.CancelFunc
 	malformed    bool // unreadable dispatcher headers: dead-lettered at once
 }
 

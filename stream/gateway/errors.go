@@ -99,11 +99,19 @@ func setRetryAfter(w http.ResponseWriter, d time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
 }
 
-// writeJSON writes a JSON body with its length.
+// jsonType is the Content-Type header value, shared by every answer
+// (net/http only reads it).
+var jsonType = []string{"application/json"}
+
+// writeJSON writes a JSON body. A body under net/http's chunking buffer
+// gets its Content-Length from the server; a larger one is declared here,
+// so no answer is chunked.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = jsonType
+	if len(body) >= 2048 {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -33,6 +33,7 @@ type Gateway struct {
 	inflight   inFlight
 	m          *metrics
 	ready      readyCache
+	deadlines  deadlines // of the waits for Kafka
 
 	draining    atomic.Bool
 	outstanding sync.WaitGroup // requests whose records Kafka has not all answered
@@ -64,6 +65,7 @@ func New(ctx context.Context, opts ...Opt) (*Gateway, error) {
 		g.log = slog.New(slog.DiscardHandler)
 	}
 	g.inflight.max = cfg.maxInFlight
+	g.deadlines.timeout = cfg.produceTimeout
 	if cfg.noAuth {
 		g.anonymous = &principal{name: "anonymous", scopes: scopeOrders | scopeEvents,
 			lim: newLimiter(0, 0, cfg.rate, cfg.burst, cfg.maxBatchItems)}

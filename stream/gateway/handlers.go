@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -61,7 +60,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *refusal) {
 
 // readRequest checks the Content-Type and reads the body, answering 415 or
 // 413 itself; ok is false when it did.
-func (g *Gateway) readRequest(w http.ResponseWriter, r *http.Request, limit int64, batch bool) ([]byte, bodyKind, func(), bool) {
+func (g *Gateway) readRequest(w http.ResponseWriter, r *http.Request, limit int64, batch bool) ([]byte, bodyKind, *[]byte, bool) {
 	kind, ok := mediaType(r.Header.Get("Content-Type"), batch)
 	if !ok {
 		want := "application/json"
@@ -73,7 +72,7 @@ func (g *Gateway) readRequest(w http.ResponseWriter, r *http.Request, limit int6
 			fmt.Sprintf("Content-Type %q is not accepted here; send %s", r.Header.Get("Content-Type"), want)), 0)
 		return nil, 0, nil, false
 	}
-	body, release, err := readBody(w, r, limit)
+	body, pooled, err := readBody(w, r, limit)
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) {
 			g.m.reject("body_too_large")
@@ -85,7 +84,7 @@ func (g *Gateway) readRequest(w http.ResponseWriter, r *http.Request, limit int6
 		}
 		return nil, 0, nil, false
 	}
-	return body, kind, release, true
+	return body, kind, pooled, true
 }
 
 // idempotencyKey returns the request's idempotency key, namespaced by API
@@ -109,11 +108,11 @@ func (g *Gateway) idempotencyKey(w http.ResponseWriter, r *http.Request, who *pr
 
 // serveSingle serves POST /v1/orders (orders) and POST /v1/events.
 func (g *Gateway) serveSingle(w http.ResponseWriter, r *http.Request, who *principal, orders bool) {
-	body, _, release, ok := g.readRequest(w, r, g.cfg.maxBody, false)
+	body, _, pooled, ok := g.readRequest(w, r, g.cfg.maxBody, false)
 	if !ok {
 		return
 	}
-	defer release()
+	defer putBody(pooled, body)
 	var (
 		rec schemas.Record
 		def string
@@ -137,14 +136,13 @@ func (g *Gateway) serveSingle(w http.ResponseWriter, r *http.Request, who *princ
 	}
 	it := newIntake(g, who, 1)
 	it.recs[0], it.sizes[0] = rec, len(body)
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.produceTimeout)
-	defer cancel()
+	ctx := g.deadlines.get(time.Now())
 	if ref := it.admit(ctx, key, hashBody(body)); ref != nil {
 		g.refuse(w, ref)
 		return
 	}
 	it.produce(ctx)
-	res := it.wait(ctx)[0]
+	res := it.waitOne(ctx)
 	if !res.ok() {
 		g.m.reject(res.err.Code)
 		writeError(w, failureStatus(res.err), res.err, time.Second)
@@ -164,11 +162,11 @@ var respPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b 
 
 // serveBatch serves POST /v1/events:batch.
 func (g *Gateway) serveBatch(w http.ResponseWriter, r *http.Request, who *principal) {
-	body, kind, release, ok := g.readRequest(w, r, g.cfg.maxBatch, true)
+	body, kind, pooled, ok := g.readRequest(w, r, g.cfg.maxBatch, true)
 	if !ok {
 		return
 	}
-	defer release()
+	defer putBody(pooled, body)
 	parts, err := splitBatch(body, kind, g.cfg.maxBatchItems)
 	if err != nil {
 		if errors.Is(err, errTooManyItems) {
@@ -206,8 +204,7 @@ func (g *Gateway) serveBatch(w http.ResponseWriter, r *http.Request, who *princi
 	if key != "" {
 		h = hashBody(body)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.produceTimeout)
-	defer cancel()
+	ctx := g.deadlines.get(time.Now())
 	if ref := it.admit(ctx, key, h); ref != nil {
 		g.refuse(w, ref)
 		return

@@ -32,13 +32,16 @@ type savedAck struct {
 }
 
 // entry is the state of one idempotency key. While a request works on it,
-// busy is open; a second request with the key waits for it to close.
+// busy is set; a second request with the key makes wait and waits for it
+// to close. acks is replaced, never modified, once set, so a snapshot of
+// it can be read without the lock.
 type entry struct {
 	key     string
 	hash    bodyHash
 	created int64      // unix ms of the first request
 	acks    []savedAck // by item index; empty until something was accepted
-	busy    chan struct{}
+	busy    bool
+	wait    chan struct{} // made by the first waiter, closed by finish
 
 	prev, next *entry // insertion order, oldest first
 }
@@ -80,57 +83,64 @@ func (w *window) begin(key string, h bodyHash) (*entry, <-chan struct{}, beginRe
 	defer w.mu.Unlock()
 	w.expire(now, 8)
 	e := w.m[key]
-	if e != nil && e.busy == nil && w.isExpired(e, now) {
+	if e != nil && !e.busy && w.isExpired(e, now) {
 		w.remove(e)
 		e = nil
 	}
 	switch {
 	case e == nil:
-		e = &entry{key: key, hash: h, created: now, busy: make(chan struct{})}
+		e = &entry{key: key, hash: h, created: now, busy: true}
 		w.m[key] = e
 		w.push(e)
 		w.evict()
 		return e, nil, claimed
 	case e.hash != h:
 		return nil, nil, conflict
-	case e.busy != nil:
-		return nil, e.busy, inProgress
+	case e.busy:
+		if e.wait == nil {
+			e.wait = make(chan struct{})
+		}
+		return nil, e.wait, inProgress
 	}
-	e.busy = make(chan struct{})
+	e.busy = true
 	return e, nil, claimed
 }
 
 // finish releases a claimed entry, recording the acks of items accepted by
-// this request (nil: none). An entry without any accepted item is dropped:
-// there is nothing a retry must not repeat. When the entry gained acks it
-// returns a copy of all of them, to be persisted; else nil.
+// this request (nil: none; the slice is taken over). An entry without any
+// accepted item is dropped: there is nothing a retry must not repeat. When
+// the entry gained acks it returns all of them, to be persisted (the slice
+// is never modified afterwards); else nil.
 func (w *window) finish(e *entry, acks []savedAck) []savedAck {
 	w.mu.Lock()
-	gained := false
+	var merged []savedAck
 	for i, a := range acks {
 		if !a.ok || e.accepted(i) {
 			continue
 		}
-		if len(e.acks) < len(acks) {
-			grown := make([]savedAck, len(acks))
-			copy(grown, e.acks)
-			e.acks = grown
+		if merged == nil {
+			if len(e.acks) == 0 {
+				merged = acks // the caller hands acks over
+			} else {
+				merged = make([]savedAck, max(len(acks), len(e.acks)))
+				copy(merged, e.acks)
+			}
 		}
-		e.acks[i] = a
-		gained = true
+		merged[i] = a
+	}
+	if merged != nil {
+		e.acks = merged
 	}
 	if !e.hasAcks() && w.m[e.key] == e {
 		w.remove(e)
 	}
-	var snap []savedAck
-	if gained {
-		snap = append([]savedAck(nil), e.acks...)
-	}
-	ch := e.busy
-	e.busy = nil
+	ch := e.wait
+	e.busy, e.wait = false, nil
 	w.mu.Unlock()
-	close(ch)
-	return snap
+	if ch != nil {
+		close(ch)
+	}
+	return merged
 }
 
 func (e *entry) hasAcks() bool {
@@ -152,7 +162,7 @@ func (w *window) load(key string, h bodyHash, created int64, acks []savedAck) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if e := w.m[key]; e != nil {
-		if e.busy == nil {
+		if !e.busy {
 			e.hash, e.created, e.acks = h, created, acks
 		}
 		return
@@ -181,7 +191,7 @@ func (w *window) expire(now int64, n int) {
 		if !w.isExpired(e, now) {
 			return
 		}
-		if e.busy == nil {
+		if !e.busy {
 			w.remove(e)
 		}
 		e = next
@@ -192,7 +202,7 @@ func (w *window) expire(now int64, n int) {
 func (w *window) evict() {
 	for e := w.head; e != nil && len(w.m) > w.max; {
 		next := e.next
-		if e.busy == nil {
+		if !e.busy {
 			w.remove(e)
 			w.evicted++
 		}

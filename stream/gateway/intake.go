@@ -45,14 +45,26 @@ type intake struct {
 	sizes []int
 	e     *entry // idempotency entry, if the request has a key
 
-	mu   sync.Mutex
-	res  []itemResult
-	left int
-	done chan struct{}
+	mu     sync.Mutex
+	res    []itemResult
+	left   int
+	done   chan struct{}
+	counts [numKinds][2]int64 // answered records by kind and failed/accepted, for the metrics
+
+	// storage of a single-record request, so that it costs one allocation
+	rec1  [1]schemas.Record
+	size1 [1]int
+	res1  [1]itemResult
 }
 
 func newIntake(g *Gateway, who *principal, n int) *intake {
-	return &intake{g: g, who: who, recs: make([]schemas.Record, n), sizes: make([]int, n), res: make([]itemResult, n)}
+	it := &intake{g: g, who: who}
+	if n == 1 {
+		it.recs, it.sizes, it.res = it.rec1[:], it.size1[:], it.res1[:]
+		return it
+	}
+	it.recs, it.sizes, it.res = make([]schemas.Record, n), make([]int, n), make([]itemResult, n)
+	return it
 }
 
 // refusal is a whole-request refusal: a status, an error and how long to
@@ -164,9 +176,13 @@ func (it *intake) callback(i int) func(stream.Ack, error) {
 		if err != nil {
 			res = itemResult{state: itemFailed, err: produceError(err, it.g.cfg.produceTimeout)}
 		}
-		it.g.m.record(r.Kind(), err == nil)
 		it.mu.Lock()
 		it.res[i] = res
+		if err == nil {
+			it.counts[kindIndex(r.Kind())][1]++
+		} else {
+			it.counts[kindIndex(r.Kind())][0]++
+		}
 		it.left--
 		last := it.left == 0
 		it.mu.Unlock()
@@ -191,6 +207,7 @@ func (it *intake) complete() {
 			it.g.ilog.enqueue(it.e, snap)
 		}
 	}
+	it.g.m.addRecords(&it.counts)
 	close(it.done)
 	it.g.outstanding.Done()
 }
@@ -199,23 +216,56 @@ func (it *intake) complete() {
 // results as they stand; items still pending are reported failed with
 // kafka_timeout (their outcome is unknown).
 func (it *intake) wait(ctx context.Context) []itemResult {
-	if it.done != nil {
+	if !it.await(ctx) {
+		it.mu.Lock()
+		out := append([]itemResult(nil), it.res...)
+		it.mu.Unlock()
+		for i := range out {
+			if it.recs[i] != nil && out[i].state == itemPending {
+				out[i] = it.timeoutResult()
+			}
+		}
+		return out
+	}
+	return it.res // complete: no callback writes any more
+}
+
+// waitOne is wait for a single-record request.
+func (it *intake) waitOne(ctx context.Context) itemResult {
+	if !it.await(ctx) {
+		it.mu.Lock()
+		r := it.res[0]
+		it.mu.Unlock()
+		if r.state == itemPending {
+			r = it.timeoutResult()
+		}
+		return r
+	}
+	return it.res[0]
+}
+
+// await reports whether every produced item was answered before ctx ended.
+func (it *intake) await(ctx context.Context) bool {
+	if it.done == nil {
+		return true
+	}
+	select {
+	case <-it.done:
+		return true
+	case <-ctx.Done():
 		select {
 		case <-it.done:
-		case <-ctx.Done():
+			return true
+		default:
+			return false
 		}
 	}
-	it.mu.Lock()
-	out := append([]itemResult(nil), it.res...)
-	it.mu.Unlock()
-	for i := range out {
-		if it.recs[i] != nil && out[i].state == itemPending {
-			out[i] = itemResult{state: itemFailed, err: apiErr(CodeKafkaTimeout, fmt.Sprintf(
-				"Kafka did not acknowledge within %s; the record may still be written: retry with the same Idempotency-Key to get its outcome without a duplicate",
-				it.g.cfg.produceTimeout))}
-		}
-	}
-	return out
+}
+
+func (it *intake) timeoutResult() itemResult {
+	return itemResult{state: itemFailed, err: apiErr(CodeKafkaTimeout, fmt.Sprintf(
+		"Kafka did not acknowledge within %s; the record may still be written: retry with the same Idempotency-Key to get its outcome without a duplicate",
+		it.g.cfg.produceTimeout))}
 }
 
 // produceError maps a producer error to the refusal reported for the item.

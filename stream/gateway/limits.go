@@ -95,9 +95,9 @@ var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b
 var errBodyTooLarge = errors.New("body too large")
 
 // readBody reads a request body of at most limit bytes into a pooled
-// buffer; release returns the buffer. A declared Content-Length over the
-// limit is refused before reading.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, release func(), err error) {
+// buffer; putBody(pooled, body) returns the buffer. A declared
+// Content-Length over the limit is refused before reading.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, pooled *[]byte, err error) {
 	if r.ContentLength > limit {
 		return nil, nil, errBodyTooLarge
 	}
@@ -128,7 +128,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte,
 			return nil, nil, rerr
 		}
 	}
-	return buf, func() { putBody(bp, buf) }, nil
+	return buf, bp, nil
 }
 
 func putBody(bp *[]byte, buf []byte) {

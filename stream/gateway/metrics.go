@@ -30,6 +30,8 @@ type metrics struct {
 	rejected *prometheus.CounterVec
 	records  *prometheus.CounterVec
 	handler  http.Handler
+
+	recordCounters [numKinds][2]prometheus.Counter // records by kind, failed/accepted
 }
 
 func newMetrics(reg *prometheus.Registry, g *Gateway) (*metrics, error) {
@@ -93,6 +95,10 @@ func newMetrics(reg *prometheus.Registry, g *Gateway) (*metrics, error) {
 			return nil, fmt.Errorf("register gateway metrics: %w", err)
 		}
 	}
+	for k, kind := range kindNames {
+		m.recordCounters[k][0] = m.records.WithLabelValues(string(kind), "failed")
+		m.recordCounters[k][1] = m.records.WithLabelValues(string(kind), "accepted")
+	}
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m, nil
 }
@@ -107,13 +113,33 @@ func (m *metrics) reject(reason string) { m.rejected.WithLabelValues(reason).Inc
 
 func (m *metrics) rejectN(reason string, n int) { m.rejected.WithLabelValues(reason).Add(float64(n)) }
 
-// record counts one record Kafka answered.
-func (m *metrics) record(k schemas.Kind, ok bool) {
-	result := "accepted"
-	if !ok {
-		result = "failed"
+// numKinds is the number of record kinds the records counters are kept for.
+const numKinds = 4
+
+var kindNames = [numKinds]schemas.Kind{schemas.KindOrder, schemas.KindOrderStatus, schemas.KindUserEvent, schemas.KindCoupon}
+
+func kindIndex(k schemas.Kind) int {
+	switch k {
+	case schemas.KindOrderStatus:
+		return 1
+	case schemas.KindUserEvent:
+		return 2
+	case schemas.KindCoupon:
+		return 3
 	}
-	m.records.WithLabelValues(string(k), result).Inc()
+	return 0
+}
+
+// addRecords adds one request's answered records, by kind and
+// failed (0) or accepted (1).
+func (m *metrics) addRecords(counts *[numKinds][2]int64) {
+	for k := range counts {
+		for ok, n := range counts[k] {
+			if n > 0 {
+				m.recordCounters[k][ok].Add(float64(n))
+			}
+		}
+	}
 }
 
 var codeLabels = map[int]string{}

@@ -1,0 +1,131 @@
+// Package dispatch delivers records from Kafka to a downstream service, one
+// consumer group per service, at least once and in per-key (per-user)
+// order, with per-key concurrency, order-preserving retries, dead letters,
+// priority lanes and delayed delivery.
+//
+//	d, err := dispatch.New(
+//		dispatch.WithClient(stream.ClientConfig{Brokers: brokers}),
+//		dispatch.WithGroup("payment"),
+//		dispatch.WithHandler(func(ctx context.Context, r dispatch.Record) error { ... }),
+//	)
+//	err = d.Run(ctx)
+//
+// Handlers: a Go function (WithHandler), a webhook (Webhook: POST of the
+// event JSON; 2xx done, 408/429/5xx/timeouts retried, other statuses
+// permanent), or a simulated service (Simulations, Fleet) for demos. A
+// handler returns nil when done, an error to retry, or Permanent(err) to
+// dead-letter the record at once.
+//
+// # Order and concurrency
+//
+// Within a partition, records of different keys run concurrently, up to
+// WithMaxInFlight (per partition and in total); records of one key run one
+// at a time, in offset order: each partition keeps a queue per key, and
+// only a queue's head may run, wait or be parked. Across the two lanes
+// there is no order (an order and its status changes share a lane, since
+// statuses carry the order's priority; see stream.Topics.Route).
+//
+// # Commit only after done
+//
+// Each partition tracks the offsets fetched and not yet done. The commit
+// point is the first offset not done (or the next offset when all are
+// done): everything below it is done. Nothing else is stored, neither in
+// commit metadata nor elsewhere, so a crash redelivers what was done above
+// the commit point (duplicates, never a gap). Offsets are committed every
+// WithCommitInterval, on revoke and on shutdown.
+//
+// Rebalances use the cooperative-sticky balancer. On revoke, no new
+// handler starts for the revoked partitions, running ones get up to
+// WithRevokeTimeout to finish (then their context is cancelled and the new
+// owner redelivers them), what is done is committed, and only then does
+// the revoke return. Lost partitions are dropped without a commit.
+//
+// # Retries: the retry topic and its ordering rule
+//
+// A record that fails in its source partition is parked: written to the
+// group's retry topic RetryTopic(group, topic) ("<group>.retry.<topic>"),
+// in the partition of the same number, keyed by user, with headers for its
+// source topic/partition/offset, attempts so far, first and last failure,
+// last error and the due time of its next attempt (exponential backoff with
+// jitter, WithBackoff). Once the write is acked, the source offset counts
+// as done and can be committed. The retry partition is read by whoever owns
+// the source partition (a second, non-group client; its position is
+// committed in the same group, in the same commit request), and its records
+// go through the same per-key queues; a retry record that fails again is
+// retried in memory with backoff, its retry offset uncommitted, until it
+// succeeds or its budget (WithRetryBudget: attempts and age since the first
+// failure) is spent; then it goes to the dead-letter topic
+// (stream.NewDeadLetterRecord with reason, attempts, first/last failure,
+// source coordinates and group) and its key proceeds.
+//
+// The ordering rule: while a key has records in the retry partition that
+// are not done (written and not yet read back, or read and not done), every
+// later source record of that key is parked behind them, without a handler
+// call (attempts 0, no due time), so the retry partition holds the key's
+// pending records in source order, and they run in that order. A key whose
+// retry records are all done is no longer parked and its source records
+// run directly.
+//
+// Across restarts and rebalances: on assignment of a source partition the
+// dispatcher holds its records until it has read the retry partition from
+// its committed offset to the end offset it had at assignment. The keys
+// found there are parked, and for each such key the highest source offset
+// among them is remembered: a source record of that key at or below it is
+// skipped, because it is either among the parked records or was done
+// before them (the key's records before a parked one were done or parked
+// earlier). So a key's order holds across restarts, and no record is
+// skipped that was not done.
+//
+// The attempt count of a record retried in memory is persisted only when it
+// is parked; after a crash its attempts resume from the parked count, while
+// its age budget (the first-failure time) is exact.
+//
+// # Priority lanes
+//
+// Topics given as priority (default "orders-priority") form the priority
+// lane, the others (default "orders") the normal lane; each lane's retry
+// topics belong to it. Free handler slots go to the priority lane first,
+// but while both lanes have records ready, at least 1 in WithNormalShare
+// starts goes to the normal lane (the starvation bound). The normal lane's
+// fetching is paused (kgo PauseFetchTopics) while the priority lane has
+// records waiting for a slot and the normal lane holds enough records for
+// its share; a lane is also paused while it holds WithMaxBuffered records
+// not done.
+//
+// # Delayed delivery
+//
+// A record with a surge-not-before header (HeaderNotBefore, RFC 3339) is
+// not dispatched before that time. It waits as its key's head in a timer
+// heap (one timer for the earliest, no polling): other keys go on, later
+// records of its key wait behind it, and it starts within a few
+// milliseconds of its time. While it waits, its partition's commit point
+// stays below it, so a restart redelivers what came after it in that
+// partition; delays are meant for minutes, not days.
+//
+// # At least once, and what a handler must do
+//
+// Every record is handled at least once. It may be handled more than once:
+// after a crash (what was done above the commit point), after a revoke
+// timeout, and when a handler had its effect but failed (or timed out)
+// before saying so. Record.EventID is unique per event: a handler should
+// make its effect idempotent keyed by it (a unique constraint, a
+// conditional write, the downstream API's Idempotency-Key, which Webhook
+// sends). Dedup is a bounded in-memory window for in-process handlers that
+// absorbs most redeliveries; it forgets across restarts.
+//
+// # Dead letters and redrive
+//
+// ListDeadLetters reads the dead-letter topic for a group; Redrive replays
+// selected dead letters once, to the group only (through its retry topic)
+// or to the source topic, recording each replay in the compacted topic
+// RedrivenTopic(group) so that a second redrive skips it.
+//
+// # Observability
+//
+// Metrics, labelled by group (WithRegisterer): surge_dispatch_processed_total,
+// failed_total, retried_total, parked_behind_total, dead_lettered_total,
+// skipped_total, normal_lane_paused_total, commits_total, in_flight,
+// handler_seconds (histogram) and commit_lag_records. Logs carry the group
+// and, for failures and dead letters, the event id, key and source
+// coordinates.
+package dispatch
