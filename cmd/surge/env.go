@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -74,7 +75,7 @@ func (a *app) startEmbeddedBroker(ctx context.Context, dir, addr string, partiti
 		broker.WithAddr(addr),
 		broker.WithDataDir(dir),
 		broker.WithPartitions(int(partitions)),
-		broker.WithLogger(a.logger),
+		broker.WithLogger(a.brokerLogger()),
 	)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: start embedded broker in %s: %v", errUnavailable, dir, err)
@@ -174,4 +175,30 @@ func (a *app) clickhouse(ctx context.Context) (*analytics.Conn, func(), error) {
 		conn.Close()
 		release()
 	}, nil
+}
+
+// brokerLogger is the embedded broker's logger: its warnings (slow
+// transactions and the like) are about the test broker, not the pipeline, so
+// it logs errors only unless --log-level is debug.
+func (a *app) brokerLogger() *slog.Logger {
+	if a.logger.Enabled(context.Background(), slog.LevelDebug) {
+		return a.logger.With("component", "broker")
+	}
+	return slog.New(levelFloor{a.logger.Handler(), slog.LevelError}).With("component", "broker")
+}
+
+// levelFloor drops records below min.
+type levelFloor struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+func (h levelFloor) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFloor{h.Handler.WithAttrs(as), h.min}
+}
+func (h levelFloor) WithGroup(n string) slog.Handler {
+	return levelFloor{h.Handler.WithGroup(n), h.min}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +20,7 @@ import (
 	"github.com/surgeio/surge/stream/admin"
 	"github.com/surgeio/surge/stream/loadgen"
 	"github.com/surgeio/surge/stream/sink"
+	"github.com/surgeio/surge/stream/triggers/rules"
 )
 
 func newUpCmd(a *app) *cobra.Command {
@@ -87,6 +91,18 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 		}
 	}()
 
+	// Coupon triggers over the same traffic, with the sample holiday rules.
+	coupons := newIssueCounter()
+	waitTriggers, err := startTriggers(ctx, a, kc, reg, coupons.add)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := waitTriggers(); err != nil && ctx.Err() == nil {
+			a.logger.Error("triggers", "err", err)
+		}
+	}()
+
 	fmt.Fprintf(out, "surge up: brokers %v, ClickHouse database %q, %s of %s traffic at %.0f records/s\n",
 		kc.Brokers, ch.Database(), cfg.Duration, cfg.Shape, cfg.Rate)
 	stats, err := generate(ctx, a, kc, cfg, a.v.GetString("compression"), !a.v.GetBool("no-progress"), cmd.ErrOrStderr())
@@ -107,6 +123,7 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	if err := waitForSink(ctx, ch, before, want, out); err != nil {
 		return err
 	}
+	coupons.print(out)
 	fmt.Fprintln(out, "\ncampaign summary (all runs in this ClickHouse database):")
 	res, err := ch.Report(ctx, "campaign-summary", analytics.ReportParams{})
 	if err != nil {
@@ -173,4 +190,46 @@ func waitForSink(ctx context.Context, ch *analytics.Conn, before, want map[analy
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// issueCounter counts coupons issued live, per rule, with the delay from the
+// triggering event's time to the issue.
+type issueCounter struct {
+	mu     sync.Mutex
+	byRule map[string]int64
+	lags   []time.Duration
+}
+
+func newIssueCounter() *issueCounter { return &issueCounter{byRule: make(map[string]int64)} }
+
+func (c *issueCounter) add(is rules.Issue) {
+	lag := time.Since(time.UnixMilli(is.IssuedAt))
+	c.mu.Lock()
+	c.byRule[is.Rule]++
+	if len(c.lags) < 1_000_000 {
+		c.lags = append(c.lags, lag)
+	}
+	c.mu.Unlock()
+}
+
+func (c *issueCounter) print(w io.Writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.byRule) == 0 {
+		fmt.Fprintln(w, "\ncoupons issued live: none")
+		return
+	}
+	rules := make([]string, 0, len(c.byRule))
+	for r := range c.byRule {
+		rules = append(rules, r)
+	}
+	slices.Sort(rules)
+	parts := make([]string, len(rules))
+	for i, r := range rules {
+		parts[i] = fmt.Sprintf("%s %d", r, c.byRule[r])
+	}
+	slices.Sort(c.lags)
+	q := func(p float64) time.Duration { return c.lags[min(len(c.lags)-1, int(p*float64(len(c.lags))))] }
+	fmt.Fprintf(w, "\ncoupons issued live: %s (event time -> issued: p50 %s, p99 %s)\n",
+		strings.Join(parts, ", "), q(0.50).Round(100*time.Microsecond), q(0.99).Round(100*time.Microsecond))
 }
