@@ -18,6 +18,7 @@ import (
 	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream"
 	"github.com/surgeio/surge/stream/admin"
+	"github.com/surgeio/surge/stream/dispatch"
 	"github.com/surgeio/surge/stream/loadgen"
 	"github.com/surgeio/surge/stream/sink"
 	"github.com/surgeio/surge/stream/triggers/rules"
@@ -91,6 +92,28 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 		}
 	}()
 
+	// Inventory, payment and notification services, each its own consumer
+	// group on the order lanes, simulated.
+	fleet, err := dispatch.NewFleet(fleetNames,
+		dispatch.WithClient(kc),
+		dispatch.WithTopics([]string{topics.Orders}, topics.OrdersPriority),
+		dispatch.WithDeadLetterTopic(topics.DeadLetters),
+		dispatch.WithLogger(a.logger),
+		dispatch.WithRegisterer(reg),
+	)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	fctx, stopFleet := context.WithCancel(ctx)
+	fleetDone := make(chan error, 1)
+	go func() { fleetDone <- fleet.Run(fctx) }() // ended by stopFleet
+	defer func() {
+		stopFleet()
+		if err := <-fleetDone; err != nil && ctx.Err() == nil {
+			a.logger.Error("dispatch", "err", err)
+		}
+	}()
+
 	// Coupon triggers over the same traffic, with the sample holiday rules.
 	coupons := newIssueCounter()
 	waitTriggers, err := startTriggers(ctx, a, kc, reg, coupons.add)
@@ -123,6 +146,7 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	if err := waitForSink(ctx, ch, before, want, out); err != nil {
 		return err
 	}
+	waitForFleet(ctx, fleet, stats.ByKind[schemas.KindOrder]+stats.ByKind[schemas.KindOrderStatus], out)
 	coupons.print(out)
 	fmt.Fprintln(out, "\ncampaign summary (all runs in this ClickHouse database):")
 	res, err := ch.Report(ctx, "campaign-summary", analytics.ReportParams{})
@@ -232,4 +256,30 @@ func (c *issueCounter) print(w io.Writer) {
 	q := func(p float64) time.Duration { return c.lags[min(len(c.lags)-1, int(p*float64(len(c.lags))))] }
 	fmt.Fprintf(w, "\ncoupons issued live: %s (event time -> issued: p50 %s, p99 %s)\n",
 		strings.Join(parts, ", "), q(0.50).Round(100*time.Microsecond), q(0.99).Round(100*time.Microsecond))
+}
+
+var fleetNames = []string{"inventory", "payment", "notify"}
+
+// waitForFleet waits (up to a minute) until every simulated service has
+// handled or dead-lettered each order record of the run, then prints what
+// each did.
+func waitForFleet(ctx context.Context, fleet *dispatch.Fleet, want int64, w io.Writer) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		behind := false
+		for _, name := range fleetNames {
+			st := fleet.Stats()[name]
+			behind = behind || st.Processed+st.DeadLettered < want
+		}
+		if !behind || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	fmt.Fprintln(w)
+	for _, name := range fleetNames {
+		st := fleet.Stats()[name]
+		fmt.Fprintf(w, "dispatch %-9s handled %d of %d order records, retried %d, dead-lettered %d\n",
+			name, st.Processed, want, st.Retried, st.DeadLettered)
+	}
 }

@@ -50,7 +50,7 @@ func TestZZProfile(t *testing.T) {
 	var n atomic.Int64
 	pre := make([][]byte, 0, 400000)
 	if mode != "batch" {
-		for i := 0; i < 400000; i++ {
+		for i := 0; i < 200000; i++ {
 			pre = append(pre, orderJSON())
 		}
 	}
@@ -58,7 +58,11 @@ func TestZZProfile(t *testing.T) {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	var wg sync.WaitGroup
 	end := time.Now().Add(5 * time.Second)
-	for w := 0; w < 64; w++ {
+	conns, _ := strconv.Atoi(os.Getenv("GWCONNS"))
+	if conns == 0 {
+		conns = 64
+	}
+	for w := 0; w < conns; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -111,7 +111,7 @@ func Backtest(ctx context.Context, ch *analytics.Conn, set *rules.Set, from, to 
 		rec.Key = []byte(ev.User)
 		p := parts[byKey.Partition(rec, int(partitions))]
 		var late bool
-		issues, late = p.Process(&ev, ch, ev.TS, issues)
+		issues, late = p.Replay(&ev, ch, issues)
 		if late {
 			res.Late++
 		}

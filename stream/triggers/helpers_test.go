@@ -115,7 +115,7 @@ func expected(t testing.TB, set *rules.Set, recs []*kgo.Record, n int32) map[str
 		if r.Topic == topics.Orders {
 			ch = rules.ChannelOrders
 		}
-		out, _ = p.Process(&ev, ch, ev.TS, out)
+		out, _ = p.Replay(&ev, ch, out)
 	}
 	for _, p := range parts {
 		out = p.AdvanceTo(time.Now().Add(time.Hour).UnixMilli(), out)

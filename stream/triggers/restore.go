@@ -87,8 +87,7 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 	now := time.Now().UnixMilli()
 	r.mu.Lock()
 	for id, p := range parts {
-		p.Idle(now)
-		r.parts[id] = p
+		r.parts[id] = newPart(p, r.topics, now)
 	}
 	r.mu.Unlock()
 	r.metrics.restoreSeconds.Observe(time.Since(started).Seconds())

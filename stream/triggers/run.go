@@ -29,6 +29,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(r.inputs()...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Control records move the read position to the partition's end
+		// after a transactional producer's commit marker: idle detection
+		// compares that position with the last stable offset.
+		kgo.KeepControlRecords(),
 		// Range assignment gives every member the same partition numbers
 		// of each input topic: one user's orders and events meet in one
 		// instance, with one state.
@@ -83,6 +87,7 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 		})
 		started := time.Now()
 		now := started.UnixMilli()
+		marks := r.checkIdle(ctx, sess.Client(), now)
 
 		out, issues = out[:0], issues[:0]
 		var st Stats
@@ -90,13 +95,18 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 		for _, p := range r.parts {
 			p.Begin()
 		}
+		r.markIdle(marks, now)
 		fetches.EachRecord(func(rec *kgo.Record) {
-			st.Records++
 			p := r.parts[rec.Partition]
 			ch, ok := r.channel(rec.Topic)
 			if p == nil || !ok {
 				return
 			}
+			p.seen[ch], p.pos[ch] = now, rec.Offset+1
+			if rec.Attrs.IsControl() {
+				return
+			}
+			st.Records++
 			dec, err := schemas.Decode(rec.Value)
 			if err != nil {
 				st.Invalid++
@@ -108,12 +118,12 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 			}
 			st.Events++
 			var late bool
-			issues, late = p.Process(&ev, ch, now, issues)
+			issues, late = p.Process(&ev, ch, issues)
 			if late {
 				st.Late++
 				r.cfg.logger.Debug("late event", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
 				if r.cfg.topics.DeadLetters != "" {
-					out = append(out, r.lateRecord(rec, &ev, p, started))
+					out = append(out, r.lateRecord(rec, &ev, ch, p.Partition, started))
 				}
 			}
 		})
@@ -210,7 +220,8 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, o
 }
 
 // finish makes the batch's state changes durable in memory, or undoes them
-// when the transaction aborted (its input is consumed again).
+// when the transaction aborted (its input is consumed again from the
+// committed offsets, so the read positions are forgotten too).
 func (r *Runner) finish(committed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -220,6 +231,7 @@ func (r *Runner) finish(committed bool) {
 			p.Commit()
 		} else {
 			p.Rollback()
+			p.pos = [3]int64{-1, -1, -1}
 		}
 		ev += p.Stats.Evicted
 		ex += p.Stats.BudgetExhausted
@@ -243,9 +255,10 @@ func (r *Runner) applyReload() {
 }
 
 // lateRecord is the dead letter recording a late event.
-func (r *Runner) lateRecord(rec *kgo.Record, ev *rules.Event, p *rules.Partition, now time.Time) *kgo.Record {
-	reason := fmt.Sprintf("late: event time %s is before the watermark %s (allowed lateness %s)",
-		time.UnixMilli(ev.TS).UTC().Format(time.RFC3339Nano), p.Watermark().Format(time.RFC3339Nano), r.set.Load().Lateness)
+func (r *Runner) lateRecord(rec *kgo.Record, ev *rules.Event, ch int, p *rules.Partition, now time.Time) *kgo.Record {
+	reason := fmt.Sprintf("late: event time %s is more than the allowed lateness %s behind %s (newest event time of its input partition) or before the watermark %s",
+		time.UnixMilli(ev.TS).UTC().Format(time.RFC3339Nano), r.set.Load().Lateness,
+		p.Newest(ch).Format(time.RFC3339Nano), p.Watermark().Format(time.RFC3339Nano))
 	return stream.NewDeadLetterRecord(r.cfg.topics.DeadLetters, stream.DeadLetter{
 		Reason: reason, SourceTopic: rec.Topic, SourcePartition: rec.Partition, SourceOffset: rec.Offset,
 		Group: r.cfg.group, Attempts: 1, FirstFailure: now, LastFailure: now,

@@ -70,9 +70,10 @@ func WithRules(s *rules.Set) Opt { return func(cfg *config) { cfg.set = s } }
 // the transaction timeout. The default is random per process.
 func WithInstanceID(id string) Opt { return func(cfg *config) { cfg.instance = id } }
 
-// WithIdleTimeout sets how long an input stream may go without records
-// before the watermark stops waiting for it; the default is
-// rules.DefaultIdleTimeout (5s).
+// WithIdleTimeout sets how long an input partition that has been read to
+// its end may stay quiet before the watermark stops waiting for it; the
+// default is rules.DefaultIdleTimeout (5s). A partition the consumer is
+// behind on never counts as idle, however long it delivers nothing.
 func WithIdleTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.idle = d } }
 
 // WithTransactionTimeout bounds how long a transaction a crashed instance
@@ -131,8 +132,11 @@ type Runner struct {
 	changelog string
 
 	mu     sync.Mutex // guards parts and the partitions' state
-	parts  map[int32]*rules.Partition
+	parts  map[int32]*part
 	nparts int32
+	topics [3]string // input topic per rules channel; "" when not consumed
+
+	lastIdleCheck int64 // Unix ms; loop goroutine only
 
 	set     atomic.Pointer[rules.Set]
 	pending atomic.Pointer[rules.Set]
@@ -179,8 +183,11 @@ func New(opts ...Opt) (*Runner, error) {
 		_, _ = rand.Read(b[:])
 		cfg.instance = hex.EncodeToString(b[:])
 	}
-	r := &Runner{cfg: cfg, changelog: ChangelogTopic(cfg.group), parts: map[int32]*rules.Partition{},
+	r := &Runner{cfg: cfg, changelog: ChangelogTopic(cfg.group), parts: map[int32]*part{},
 		metrics: newMetrics(cfg.registerer)}
+	r.topics[rules.ChannelOrders] = cfg.topics.Orders
+	r.topics[rules.ChannelPriority] = cfg.topics.OrdersPriority
+	r.topics[rules.ChannelUserEvents] = cfg.topics.UserEvents
 	r.set.Store(cfg.set)
 	return r, nil
 }
@@ -211,13 +218,10 @@ func (r *Runner) addStats(f func(*Stats)) {
 }
 
 func (r *Runner) channel(topic string) (int, bool) {
-	switch topic {
-	case r.cfg.topics.Orders:
-		return rules.ChannelOrders, true
-	case r.cfg.topics.OrdersPriority:
-		return rules.ChannelPriority, true
-	case r.cfg.topics.UserEvents:
-		return rules.ChannelUserEvents, true
+	for ch, t := range r.topics {
+		if t == topic && t != "" {
+			return ch, true
+		}
 	}
 	return 0, false
 }

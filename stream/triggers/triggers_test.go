@@ -86,19 +86,22 @@ func TestLateEventsAreRecorded(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	produce(t, brokers, genInput(rand.New(rand.NewPCG(5, 6)), 10, 2, now))
-	wait(10)
-	// Inputs that sent nothing go idle: the watermark follows the others.
-	time.Sleep(time.Second)
-	produce(t, brokers, genInput(rand.New(rand.NewPCG(7, 8)), 1, 2, now.Add(-time.Minute))) // a minute behind: late
-	wait(11)
+	ev := func(at time.Time) *schemas.UserEvent {
+		return &schemas.UserEvent{EventID: schemas.NewEventID(), UserID: "u-1", SessionID: "s", Type: schemas.EventPageView, TS: at}
+	}
+	produceRecords(t, brokers, ev(now), ev(now.Add(time.Second)))
+	wait(2)
+	// A minute behind the newest user event (allowed lateness 1s): late,
+	// however far the orders input is behind (it delivered nothing).
+	produceRecords(t, brokers, ev(now.Add(-time.Minute)), ev(now.Add(500*time.Millisecond)))
+	wait(4)
 	stop()
 	if got := r.Stats().Late; got != 1 {
 		t.Errorf("got %d late events, want 1", got)
 	}
 	dls := readDeadLetters(t, brokers)
-	if len(dls) != 1 || !strings.HasPrefix(dls[0].Reason, "late: ") || dls[0].SourceTopic == "" {
-		t.Errorf("dead letters: got %+v, want one with reason late and its source", dls)
+	if len(dls) != 1 || !strings.HasPrefix(dls[0].Reason, "late: ") || dls[0].SourceTopic != topics.UserEvents || dls[0].SourceOffset != 2 {
+		t.Errorf("dead letters: got %+v, want one with reason late from %s offset 2", dls, topics.UserEvents)
 	}
 }
 

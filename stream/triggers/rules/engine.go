@@ -24,8 +24,8 @@ const (
 // budget spend. User ids never start with a NUL byte.
 const MetaKey = "\x00meta"
 
-// DefaultIdleTimeout is how long a channel may go without records before
-// the watermark stops waiting for it.
+// DefaultIdleTimeout is how long an input that has been read to its end
+// may stay quiet before the watermark stops waiting for it.
 const DefaultIdleTimeout = 5 * time.Second
 
 // Issue is a coupon the engine decided to issue.
@@ -60,16 +60,23 @@ func (i *Issue) Coupon() *schemas.Coupon {
 }
 
 // CouponID is the deterministic id of the seq-th coupon rule gives user in
-// campaign: the same input always yields the same ids, so a consumer can
-// also deduplicate on it.
-func CouponID(campaign, rule, user string, seq uint32) string {
-	h := sha256.New()
-	for _, s := range []string{campaign, rule, user, strconv.FormatUint(uint64(seq), 10)} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+// campaign, triggered by trigger (an event id, or the timer of an absence
+// rule): the same input always yields the same ids, so a consumer can also
+// deduplicate on it. The trigger keeps ids distinct when an uncapped rule's
+// count restarts after its user's state expired.
+func CouponID(campaign, rule, user string, seq uint32, trigger string) string {
+	var b [256]byte
+	in := b[:0]
+	for _, s := range [...]string{campaign, rule, user} {
+		in = append(append(in, s...), 0)
 	}
-	var sum [32]byte
-	return "cpn-" + hex.EncodeToString(h.Sum(sum[:0])[:12])
+	in = append(strconv.AppendUint(in, uint64(seq), 10), 0)
+	in = append(in, trigger...)
+	sum := sha256.Sum256(in)
+	var out [4 + 24]byte
+	copy(out[:], "cpn-")
+	hex.Encode(out[4:], sum[:12])
+	return string(out[:])
 }
 
 // Stats counts what a partition's engine did.
@@ -84,28 +91,38 @@ type Stats struct {
 // Partition is the engine for one input partition number: the state of the
 // users whose key hashes there, its watermark and its share of every
 // budget. It is not safe for concurrent use.
+//
+// Every decision it takes is a function of its state and of the events it
+// is given, in the order each channel delivers them, never of the clock,
+// with one documented exception: when the caller declares every channel
+// idle (SetIdle), the watermark follows the processing clock passed to
+// Tick, so that timers still fire on a quiet partition.
 type Partition struct {
 	id, n int32
 	set   *Set
-	idle  int64 // ms
+	idle  int64 // ms, event time: Replay's idle timeout
 
 	users  map[string]*userState
 	m      *meta
 	timers timerHeap
 	evict  expHeap
 
-	chSeen       [numChannels]int64 // processing time of each channel's last record
-	lastActivity int64
+	// idleSince is, per channel, the processing time at which the caller
+	// declared it idle, 0 while it is live. Not part of the state: a
+	// restored partition starts with every channel live.
+	idleSince [numChannels]int64
 
-	tracking bool
-	undo     map[string]*userState
-	metaUndo *meta
+	tracking  bool
+	undo      map[string]*userState
+	metaUndo  *meta
+	metaDirty bool // budget spend or channel progress changed since Begin
 
 	Stats Stats
 }
 
 // NewPartition returns the engine of partition id out of n (n sizes the
-// budget shares) running set. idle is the idle timeout (0: the default).
+// budget shares) running set. idle is the event-time idle timeout Replay
+// uses (0: the default); live callers declare idleness with SetIdle.
 func NewPartition(set *Set, id, n int32, idle time.Duration) *Partition {
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
@@ -123,6 +140,9 @@ func (p *Partition) Users() int { return len(p.users) }
 // Watermark is the partition's event-time watermark.
 func (p *Partition) Watermark() time.Time { return time.UnixMilli(p.m.wm).UTC() }
 
+// Newest is the newest event time channel ch delivered.
+func (p *Partition) Newest(ch int) time.Time { return time.UnixMilli(p.m.chMax[ch]).UTC() }
+
 // Share returns partition id's share of a total split over n partitions:
 // the shares add up to exactly total.
 func Share(total int64, id, n int32) int64 {
@@ -133,20 +153,30 @@ func Share(total int64, id, n int32) int64 {
 	return s
 }
 
-// Process applies one event that arrived on channel ch at processing time
-// now (Unix ms), appending any coupons to out. late reports an event older
-// than the watermark: it is not applied, and the caller records it.
-func (p *Partition) Process(ev *Event, ch int, now int64, out []Issue) (_ []Issue, late bool) {
-	p.chSeen[ch] = now
-	p.lastActivity = now
-	if ev.TS < p.m.wm {
+// Process applies one event read from channel ch, appending any coupons
+// to out. late reports a late event: it is not applied, and the caller
+// records it.
+//
+// An event is late when it is more than the allowed lateness older than
+// the newest event its own channel delivered before it. That depends only
+// on the channel's own order (a Kafka partition's, fixed), so every run
+// over the same input, interrupted or not, takes the same decisions. An
+// event older than the partition's watermark is late too; that can only
+// happen on a channel that was declared idle and came back with events
+// older than what the other channels had moved the watermark to.
+func (p *Partition) Process(ev *Event, ch int, out []Issue) (_ []Issue, late bool) {
+	if p.idleSince[ch] != 0 {
+		p.idleSince[ch] = 0
+	}
+	if ev.TS < p.m.chMax[ch]-p.set.Lateness.Milliseconds() || ev.TS < p.m.wm {
 		p.Stats.Late++
 		return out, true
 	}
 	if ev.TS > p.m.chMax[ch] {
 		p.touchMeta()
+		p.metaDirty = true
 		p.m.chMax[ch] = ev.TS
-		p.advance(now)
+		p.advance(0)
 	}
 	set := p.set
 	triggers, cancels := set.byType[ev.Type], set.absenceBy[ev.Type]
@@ -306,6 +336,7 @@ func (p *Partition) fire(r *Rule, u *userState, rs *ruleState, user, trigger str
 		return out
 	}
 	p.touchMeta()
+	p.metaDirty = true
 	sp.coupons++
 	sp.value += r.Coupon.Value
 	p.m.spent[r.ID] = sp
@@ -313,7 +344,7 @@ func (p *Partition) fire(r *Rule, u *userState, rs *ruleState, user, trigger str
 	rs.issued++
 	p.Stats.Issued++
 	return append(out, Issue{
-		CouponID:  CouponID(r.Campaign.ID, r.ID, user, seq),
+		CouponID:  CouponID(r.Campaign.ID, r.ID, user, seq, trigger),
 		User:      user,
 		Rule:      r.ID,
 		Campaign:  r.Campaign.ID,
@@ -370,12 +401,41 @@ func (p *Partition) settle(user string, u *userState, at int64) {
 	}
 }
 
-// Tick advances the watermark at processing time now (idle channels stop
-// holding it back; a fully idle partition's event time follows the wall
-// clock), fires due absence timers and evicts expired users.
+// Tick advances the watermark at processing time now (Unix ms), fires the
+// absence timers it passed and evicts expired users. The watermark is the
+// slowest live channel's newest event time minus the allowed lateness;
+// once every channel is idle it follows the processing clock from the
+// newest event time (minus the lateness) on, from the moment the last
+// channel went idle.
 func (p *Partition) Tick(now int64, out []Issue) []Issue {
 	p.advance(now)
 	return p.due(out)
+}
+
+// SetIdle declares channel ch idle at processing time now: it stops holding
+// the watermark back until its next event. The caller decides: the live
+// Runner does it for an input partition that it has read to its end and
+// that stayed quiet for the idle timeout, never merely because no record
+// arrived for a while (a stalled consumer is not an idle input).
+func (p *Partition) SetIdle(ch int, now int64) {
+	if p.idleSince[ch] == 0 {
+		p.idleSince[ch] = max(now, 1)
+	}
+}
+
+// Idle reports whether channel ch is declared idle.
+func (p *Partition) Idle(ch int) bool { return p.idleSince[ch] != 0 }
+
+// Replay is Process for an offline replay in event-time order (backtests):
+// the event time is the clock, and a channel whose newest event is more
+// than the idle timeout older than ev goes idle.
+func (p *Partition) Replay(ev *Event, ch int, out []Issue) ([]Issue, bool) {
+	for c := range numChannels {
+		if c != ch && p.idleSince[c] == 0 && p.m.chMax[c] < ev.TS-p.idle {
+			p.SetIdle(c, ev.TS)
+		}
+	}
+	return p.Process(ev, ch, out)
 }
 
 // AdvanceTo moves the watermark to at least wm (event time, Unix ms) and
@@ -389,24 +449,27 @@ func (p *Partition) AdvanceTo(wm int64, out []Issue) []Issue {
 }
 
 func (p *Partition) advance(now int64) {
-	cand, active := int64(0), false
+	var cand, since int64
+	live := false
 	for c := range numChannels {
-		if p.chSeen[c] > 0 && now-p.chSeen[c] < p.idle {
-			if !active || p.m.chMax[c] < cand {
-				cand = p.m.chMax[c]
-			}
-			active = true
+		if p.idleSince[c] != 0 {
+			since = max(since, p.idleSince[c])
+			continue
 		}
+		if !live || p.m.chMax[c] < cand {
+			cand = p.m.chMax[c]
+		}
+		live = true
 	}
 	late := p.set.Lateness.Milliseconds()
-	if active {
+	if live {
 		cand -= late
 	} else {
 		newest := max(p.m.chMax[0], p.m.chMax[1], p.m.chMax[2])
-		if newest == 0 || p.lastActivity == 0 {
+		if newest == 0 || now <= since {
 			return
 		}
-		cand = newest - late + max(0, now-p.lastActivity-p.idle)
+		cand = newest - late + (now - since)
 	}
 	if cand > p.m.wm {
 		p.touchMeta()
@@ -414,25 +477,11 @@ func (p *Partition) advance(now int64) {
 	}
 }
 
-// Idle marks the partition's processing clock as started at now, so a
-// partition that receives nothing after assignment still goes idle.
-// Every channel counts as active from now until it has been silent for
-// the idle timeout: a newly assigned partition waits for each of its inputs
-// before its watermark passes them.
-func (p *Partition) Idle(now int64) {
-	if p.lastActivity == 0 {
-		p.lastActivity = now
-	}
-	for c := range numChannels {
-		if p.chSeen[c] == 0 {
-			p.chSeen[c] = now
-		}
-	}
-}
-
 func (p *Partition) due(out []Issue) []Issue {
+	// A timer fires once the watermark is past its deadline: every event
+	// at or before the deadline that can still cancel it is then late.
 	wm := p.m.wm
-	for len(p.timers) > 0 && p.timers[0].at <= wm {
+	for len(p.timers) > 0 && p.timers[0].at < wm {
 		t := heap.Pop(&p.timers).(timer)
 		u := p.users[t.user]
 		if u == nil {
@@ -448,7 +497,7 @@ func (p *Partition) due(out []Issue) []Issue {
 		rs = u.rule(t.rule)
 		if r == nil || !r.Enabled || r.Kind != KindAbsence {
 			rs.pending = 0
-		} else if at := t.start + r.Within.Milliseconds(); at > wm {
+		} else if at := t.start + r.Within.Milliseconds(); at >= wm {
 			heap.Push(&p.timers, timer{at: at, user: t.user, rule: t.rule, start: t.start})
 			continue
 		} else {
@@ -484,8 +533,23 @@ type timer struct {
 
 type timerHeap []timer
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h timerHeap) Len() int { return len(h) }
+
+// Less orders timers totally, so that timers due together fire (and spend
+// a budget) in the same order in every run.
+func (h timerHeap) Less(i, j int) bool {
+	a, b := &h[i], &h[j]
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	if a.user != b.user {
+		return a.user < b.user
+	}
+	if a.rule != b.rule {
+		return a.rule < b.rule
+	}
+	return a.start < b.start
+}
 func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
 func (h *timerHeap) Pop() any {

@@ -28,9 +28,10 @@ rules:
 	return s
 }
 
-// in is one input: an event at offset at (from t0) on a channel, processed
-// at processing time at (unless proc is set). tick > 0 instead ticks the
-// processing clock to t0+tick; adv > 0 advances the watermark to t0+adv.
+// in is one input: an event at offset at (from t0) on a channel. tick > 0
+// instead ticks the processing clock to t0+tick; adv > 0 advances the
+// watermark to t0+adv; idle declares channel ch idle at processing time
+// t0+at.
 type in struct {
 	typ, user, sku, campaign string
 	at                       int64
@@ -38,9 +39,11 @@ type in struct {
 	currency                 string
 	vip                      bool
 	ch                       int
-	proc                     int64
 	tick, adv                int64
+	idle                     bool
 }
+
+func idleAt(ch int, at int64) in { return in{idle: true, ch: ch, at: at} }
 
 func ue(typ string, at int64) in { return in{typ: typ, at: at, ch: ChannelUserEvents} }
 func order(amount, at int64) in {
@@ -48,10 +51,22 @@ func order(amount, at int64) in {
 }
 
 // run feeds inputs to a fresh partition and returns the issued coupons and
-// how many events were late.
+// how many events were late. Channels no event uses are idle from the
+// start, as the live runner declares an empty input.
 func run(t testing.TB, set *Set, ins []in) ([]Issue, int64) {
 	t.Helper()
 	p := NewPartition(set, 0, 1, 5*time.Second)
+	var used [numChannels]bool
+	for _, x := range ins {
+		if x.tick == 0 && x.adv == 0 && !x.idle {
+			used[x.ch] = true
+		}
+	}
+	for ch, u := range used {
+		if !u {
+			p.SetIdle(ch, t0)
+		}
+	}
 	var out []Issue
 	for i, x := range ins {
 		switch {
@@ -59,6 +74,8 @@ func run(t testing.TB, set *Set, ins []in) ([]Issue, int64) {
 			out = p.Tick(t0+x.tick, out)
 		case x.adv > 0:
 			out = p.AdvanceTo(t0+x.adv, out)
+		case x.idle:
+			p.SetIdle(x.ch, t0+x.at)
 		default:
 			user := x.user
 			if user == "" {
@@ -66,11 +83,7 @@ func run(t testing.TB, set *Set, ins []in) ([]Issue, int64) {
 			}
 			ev := Event{ID: fmt.Sprintf("e%d", i), User: user, Type: x.typ, SKU: x.sku, Campaign: x.campaign,
 				Amount: x.amount, Currency: x.currency, VIP: x.vip, TS: t0 + x.at}
-			proc := x.proc
-			if proc == 0 {
-				proc = x.at
-			}
-			out, _ = p.Process(&ev, x.ch, t0+proc, out)
+			out, _ = p.Process(&ev, x.ch, out)
 		}
 	}
 	return out, p.Stats.Late
@@ -124,12 +137,18 @@ func TestRuleKinds(t *testing.T) {
 			`  - {id: r, campaign: c, kind: sum, threshold: 200, within: 1h, coupon: {value: 5, currency: USD, expires: 1h}}`,
 			[]in{order(150, 0), order(50, 60*minute)}, nil, 0},
 
-		{"absence fires when the watermark passes the deadline", "1m",
+		{"absence fires once the watermark is past the deadline", "1m",
 			`  - {id: r, campaign: c, kind: absence, events: [add_to_cart], absent: [order], within: 30m, coupon: {value: 5, currency: USD, expires: 1h}}`,
-			[]in{ue("add_to_cart", 0), {adv: 30*minute - 1}, {adv: 30 * minute}}, []string{"u1/timer:r:" + fmt.Sprint(t0)}, 0},
-		{"absence not yet due", "1m",
+			[]in{ue("add_to_cart", 0), {adv: 30 * minute}, {adv: 30*minute + 1}}, []string{"u1/timer:r:" + fmt.Sprint(t0)}, 0},
+		{"absence not yet due at the deadline", "1m",
 			`  - {id: r, campaign: c, kind: absence, events: [add_to_cart], absent: [order], within: 30m, coupon: {value: 5, currency: USD, expires: 1h}}`,
-			[]in{ue("add_to_cart", 0), {adv: 30*minute - 1}}, nil, 0},
+			[]in{ue("add_to_cart", 0), {adv: 30 * minute}}, nil, 0},
+		{"absence cancelled at the deadline after the watermark reached it", "1m",
+			// The watermark equals the deadline; a cancel exactly at the
+			// deadline is neither late nor too late, whatever the order.
+			`  - {id: r, campaign: c, kind: absence, events: [add_to_cart], absent: [checkout_started], within: 30m, coupon: {value: 5, currency: USD, expires: 1h}}`,
+			[]in{ue("add_to_cart", 0), {typ: "page_view", user: "u2", at: 31 * minute, ch: ChannelUserEvents}, {tick: 1},
+				ue("checkout_started", 30*minute), {adv: 120 * minute}}, nil, 0},
 		{"absence cancelled by an order within T", "1m",
 			`  - {id: r, campaign: c, kind: absence, events: [add_to_cart], absent: [order], within: 30m, coupon: {value: 5, currency: USD, expires: 1h}}`,
 			[]in{ue("add_to_cart", 0), order(100, 30*minute), {adv: 90 * minute}}, nil, 0},
@@ -138,16 +157,26 @@ func TestRuleKinds(t *testing.T) {
 			[]in{ue("add_to_cart", 0), order(100, 30*minute+1), {adv: 90 * minute}}, []string{"u1/timer:r:" + fmt.Sprint(t0)}, 0},
 		{"absence timer driven by events of another user", "1m",
 			`  - {id: r, campaign: c, kind: absence, events: [add_to_cart], absent: [order], within: 30m, coupon: {value: 5, currency: USD, expires: 1h}}`,
-			[]in{ue("add_to_cart", 0), {typ: "page_view", user: "u2", at: 31 * minute, ch: ChannelUserEvents}, {tick: 31*minute + 1}}, []string{"u1/timer:r:" + fmt.Sprint(t0)}, 0},
+			[]in{ue("add_to_cart", 0), {typ: "page_view", user: "u2", at: 31*minute + 1, ch: ChannelUserEvents}, {tick: 1}}, []string{"u1/timer:r:" + fmt.Sprint(t0)}, 0},
 		{"idle partition: processing time moves the watermark", "1m",
 			`  - {id: r, campaign: c, kind: absence, events: [add_to_cart], absent: [order], within: 30m, coupon: {value: 5, currency: USD, expires: 1h}}`,
-			// idle 5s + lateness 1m + 30m after the last record
-			[]in{ue("add_to_cart", 0), {tick: 31*minute + 5000 - 1}, {tick: 31*minute + 5000}}, []string{"u1/timer:r:" + fmt.Sprint(t0)}, 0},
-		{"a lagging active channel holds the watermark back", "1m",
+			// idle declared at 5s; lateness 1m + 30m later the watermark is at the deadline, 1ms more passes it
+			[]in{ue("add_to_cart", 0), idleAt(ChannelUserEvents, 5000), {tick: 31*minute + 5000}, {tick: 31*minute + 5001}},
+			[]string{"u1/timer:r:" + fmt.Sprint(t0)}, 0},
+		{"a quiet channel not declared idle holds the watermark however long", "1m",
 			`  - {id: r, campaign: c, kind: absence, events: [add_to_cart], absent: [order], within: 30m, coupon: {value: 5, currency: USD, expires: 1h}}`,
-			// orders are behind user events in event time but still active: the order at 10m is not late and cancels.
-			[]in{order(1, 0), ue("add_to_cart", 1), {typ: "page_view", user: "u2", at: 60 * minute, proc: 2, ch: ChannelUserEvents},
-				{typ: "order", amount: 1, currency: "USD", at: 10 * minute, proc: 3, ch: ChannelOrders}, {adv: 120 * minute}}, nil, 0},
+			// orders stop (a stalled consumer): hours of processing time pass, user events run ahead, and the order at 10m still cancels.
+			[]in{order(1, 0), ue("add_to_cart", 1), {tick: 5 * 60 * minute}, {typ: "page_view", user: "u2", at: 60 * minute, ch: ChannelUserEvents},
+				{tick: 6 * 60 * minute}, {typ: "order", amount: 1, currency: "USD", at: 10 * minute, ch: ChannelOrders}, {adv: 120 * minute}}, nil, 0},
+		{"lateness is per channel: another channel holding the watermark back does not save an event", "1m",
+			count3,
+			// user events reached 20m; one at 5m is late even though orders (at 0) hold the watermark at -1m.
+			[]in{order(1, 0), ue("add_to_cart", 20*minute), ue("add_to_cart", 5*minute), ue("add_to_cart", 20*minute+1), ue("add_to_cart", 20*minute+2)},
+			[]string{"u1/e4"}, 1},
+		{"an idle channel that comes back behind the watermark is late", "1m",
+			`  - {id: r, campaign: c, kind: sum, threshold: 100, coupon: {value: 5, currency: USD, expires: 1h}}`,
+			[]in{order(1, 0), ue("page_view", 0), idleAt(ChannelOrders, 1), ue("page_view", 30*minute), order(200, 10*minute), order(200, 29*minute)},
+			[]string{"u1/e5"}, 1},
 
 		{"first fires once", "1m",
 			`  - {id: r, campaign: c, kind: first, events: [search], coupon: {value: 5, currency: USD, expires: 1h}}`,
@@ -202,7 +231,7 @@ rules:
 		ts, _ := time.Parse(time.RFC3339Nano, tt.at)
 		p := NewPartition(set, 0, 1, 0)
 		ev := Event{ID: "e", User: "u", Type: "search", TS: ts.UnixMilli()}
-		out, _ := p.Process(&ev, ChannelUserEvents, ts.UnixMilli(), nil)
+		out, _ := p.Process(&ev, ChannelUserEvents, nil)
 		if got := len(out) == 1; got != tt.want {
 			t.Errorf("search at %s: got fired=%v, want %v", tt.at, got, tt.want)
 		}
@@ -217,7 +246,7 @@ func TestBudgetSharesAddUp(t *testing.T) {
 		var out []Issue
 		for i := range 10 {
 			ev := Event{ID: "e", User: fmt.Sprintf("u%d", i), Type: "search", TS: t0 + int64(i)}
-			out, _ = p.Process(&ev, ChannelUserEvents, t0, out)
+			out, _ = p.Process(&ev, ChannelUserEvents, out)
 		}
 		if want := int(Share(5, id, 3)); len(out) != want {
 			t.Errorf("partition %d: got %d coupons, want its share %d", id, len(out), want)
@@ -232,7 +261,7 @@ func TestBudgetSharesAddUp(t *testing.T) {
 	var out []Issue
 	for i := range 5 {
 		ev := Event{ID: "e", User: fmt.Sprintf("u%d", i), Type: "search", TS: t0}
-		out, _ = p.Process(&ev, ChannelUserEvents, t0, out)
+		out, _ = p.Process(&ev, ChannelUserEvents, out)
 	}
 	if len(out) != 2 || p.Stats.BudgetExhausted != 3 {
 		t.Errorf("value budget 12 at 5 each: got %d coupons and %d refusals, want 2 and 3", len(out), p.Stats.BudgetExhausted)
@@ -240,8 +269,9 @@ func TestBudgetSharesAddUp(t *testing.T) {
 }
 
 func TestCouponIDsAreDeterministic(t *testing.T) {
-	a, b := CouponID("c", "r", "u", 0), CouponID("c", "r", "u", 0)
-	if a != b || a == CouponID("c", "r", "u", 1) || a == CouponID("c", "r2", "u", 0) {
+	a, b := CouponID("c", "r", "u", 0, "e1"), CouponID("c", "r", "u", 0, "e1")
+	if a != b || a == CouponID("c", "r", "u", 1, "e1") || a == CouponID("c", "r2", "u", 0, "e1") || a == CouponID("c", "r", "u", 0, "e2") ||
+		CouponID("c", "ru", "", 0, "e1") == CouponID("c", "r", "u", 0, "e1") || len(a) != 28 || !strings.HasPrefix(a, "cpn-") {
 		t.Errorf("coupon ids: got %s and %s; want equal for equal input and distinct otherwise", a, b)
 	}
 }

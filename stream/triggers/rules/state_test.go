@@ -15,10 +15,12 @@ const mixedRules = `  - {id: cart, campaign: c, kind: count, events: [add_to_car
 // feed sends a deterministic mix of events for users u0..u(n-1).
 func feed(p *Partition, from, to int, out []Issue) []Issue {
 	types := []string{"add_to_cart", "search", "order", "add_to_cart", "page_view"}
+	p.SetIdle(ChannelOrders, t0) // only user events arrive
+	p.SetIdle(ChannelPriority, t0)
 	for i := from; i < to; i++ {
 		ev := Event{ID: fmt.Sprintf("e%d", i), User: fmt.Sprintf("u%d", i%37), Type: types[i%len(types)],
 			Amount: 100, Currency: "USD", TS: t0 + int64(i)*20_000}
-		out, _ = p.Process(&ev, ChannelUserEvents, ev.TS, out)
+		out, _ = p.Process(&ev, ChannelUserEvents, out)
 		out = p.Tick(ev.TS, out)
 	}
 	return out
@@ -109,7 +111,7 @@ func TestMemoryPerActiveUser(t *testing.T) {
 	for i, u := range users {
 		ts := t0 + int64(i)
 		for _, ev := range []Event{{ID: "a", User: u, Type: "add_to_cart", TS: ts}, {ID: "o", User: u, Type: "order", Amount: 100, Currency: "USD", TS: ts}} {
-			p.Process(&ev, ChannelUserEvents, ts, nil)
+			p.Process(&ev, ChannelUserEvents, nil)
 		}
 	}
 	runtime.GC()
@@ -129,7 +131,7 @@ func TestEvictionAfterLongestWindow(t *testing.T) {
 	set := ruleSet(t, "1m", `  - {id: cart, campaign: c, kind: count, events: [add_to_cart], count: 3, within: 10m, coupon: {value: 5, currency: USD, expires: 1h}}`)
 	p := NewPartition(set, 0, 1, 0)
 	ev := Event{ID: "a", User: "u", Type: "add_to_cart", TS: t0}
-	p.Process(&ev, ChannelUserEvents, t0, nil)
+	p.Process(&ev, ChannelUserEvents, nil)
 	p.AdvanceTo(t0+11*minute-1, nil)
 	if p.Users() != 1 {
 		t.Errorf("before the window and lateness passed: got %d users, want 1", p.Users())

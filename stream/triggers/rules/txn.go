@@ -11,8 +11,12 @@ import (
 // to the changelog.
 func (p *Partition) Begin() {
 	p.tracking = true
-	p.undo = make(map[string]*userState)
+	if p.undo == nil {
+		p.undo = make(map[string]*userState)
+	}
+	clear(p.undo)
 	p.metaUndo = nil
+	p.metaDirty = false
 }
 
 func (p *Partition) touch(user string) {
@@ -39,7 +43,10 @@ func (p *Partition) touchMeta() {
 func (p *Partition) Changed() bool { return len(p.undo) > 0 || p.metaUndo != nil }
 
 // Changes calls emit for every state key changed since Begin with its new
-// encoded value; a nil value deletes the key (a changelog tombstone).
+// encoded value; a nil value deletes the key (a changelog tombstone). The
+// meta record is written when the budget spend or a channel's progress
+// changed; a watermark that merely moved on (an idle partition's) is
+// derived again after a restore, so a quiet partition writes nothing.
 func (p *Partition) Changes(emit func(key string, value []byte)) {
 	for user, before := range p.undo {
 		u := p.users[user]
@@ -51,7 +58,7 @@ func (p *Partition) Changes(emit func(key string, value []byte)) {
 		}
 		emit(user, u.encode(make([]byte, 0, 64)))
 	}
-	if p.metaUndo != nil {
+	if p.metaDirty {
 		emit(MetaKey, p.m.encode(nil))
 	}
 }
@@ -60,6 +67,8 @@ func (p *Partition) Changes(emit func(key string, value []byte)) {
 func (p *Partition) Commit() {
 	clear(p.undo)
 	p.metaUndo = nil
+	p.metaDirty = false
+	p.tracking = false
 }
 
 // Rollback restores every state changed since Begin.
@@ -77,6 +86,8 @@ func (p *Partition) Rollback() {
 		p.m = p.metaUndo
 		p.metaUndo = nil
 	}
+	p.metaDirty = false
+	p.tracking = false
 }
 
 // schedule (re)arms the timers and the eviction of a restored user.
