@@ -24,11 +24,14 @@ type config struct {
 	cpuprofile string
 	partitions int
 
+	scenarioTimeout time.Duration
+
 	producerRecords  int
 	producerRuns     int
 	producerInFlight int
 
 	sinkRecords       int
+	sinkRuns          int
 	sinkBatchRows     int
 	sinkBatchInterval time.Duration
 	engineConsumers   []int
@@ -48,6 +51,7 @@ type config struct {
 type modeDefaults struct {
 	producerRecords int
 	sinkRecords     int
+	sinkRuns        int
 	engineConsumers string
 	engineBlocks    string
 	freshDuration   time.Duration
@@ -59,6 +63,7 @@ var (
 	fullDefaults = modeDefaults{
 		producerRecords: 2_000_000,
 		sinkRecords:     2_000_000,
+		sinkRuns:        3,
 		engineConsumers: "1,2",
 		engineBlocks:    "65536,1048576",
 		freshDuration:   30 * time.Second,
@@ -68,6 +73,7 @@ var (
 	quickDefaults = modeDefaults{
 		producerRecords: 300_000,
 		sinkRecords:     300_000,
+		sinkRuns:        1,
 		engineConsumers: "1",
 		engineBlocks:    "65536",
 		freshDuration:   10 * time.Second,
@@ -96,12 +102,14 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.StringVar(&c.results, "results", "", `results file to rewrite; "-" writes none (default bench/RESULTS.md under the module root)`)
 	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run (this process only) to this file")
 	fs.IntVar(&c.partitions, "partitions", 8, "partitions of every topic")
+	fs.DurationVar(&c.scenarioTimeout, "scenario-timeout", 15*time.Minute, "stop a scenario that has not finished after this long and go on with the next (0: no limit)")
 
 	fs.IntVar(&c.producerRecords, "producer-records", fullDefaults.producerRecords, "producer: records per run and side (quick: 300000)")
 	fs.IntVar(&c.producerRuns, "producer-runs", 3, "producer: alternating runs per side; the median is reported")
 	fs.IntVar(&c.producerInFlight, "producer-inflight", 0, "producer: load generator's MaxInFlight (0: its default)")
 
 	fs.IntVar(&c.sinkRecords, "sink-records", fullDefaults.sinkRecords, "sink: records pre-filled (quick: 300000)")
+	fs.IntVar(&c.sinkRuns, "sink-runs", fullDefaults.sinkRuns, "sink: surge runs, and runs of the engine's best setting; the median is reported (quick: 1)")
 	fs.IntVar(&c.sinkBatchRows, "sink-batch-rows", 0, "sink: surge sink batch rows (0: the sink's default)")
 	fs.DurationVar(&c.sinkBatchInterval, "sink-batch-interval", 0, "sink: surge sink batch interval (0: the sink's default)")
 	fs.StringVar(&consumers, "engine-consumers", fullDefaults.engineConsumers, "sink: kafka_num_consumers values to try (quick: 1)")
@@ -132,6 +140,9 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		if !set["sink-records"] {
 			c.sinkRecords = q.sinkRecords
 		}
+		if !set["sink-runs"] {
+			c.sinkRuns = q.sinkRuns
+		}
 		if !set["engine-consumers"] {
 			consumers = q.engineConsumers
 		}
@@ -160,8 +171,8 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		return c, nil, fmt.Errorf("-partitions %d: want at least 1", c.partitions)
 	case c.producerRecords < 1 || c.sinkRecords < 1:
 		return c, nil, errors.New("-producer-records and -sink-records must be positive")
-	case c.producerRuns < 1 || c.reportRuns < 1:
-		return c, nil, errors.New("-producer-runs and -report-runs must be positive")
+	case c.producerRuns < 1 || c.reportRuns < 1 || c.sinkRuns < 1:
+		return c, nil, errors.New("-producer-runs, -sink-runs and -report-runs must be positive")
 	case c.freshRate <= 0 || c.freshDuration <= 0 || c.freshPoll <= 0:
 		return c, nil, errors.New("-fresh-rate, -fresh-duration and -fresh-poll must be positive")
 	case c.reportEvents < 1 || c.reportOrders < 1:

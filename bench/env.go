@@ -193,11 +193,7 @@ func (c *clickhouse) stop() {
 
 // count returns the result of a query returning one UInt64.
 func (c *clickhouse) count(ctx context.Context, query string) (uint64, error) {
-	var n uint64
-	if err := c.conn.DB().QueryRow(ctx, query).Scan(&n); err != nil {
-		return 0, fmt.Errorf("%s: %w", query, err)
-	}
-	return n, nil
+	return countQuery(c.conn, query)(ctx)
 }
 
 // serverCPU is the CPU time (user + system) the server process has used so

@@ -57,7 +57,7 @@ func runFreshness(ctx context.Context, e *env) (*section, error) {
 	if e.cfg.freshInterval > 0 {
 		opts = append(opts, sink.WithBatchInterval(e.cfg.freshInterval))
 	}
-	sr, err := startSink(ctx, ch, opts...)
+	sr, err := startSink(ctx, ch.conn, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func runFreshness(ctx context.Context, e *env) (*section, error) {
 	if _, err := p.Produce(ctx, warm); err != nil {
 		return nil, fmt.Errorf("warm-up produce: %w", err)
 	}
-	if _, err := watchCount(ctx, ch, "SELECT count() FROM user_events", 1, time.Now(), true, drainStall, sr.failed); err != nil {
+	if _, err := watchCount(ctx, countQuery(ch.conn, "SELECT count() FROM user_events"), 1, time.Now(), true, drainStall, sr.failed); err != nil {
 		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 

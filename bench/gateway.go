@@ -19,14 +19,14 @@ import (
 
 // Targets of the gateway scenario.
 const (
-	gwRatioTarget   = 0.5                   // gateway req/s >= 0.5 × bare net/http
-	gwP99Target     = 10 * time.Millisecond // p99 at gwFixedRate orders/s
-	gwFixedRate     = 20_000                // orders/s offered in the latency phase
-	gwBatchTarget   = 300_000               // events/s through /v1/events:batch
-	gwBatchSize     = 100
-	gwConns         = 64 // connections of the throughput and latency phases
-	gwBatchConns    = 16
-	gwGatewayLinger = time.Millisecond
+	gwRatioTarget                 = 0.5                   // gateway req/s >= 0.5 × bare net/http
+	gwP99Target                   = 10 * time.Millisecond // p99 at gwFixedRate orders/s
+	gwFixedRate                   = 20_000                // orders/s offered in the latency phase
+	gwBatchTarget                 = 300_000               // events/s through /v1/events:batch
+	gwBatchSize                   = 100
+	gwConns                       = 256 // connections of the throughput and latency phases
+	gwBatchConns                  = 16
+	gwGatewayLinger time.Duration = 0
 )
 
 // gwParams are the scenario's durations by mode.

@@ -93,7 +93,7 @@ func timeKafkaEngine(ctx context.Context, ch *clickhouse, brokerAddr, topic stri
 		return res, fmt.Errorf("start kafka engine: %w", err)
 	}
 	var err error
-	res.drain, err = watchCount(ctx, ch, "SELECT count() FROM "+db+".user_events", want, t0, false, drainStall, nil)
+	res.drain, err = watchCount(ctx, countQuery(ch.conn, "SELECT count() FROM "+db+".user_events"), want, t0, false, drainStall, nil)
 	res.chCPU, res.goCPU = ch.serverCPU()-cpu0, processCPU()-go0
 	if err != nil {
 		if tail := ch.errLogTail(5); tail != "" {

@@ -128,10 +128,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, sc := range selected {
 		fmt.Fprintf(stdout, "== %s: %s\n", sc.name, sc.desc)
 		t0 := time.Now()
-		sec, err := sc.run(ctx, e)
+		sctx, cancel := context.WithCancel(ctx)
+		if cfg.scenarioTimeout > 0 {
+			sctx, cancel = context.WithTimeout(ctx, cfg.scenarioTimeout)
+		}
+		sec, err := sc.run(sctx, e)
+		timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded)
+		cancel()
 		if ctx.Err() != nil {
 			fmt.Fprintf(stdout, "interrupted during %s; no results written\n", sc.name)
 			return 130
+		}
+		if timedOut {
+			err = fmt.Errorf("stopped after -scenario-timeout %s: %v", cfg.scenarioTimeout, err)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "bench: %s: %v\n", sc.name, err)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/surgeio/surge/analytics"
 )
 
 // countPoll is how often a drain is checked for completion.
@@ -67,11 +69,25 @@ func (d drain) steadyRate() float64 {
 	return float64(b.n-a.n) / (b.at - a.at).Seconds()
 }
 
-// watchCount polls query (returning one UInt64) every countPoll until it
-// reaches want, measuring from start. It fails when the count exceeds want
-// and exact is set (a duplicate), when the count has not moved for stall, or
-// when failed reports an error first.
-func watchCount(ctx context.Context, ch *clickhouse, query string, want uint64, start time.Time,
+// counter returns a row count.
+type counter func(ctx context.Context) (uint64, error)
+
+// countQuery is a counter running query, which returns one UInt64, on conn.
+func countQuery(conn *analytics.Conn, query string) counter {
+	return func(ctx context.Context) (uint64, error) {
+		var n uint64
+		if err := conn.DB().QueryRow(ctx, query).Scan(&n); err != nil {
+			return 0, fmt.Errorf("%s: %w", query, err)
+		}
+		return n, nil
+	}
+}
+
+// watchCount polls count every countPoll until it reaches want, measuring
+// from start. It fails when the count exceeds want and exact is set (a
+// duplicate), when the count has not moved for stall, or when failed
+// reports an error first.
+func watchCount(ctx context.Context, count counter, want uint64, start time.Time,
 	exact bool, stall time.Duration, failed func() error) (drain, error) {
 	var (
 		d         = drain{want: want}
@@ -81,7 +97,7 @@ func watchCount(ctx context.Context, ch *clickhouse, query string, want uint64, 
 	tick := time.NewTicker(countPoll)
 	defer tick.Stop()
 	for {
-		n, err := ch.count(ctx, query)
+		n, err := count(ctx)
 		if err != nil {
 			return d, err
 		}

@@ -106,7 +106,7 @@ func addGatewayFlags(cmd *cobra.Command) {
 	f.Duration("idempotency-window", gateway.DefaultIdempotencyWindow, "how long retries with the same idempotency key get the first answer")
 	f.Int("idempotency-max-keys", gateway.DefaultIdempotencyMaxKeys, "idempotency keys held in memory (about 250 bytes each)")
 	f.String("idempotency-topic", gateway.DefaultIdempotencyTopic, `compacted topic keeping idempotency results across restarts ("" = memory only)`)
-	f.Duration("linger", time.Millisecond, "producer linger: how long a partition's batch waits for more records")
+	f.Duration("linger", 0, "producer linger: how long a partition's batch waits for more records (0: send at once; under load records batch up while a request is in flight)")
 	f.String("compression", "lz4", "Kafka compression: none, gzip, snappy, lz4, zstd")
 	f.Bool("create-topics", true, "create the pipeline's topics when missing (idempotent)")
 	f.Int32("partitions", 8, "partitions per topic when creating them")
@@ -386,7 +386,7 @@ func generateViaGateway(ctx context.Context, a *app, kc stream.ClientConfig, cfg
 		maxBatchItems: gateway.DefaultMaxBatchItems, maxInFlight: gateway.DefaultMaxInFlightBytes,
 		produceTimeout: gateway.DefaultProduceTimeout, shutdownTimeout: gateway.DefaultShutdownTimeout,
 		idemWindow: gateway.DefaultIdempotencyWindow, idemMaxKeys: gateway.DefaultIdempotencyMaxKeys,
-		idemTopic: gateway.DefaultIdempotencyTopic, linger: time.Millisecond, compression: compression,
+		idemTopic: gateway.DefaultIdempotencyTopic, compression: compression,
 		createTopics: true, partitions: 8,
 	}
 	addr, stop, err := runGatewayServer(ctx, a, kc, o)

@@ -251,9 +251,9 @@ func Redrive(ctx context.Context, cfg stream.ClientConfig, dlTopic, group string
 		default:
 			// Parked with no attempts: the group's dispatcher hands it to
 			// the handler after the key's earlier parked records.
-			r = retryRecord(RetryTopic(group, e.SourceTopic), group, &task{rec: Record{
+			r = retryRecord(RetryTopic(group, e.SourceTopic), group, Record{
 				Topic: e.SourceTopic, Partition: e.SourcePartition, Offset: e.SourceOffset,
-				Key: string(e.Key), Value: e.Value, Headers: e.Headers}})
+				Key: string(e.Key), Value: e.Value, Headers: e.Headers}, nil, time.Time{})
 		}
 		if err := pc.ProduceSync(ctx, r).FirstErr(); err != nil {
 			return rep, fmt.Errorf("redrive %s: %w", e.ID(), err)

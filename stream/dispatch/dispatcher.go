@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -24,7 +25,8 @@ type Dispatcher struct {
 	eng     *engine
 	stats   *statsCounters
 
-	commitMu sync.Mutex // one commit at a time
+	commitMu sync.Mutex  // one commit at a time
+	noMeta   atomic.Bool // the broker refused commit metadata as too large
 }
 
 // New returns a Dispatcher configured by opts; WithClient, WithGroup and
@@ -64,6 +66,9 @@ func New(opts ...Opt) (*Dispatcher, error) {
 		kgo.RecordPartitioner(kgo.BasicConsistentPartitioner(partitionFor)),
 		kgo.ProducerLinger(2*time.Millisecond),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+		// Assignment reads the retry topics' offsets, whose metadata the
+		// client may not have: the default 5s would hold every assignment.
+		kgo.MetadataMinAge(250*time.Millisecond),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("create kafka client: %w", err)
@@ -160,10 +165,8 @@ func (d *Dispatcher) poll(ctx context.Context, cl *kgo.Client, retry bool) error
 			}
 			d.eng.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 		})
-		ack := make(chan struct{})
 		select {
-		case d.eng.fetches <- fetchBatch{fs: fs, retry: retry, ack: ack}:
-			<-ack
+		case d.eng.fetches <- fetchBatch{fs: fs, retry: retry}:
 		case <-ctx.Done():
 			return nil
 		}
@@ -199,13 +202,21 @@ func (d *Dispatcher) commitLoop(ctx context.Context) {
 }
 
 // commit commits the done watermark of the given source partitions and
-// their retry partitions (all owned ones when only is nil).
+// their retry partitions (all owned ones when only is nil), each with the
+// offsets done above it in its metadata (see commitmeta.go).
 func (d *Dispatcher) commit(ctx context.Context, only map[tp]bool) error {
 	d.commitMu.Lock()
 	defer d.commitMu.Unlock()
+	type pending struct {
+		p    *part
+		at   int64
+		meta string
+	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
-	var parts []*part
+	metas := map[tp]string{}
+	var parts []pending
 	var lag int64
+	noMeta := d.noMeta.Load()
 	d.eng.do(func() {
 		for k, p := range d.eng.parts {
 			if p.dropped {
@@ -224,22 +235,45 @@ func (d *Dispatcher) commit(ctx context.Context, only map[tp]bool) error {
 			if src.loading || p.loading {
 				continue // held records are not tracked yet
 			}
-			w := p.watermark()
-			if w < 0 || w == p.committed {
+			w := p.win.watermark()
+			if w < 0 {
+				continue
+			}
+			var meta string
+			if !noMeta {
+				meta = encodeDone(w, p.doneSpans())
+			}
+			if w == p.committed && meta == p.meta {
 				continue
 			}
 			if offsets[k.topic] == nil {
 				offsets[k.topic] = map[int32]kgo.EpochOffset{}
 			}
 			offsets[k.topic][k.partition] = kgo.EpochOffset{Epoch: -1, Offset: w}
-			parts = append(parts, p)
+			metas[k] = meta
+			parts = append(parts, pending{p, w, meta})
 		}
 		d.eng.m.commitLag.Set(float64(lag))
 	})
 	if len(offsets) == 0 {
 		return nil
 	}
+	ctx = kgo.PreCommitFnContext(ctx, func(req *kmsg.OffsetCommitRequest) error {
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			for j := range rt.Partitions {
+				m := metas[tp{rt.Topic, rt.Partitions[j].Partition}]
+				rt.Partitions[j].Metadata = &m
+			}
+		}
+		return nil
+	})
+	// Only partitions the broker answered without error count as
+	// committed: a commit that was not sent (its context cancelled while
+	// kgo waited out a rebalance) answers with an error, and marking it
+	// committed would make the commit on revoke or shutdown skip it.
 	var cerr error
+	acked := map[tp]bool{}
 	d.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			cerr = err
@@ -248,19 +282,28 @@ func (d *Dispatcher) commit(ctx context.Context, only map[tp]bool) error {
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
 				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					if errors.Is(err, kerr.OffsetMetadataTooLarge) {
+						// The broker takes less metadata than metaMaxBytes:
+						// commit offsets alone from now on.
+						d.noMeta.Store(true)
+					}
 					cerr = fmt.Errorf("commit %s[%d]: %w", t.Topic, p.Partition, err)
-					delete(offsets[t.Topic], p.Partition)
+					continue
 				}
+				acked[tp{t.Topic, p.Partition}] = true
 			}
 		}
 	})
-	if cerr != nil && len(offsets) == 0 {
+	if len(acked) == 0 {
+		if cerr == nil {
+			cerr = errors.New("commit answered without partitions")
+		}
 		return cerr
 	}
 	d.eng.do(func() {
-		for _, p := range parts {
-			if eo, ok := offsets[p.topic][p.partition]; ok {
-				p.committed = eo.Offset
+		for _, c := range parts {
+			if acked[c.p.tp] {
+				c.p.committed, c.p.meta = c.at, c.meta
 			}
 		}
 		d.eng.m.commits.Inc()
@@ -283,14 +326,18 @@ func (d *Dispatcher) ownedSources() map[string][]int32 {
 // onAssigned sets up newly assigned source partitions: each gets its retry
 // partition, read from its committed offset; the source's records are held
 // until the retry partition is read up to the end it had at assignment.
+// The committed offsets of both are read here too: records below them (a
+// poll from before a revoke) are ignored, and those their metadata records
+// as done are skipped.
 func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	if len(assigned) == 0 {
 		return
 	}
 	adm := kadm.NewClient(d.cl)
-	var retryTopics []string
+	var retryTopics, all []string
 	for t := range assigned {
 		retryTopics = append(retryTopics, RetryTopic(d.cfg.group, t))
+		all = append(all, t, RetryTopic(d.cfg.group, t))
 	}
 	var (
 		committed kadm.OffsetResponses
@@ -298,7 +345,7 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 		err       error
 	)
 	for attempt := 0; ; attempt++ {
-		committed, err = adm.FetchOffsetsForTopics(ctx, d.cfg.group, retryTopics...)
+		committed, err = adm.FetchOffsetsForTopics(ctx, d.cfg.group, all...)
 		if err == nil {
 			ends, err = adm.ListEndOffsets(ctx, retryTopics...)
 		}
@@ -308,7 +355,13 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 		time.Sleep(250 * time.Millisecond)
 	}
 	if err != nil {
-		d.eng.log.Error("read retry topic offsets; retry partitions start at their beginning", "err", err)
+		d.eng.log.Error("read committed offsets; retry partitions start at their beginning", "err", err)
+	}
+	lookup := func(t string, p int32) (int64, []span) {
+		if o, ok := committed.Lookup(t, p); ok && o.Err == nil && o.At >= 0 {
+			return o.At, decodeDone(o.At, o.Metadata)
+		}
+		return -1, nil
 	}
 	add := map[string]map[int32]kgo.Offset{}
 	d.eng.do(func() {
@@ -316,22 +369,23 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 			rt := RetryTopic(d.cfg.group, t)
 			l := d.eng.laneOf(t)
 			for _, pn := range ps {
-				s := newPart(tp{t, pn}, l, false)
-				r := newPart(tp{rt, pn}, l, true)
+				s := newPart(d.eng.hctx, tp{t, pn}, l, false)
+				r := newPart(d.eng.hctx, tp{rt, pn}, l, true)
 				s.peer, r.peer = r, s
-				start := int64(-1)
-				if o, ok := committed.Lookup(rt, pn); ok && o.Err == nil && o.At >= 0 {
-					start = o.At
+				if at, prior := lookup(t, pn); at >= 0 {
+					s.committed, s.seen, s.prior = at, at, prior
 				}
+				start, prior := lookup(rt, pn)
 				end := int64(0)
 				if o, ok := ends.Lookup(rt, pn); ok && o.Err == nil {
 					end = o.Offset
 				}
 				r.loadEnd = end
-				r.committed = start
+				r.committed, r.prior = start, prior
 				if start < 0 {
 					start = 0
 				}
+				r.seen = start
 				if start < end {
 					r.loading, s.loading = true, true
 				}
@@ -397,10 +451,21 @@ func (d *Dispatcher) finish(srcs map[string][]int32) {
 		}
 	}
 commit:
+	// A commit can meet another member's rebalance (REBALANCE_IN_PROGRESS):
+	// try a few times, since what is not committed here is redelivered by
+	// the next owner. Each try commits only what is not committed yet.
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := d.commit(cctx, only); err != nil {
-		d.eng.log.Warn("commit on revoke", "err", err)
+	for try := 1; ; try++ {
+		err := d.commit(cctx, only)
+		if err == nil {
+			break
+		}
+		if try == 5 || cctx.Err() != nil {
+			d.eng.log.Warn("commit on revoke", "err", err)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	d.drop(only)
 }
@@ -417,13 +482,11 @@ func (d *Dispatcher) drop(only map[tp]bool) {
 			}
 			for _, p := range []*part{s, s.peer} {
 				p.dropped = true
-				p.lane.buffered -= p.notDone() + p.held
-				p.lane.ready -= len(p.ready)
+				p.lane.buffered -= p.win.notDone() + len(p.held)
+				p.lane.ready -= p.ready.len()
 				p.lane.remove(p)
 				delete(d.eng.parts, p.tp)
-				if p.cancel != nil {
-					p.cancel() // abandons handlers still running past the revoke timeout
-				}
+				p.cancel() // abandons handlers still running past the revoke timeout
 			}
 			remove[s.peer.topic] = append(remove[s.peer.topic], s.peer.partition)
 		}

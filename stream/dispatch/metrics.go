@@ -10,7 +10,7 @@ import (
 
 // metrics are the group's Prometheus metrics, labelled group="<group>".
 type metrics struct {
-	processed    prometheus.Counter
+	processed    *counter
 	failed       prometheus.Counter
 	retried      prometheus.Counter
 	parkedBehind prometheus.Counter
@@ -30,6 +30,13 @@ type counter struct {
 }
 
 func (c *counter) Inc() { c.n.Add(1); c.Counter.Inc() }
+
+func (c *counter) add(n int64) {
+	if n > 0 {
+		c.n.Add(n)
+		c.Counter.Add(float64(n))
+	}
+}
 
 func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounters) {
 	labels := prometheus.Labels{"group": group}

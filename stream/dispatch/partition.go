@@ -3,8 +3,11 @@ package dispatch
 import (
 	"container/heap"
 	"context"
+	"math/bits"
 	"slices"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // tp names a topic partition.
@@ -21,20 +24,22 @@ type part struct {
 	retry bool
 	peer  *part
 
-	// pending holds the offsets fetched, ascending, from the first one not
-	// done; doneAhead marks those after it that are done (removed lazily,
-	// compacted when they are many). The commit point is pending[0], or
-	// next when nothing is pending.
-	pending   []int64
-	doneAhead map[int64]struct{}
-	next      int64 // offset after the last record seen; -1 before the first
-	committed int64 // last committed offset; -1 before the first commit
-	hwm       int64 // high watermark of the last fetch; -1 unknown
+	win       window // offsets fetched and not done; the commit point
+	seen      int64  // offset after the last record taken in
+	committed int64  // last committed offset; -1 before the first commit
+	meta      string // commit metadata sent with committed
+	hwm       int64  // high watermark of the last fetch; -1 unknown
+	// prior holds the offsets the previous owner's commit recorded as done
+	// above the committed offset: they are skipped.
+	prior []span
 
-	keys     map[string]*keyQueue
-	ready    []*task // heads of key queues that may start now, FIFO
-	running  int     // handlers running
-	inflight int     // handlers running plus parking and dead-letter writes
+	// keys maps a key to the last record of its queue (the tail); the
+	// queue runs from the head, the record running or waiting, through
+	// task.next.
+	keys     map[string]*task
+	ready    fifo // heads of key queues that may start now
+	running  int  // handlers started and not reported
+	inflight int  // handlers plus parking and dead-letter writes
 
 	// ctx is the parent of the partition's handler calls, cancelled when
 	// the partition is dropped.
@@ -48,8 +53,7 @@ type part struct {
 	// partition has been read up to loadEnd, the retry topic's end offset
 	// when the partition was assigned.
 	loading bool
-	held    int // records held (counted in the lane's buffered)
-	heldRec []*arrival
+	held    []*kgo.Record // counted in the lane's buffered
 	loadEnd int64
 	// unread counts, per key, records this member parked in the retry
 	// partition and has not read back yet (retry partitions only).
@@ -61,54 +65,15 @@ type part struct {
 	maxParked map[string]int64
 }
 
-func newPart(t tp, l *lane, retry bool) *part {
-	p := &part{tp: t, lane: l, retry: retry, next: -1, committed: -1, hwm: -1, keys: make(map[string]*keyQueue),
-		doneAhead: make(map[int64]struct{})}
+func newPart(parent context.Context, t tp, l *lane, retry bool) *part {
+	p := &part{tp: t, lane: l, retry: retry, committed: -1, hwm: -1, keys: make(map[string]*task)}
+	p.win.next = -1
+	p.ctx, p.cancel = context.WithCancel(parent)
 	if retry {
 		p.unread = make(map[string]int)
 		p.maxParked = make(map[string]int64)
 	}
 	return p
-}
-
-// addPending records offset o as fetched and not done.
-func (p *part) addPending(o int64) {
-	p.pending = append(p.pending, o)
-	if o >= p.next {
-		p.next = o + 1
-	}
-}
-
-// donePending records offset o as done, in O(1) amortized.
-func (p *part) donePending(o int64) {
-	if len(p.pending) == 0 || p.pending[0] != o {
-		p.doneAhead[o] = struct{}{}
-		if n := len(p.doneAhead); n > 1024 && n > len(p.pending)/2 {
-			p.pending = slices.DeleteFunc(p.pending, func(x int64) bool { _, d := p.doneAhead[x]; return d })
-			clear(p.doneAhead)
-		}
-		return
-	}
-	p.pending = p.pending[1:]
-	for len(p.pending) > 0 {
-		if _, d := p.doneAhead[p.pending[0]]; !d {
-			break
-		}
-		delete(p.doneAhead, p.pending[0])
-		p.pending = p.pending[1:]
-	}
-}
-
-// notDone is how many fetched records are not done.
-func (p *part) notDone() int { return len(p.pending) - len(p.doneAhead) }
-
-// watermark is the offset to commit: everything below it is done. -1 when
-// nothing was fetched.
-func (p *part) watermark() int64 {
-	if len(p.pending) > 0 {
-		return p.pending[0]
-	}
-	return p.next
 }
 
 // parked reports whether key has records in the retry partition that are
@@ -117,10 +82,145 @@ func (p *part) parked(key string) bool {
 	return p.unread[key] > 0 || p.keys[key] != nil
 }
 
-// keyQueue holds one key's records of a partition in offset order; the
-// head is the only one that may be running, waiting or being parked.
-type keyQueue struct {
-	tasks []*task
+// priorDone reports whether the previous owner recorded offset o as done,
+// dropping the spans below it (offsets arrive in ascending order).
+func (p *part) priorDone(o int64) bool {
+	for len(p.prior) > 0 && p.prior[0].end <= o {
+		p.prior = p.prior[1:]
+	}
+	return len(p.prior) > 0 && p.prior[0].from <= o
+}
+
+// window tracks a partition's offsets from the first one not done: a set
+// bit per offset fetched and not done. Offsets never fetched (compacted
+// away, transaction markers) count as done. add and done are O(1); the
+// commit point skips whole words.
+type window struct {
+	base  int64    // offset of bit 0 of bits[head]
+	bits  []uint64 // bits[head:] cover base onwards
+	head  int
+	count int   // set bits
+	next  int64 // offset after the last one added; -1 before the first
+}
+
+// add records offset o, above every offset added before, as fetched and
+// not done.
+func (w *window) add(o int64) {
+	if w.next < 0 {
+		w.base, w.bits, w.head = o&^63, w.bits[:0], 0
+	}
+	w.next = o + 1
+	i := w.head + int((o-w.base)>>6)
+	for len(w.bits) <= i {
+		w.bits = append(w.bits, 0)
+	}
+	w.bits[i] |= 1 << uint((o-w.base)&63)
+	w.count++
+}
+
+// done records offset o as done.
+func (w *window) done(o int64) {
+	i := w.head + int((o-w.base)>>6)
+	w.bits[i] &^= 1 << uint((o-w.base)&63)
+	w.count--
+	if w.count == 0 {
+		// Nothing pending: restart at the next offset.
+		w.base, w.bits, w.head = w.next&^63, w.bits[:0], 0
+		return
+	}
+	for w.head < len(w.bits) && w.bits[w.head] == 0 {
+		w.head++
+		w.base += 64
+	}
+	if w.head > 1024 && w.head > len(w.bits)/2 {
+		n := copy(w.bits, w.bits[w.head:])
+		w.bits, w.head = w.bits[:n], 0
+	}
+}
+
+// notDone is how many offsets are fetched and not done.
+func (w *window) notDone() int { return w.count }
+
+// watermark is the offset to commit: every offset below it is done. -1
+// when nothing was fetched.
+func (w *window) watermark() int64 {
+	if w.count == 0 {
+		return w.next
+	}
+	// done keeps bits[head] non-zero while anything is pending.
+	return w.base + int64(trailingZeros(w.bits[w.head]))
+}
+
+// doneAbove returns the spans of offsets above the watermark and below
+// next that are done, ascending, at most max of them.
+func (w *window) doneAbove(max int) []span {
+	if w.count == 0 {
+		return nil
+	}
+	var out []span
+	from := int64(-1) // start of the done run being read
+	for i := w.head; i < len(w.bits); i++ {
+		o := w.base + int64(i-w.head)*64
+		word := w.bits[i]
+		if i == w.head {
+			// Below the watermark is not part of the window: read as not done.
+			word |= 1<<uint(trailingZeros(word)) - 1
+		}
+		if (from < 0 && word == ^uint64(0)) || (from >= 0 && word == 0) {
+			continue // the run goes on
+		}
+		for b := range 64 {
+			at := o + int64(b)
+			if at >= w.next {
+				break
+			}
+			switch set := word&(1<<uint(b)) != 0; {
+			case !set && from < 0:
+				from = at
+			case set && from >= 0:
+				out = append(out, span{from, at})
+				from = -1
+				if len(out) == max {
+					return out
+				}
+			}
+		}
+	}
+	if from >= 0 && from < w.next {
+		out = append(out, span{from, w.next})
+	}
+	return out
+}
+
+func trailingZeros(x uint64) int { return bits.TrailingZeros64(x) }
+
+// span is the offsets [from, end).
+type span struct{ from, end int64 }
+
+// fifo is a queue of tasks.
+type fifo struct {
+	s []*task
+	h int
+}
+
+func (q *fifo) len() int { return len(q.s) - q.h }
+
+func (q *fifo) push(t *task) {
+	if q.h > 0 && q.h == len(q.s) {
+		q.s, q.h = q.s[:0], 0
+	} else if q.h >= 256 && q.h > len(q.s)/2 {
+		n := copy(q.s, q.s[q.h:])
+		clear(q.s[n:])
+		q.s, q.h = q.s[:n], 0
+	}
+	q.s = append(q.s, t)
+}
+
+func (q *fifo) pop() *task {
+	t := q.s[q.h]
+	q.s[q.h] = nil
+	q.h++
+	return t
 }
 
 type taskState uint8
@@ -133,20 +233,68 @@ const (
 	stWriting                  // head, being parked or dead-lettered
 )
 
-// task is one record on its way through the dispatcher.
+// task is one record on its way through the dispatcher. Tasks of one
+// fetch are allocated together; the Record a handler gets is built when it
+// starts (Record).
 type task struct {
-	rec    Record
-	part   *part
-	offset int64 // offset in part (differs from rec.Offset on retry partitions)
-	state  taskState
+	kr      *kgo.Record
+	key     string
+	part    *part
+	next    *task // the key's next record
+	due     time.Time
+	x       *taskExtra // failures and retry state; nil until needed
+	err     error      // the handler's answer, set by the worker
+	heapIdx int
+	state   taskState
+}
 
+// taskExtra is the state of a record that failed, came from the retry
+// topic or carries dispatcher headers.
+type taskExtra struct {
+	// src holds the source coordinates of a retry record.
+	srcTopic     string
+	srcPartition int32
+	srcOffset    int64
+	hasSrc       bool
+	headers      []kgo.RecordHeader // the record's own headers
+	notBefore    time.Time
 	attempts     int // failed attempts so far
 	firstFailure time.Time
 	lastFailure  time.Time
 	lastErr      string
-	due          time.Time // not before this: retry due or not-before time
-	heapIdx      int
 	malformed    bool // unreadable dispatcher headers: dead-lettered at once
+}
+
+func (t *task) extra() *taskExtra {
+	if t.x == nil {
+		t.x = &taskExtra{headers: t.kr.Headers}
+	}
+	return t.x
+}
+
+func (t *task) attempts() int {
+	if t.x == nil {
+		return 0
+	}
+	return t.x.attempts
+}
+
+// offset is the task's offset in its partition (the retry partition's for
+// a retry record).
+func (t *task) offset() int64 { return t.kr.Offset }
+
+// record is what the handler receives.
+func (t *task) record() Record {
+	r := t.kr
+	rec := Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: t.key, Value: r.Value,
+		Headers: r.Headers, Timestamp: r.Timestamp, EventID: eventID(r.Value), Attempt: 1, Lane: t.part.lane.name}
+	if x := t.x; x != nil {
+		rec.Headers, rec.NotBefore, rec.Attempt = x.headers, x.notBefore, x.attempts+1
+		if x.hasSrc {
+			rec.Topic, rec.Partition, rec.Offset = x.srcTopic, x.srcPartition, x.srcOffset
+		}
+	}
+	return rec
 }
 
 // timerHeap orders waiting tasks by due time.
@@ -196,15 +344,12 @@ func (l *lane) pick(maxPerPart int) *task {
 	n := len(l.parts)
 	for i := 0; i < n; i++ {
 		p := l.parts[(l.rr+i)%n]
-		if len(p.ready) == 0 || p.running >= maxPerPart || p.revoking {
+		if p.ready.len() == 0 || p.running >= maxPerPart || p.revoking {
 			continue
 		}
 		l.rr = (l.rr + i + 1) % n
-		t := p.ready[0]
-		p.ready[0] = nil
-		p.ready = p.ready[1:]
 		l.ready--
-		return t
+		return p.ready.pop()
 	}
 	return nil
 }

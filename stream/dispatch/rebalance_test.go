@@ -16,7 +16,7 @@ import (
 // TestRebalanceThreeInstances: records keep arriving while three instances
 // of one group join and leave (A, then B and C join, A leaves, A' joins, B
 // leaves). Nothing is lost, no key's calls overlap or skip ahead, and the
-// handovers redeliver little.
+// handovers redeliver nothing.
 func TestRebalanceThreeInstances(t *testing.T) {
 	brokers := cluster(t, 8)
 	const keysN, perKey = 100, 40
@@ -71,9 +71,11 @@ func TestRebalanceThreeInstances(t *testing.T) {
 	total := keysN * perKey
 	dups := c.successes() - total
 	t.Logf("records %d, successful calls %d, duplicates %d", total, c.successes(), dups)
-	// Graceful handovers commit what is done before the partition moves:
-	// duplicates come only from handlers cancelled at the revoke timeout.
-	if dups > total/20 {
-		t.Errorf("got %d duplicates over graceful rebalances, want at most %d", dups, total/20)
+	// Graceful handovers commit what is done, with the offsets done above
+	// the commit point in the commit metadata, before the partition moves;
+	// duplicates would come only from handlers cancelled at the revoke
+	// timeout, and no handler here comes near it.
+	if dups != 0 {
+		t.Errorf("got %d duplicates over graceful rebalances, want 0", dups)
 	}
 }

@@ -164,26 +164,31 @@ func parseHeaders(r *kgo.Record) (retryMeta, error) {
 	return m, nil
 }
 
-// retryRecord is the record that parks t in the retry topic: the original
-// key, value and headers plus the source coordinates, attempts so far,
-// failure times, last error and due time.
-func retryRecord(topic string, group string, t *task) *kgo.Record {
-	hs := make([]kgo.RecordHeader, 0, len(t.rec.Headers)+9)
-	hs = append(hs, t.rec.Headers...)
+// retryRecord is the record that parks rec in the retry topic: the
+// original key, value and headers plus the source coordinates, attempts so
+// far, failure times, last error and due time (x nil: parked with no
+// attempts).
+func retryRecord(topic string, group string, rec Record, x *taskExtra, due time.Time) *kgo.Record {
+	hs := make([]kgo.RecordHeader, 0, len(rec.Headers)+9)
+	hs = append(hs, rec.Headers...)
 	add := func(k, v string) { hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
-	add(stream.HeaderSourceTopic, t.rec.Topic)
-	add(stream.HeaderSourcePartition, strconv.Itoa(int(t.rec.Partition)))
-	add(stream.HeaderSourceOffset, strconv.FormatInt(t.rec.Offset, 10))
+	add(stream.HeaderSourceTopic, rec.Topic)
+	add(stream.HeaderSourcePartition, strconv.Itoa(int(rec.Partition)))
+	add(stream.HeaderSourceOffset, strconv.FormatInt(rec.Offset, 10))
 	add(stream.HeaderGroup, group)
-	add(stream.HeaderAttempts, strconv.Itoa(t.attempts))
-	if t.attempts > 0 {
-		add(stream.HeaderFirstFailure, t.firstFailure.UTC().Format(timeLayout))
-		add(stream.HeaderLastFailure, t.lastFailure.UTC().Format(timeLayout))
-		add(stream.HeaderError, truncate(t.lastErr))
-		add(HeaderRetryDue, t.due.UTC().Format(timeLayout))
+	attempts := 0
+	if x != nil {
+		attempts = x.attempts
 	}
-	return &kgo.Record{Topic: topic, Partition: t.rec.Partition, Key: []byte(t.rec.Key), Value: t.rec.Value,
-		Headers: hs, Timestamp: t.rec.Timestamp}
+	add(stream.HeaderAttempts, strconv.Itoa(attempts))
+	if attempts > 0 {
+		add(stream.HeaderFirstFailure, x.firstFailure.UTC().Format(timeLayout))
+		add(stream.HeaderLastFailure, x.lastFailure.UTC().Format(timeLayout))
+		add(stream.HeaderError, truncate(x.lastErr))
+		add(HeaderRetryDue, due.UTC().Format(timeLayout))
+	}
+	return &kgo.Record{Topic: topic, Partition: rec.Partition, Key: []byte(rec.Key), Value: rec.Value,
+		Headers: hs, Timestamp: rec.Timestamp}
 }
 
 func truncate(s string) string {

@@ -88,7 +88,7 @@ func writeError(w http.ResponseWriter, status int, e *APIError, retryAfter time.
 	if retryAfter > 0 {
 		setRetryAfter(w, retryAfter)
 	}
-	b, err := json.Marshal(ErrorBody{Error: *e})
+	b, err := json.Append(make([]byte, 0, 256), ErrorBody{Error: *e}, 0) // no HTML escaping: the answer is JSON, not HTML
 	if err != nil { // unreachable: strings and slices of strings only
 		b = []byte(`{"error":{"code":"internal","message":"encode error"}}`)
 	}
@@ -118,9 +118,9 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 
 // appendAPIError appends e as a JSON object.
 func appendAPIError(b []byte, e *APIError) []byte {
-	enc, err := json.Marshal(e)
+	out, err := json.Append(b, e, 0)
 	if err != nil {
 		return append(b, `{"code":"internal","message":"encode error"}`...)
 	}
-	return append(b, enc...)
+	return out
 }

@@ -16,7 +16,8 @@ const readyTimeout = 2 * time.Second
 
 // readyCache keeps the last readiness answer for the ready TTL, so that
 // probes from many load balancers cost one metadata request per TTL. One
-// probe runs at a time; the others get the cached answer.
+// probe of the broker runs at a time; requests arriving meanwhile wait for
+// its answer.
 type readyCache struct {
 	mu      sync.Mutex
 	checked time.Time

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -146,10 +145,13 @@ func (s *HTTPSender) Send(ctx context.Context, r schemas.Record, done func(error
 		done(ErrSenderClosed)
 		return
 	}
-	h := fnv.New32a()
-	_, _ = io.WriteString(h, r.Key())
+	key := r.Key()
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * 16777619
+	}
 	select {
-	case s.lanes[h.Sum32()%uint32(len(s.lanes))] <- sendReq{ctx, r, done}:
+	case s.lanes[h%uint32(len(s.lanes))] <- sendReq{ctx, r, done}:
 	case <-ctx.Done():
 		done(ctx.Err())
 	}

@@ -90,6 +90,7 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 		r.parts[id] = newPart(p, r.topics, now)
 	}
 	r.mu.Unlock()
+	r.rebalanced.Store(true)
 	r.metrics.restoreSeconds.Observe(time.Since(started).Seconds())
 	r.addStats(func(s *Stats) { s.Restored += n })
 	r.cfg.logger.Info("partitions assigned", "partitions", nums, "changelog_records", n, "took", time.Since(started).Round(time.Millisecond))
@@ -106,6 +107,7 @@ func (r *Runner) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 		}
 	}
 	r.mu.Unlock()
+	r.rebalanced.Store(true)
 	if len(revoked) > 0 {
 		r.cfg.logger.Info("partitions revoked", "partitions", revoked)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -57,162 +58,263 @@ func (r *Runner) Run(ctx context.Context) error {
 	return err
 }
 
+// txn is the transaction being filled: what the loop produced into it so
+// far, and the buffers its records point into. Records, keys and values
+// are reused from transaction to transaction once it has ended (the
+// producer holds them until then).
+type txn struct {
+	open    bool // engine changes are being tracked (rules.Partition.Begin)
+	kafka   bool // the Kafka transaction has begun
+	started time.Time
+	st      Stats
+	issues  []rules.Issue
+	recs    []kgo.Record
+	n       int    // records of recs in use
+	buf     []byte // keys and values of the records
+	errMu   sync.Mutex
+	err     error
+}
+
+// record returns a cleared record of the slab.
+func (t *txn) record() *kgo.Record {
+	if t.n == len(t.recs) {
+		t.recs = append(t.recs, make([]kgo.Record, max(256, len(t.recs)))...)
+	}
+	rec := &t.recs[t.n]
+	t.n++
+	*rec = kgo.Record{}
+	return rec
+}
+
+// bytes appends s to the transaction's buffer and returns its copy.
+func (t *txn) bytes(s string) []byte {
+	off := len(t.buf)
+	t.buf = append(t.buf, s...)
+	return t.buf[off:len(t.buf):len(t.buf)]
+}
+
+func (t *txn) promise(_ *kgo.Record, err error) {
+	if err != nil {
+		t.errMu.Lock()
+		t.err = errors.Join(t.err, err)
+		t.errMu.Unlock()
+	}
+}
+
+var couponHeaders = []kgo.RecordHeader{{Key: stream.HeaderKind, Value: []byte(schemas.KindCoupon)}}
+
 func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error {
-	var (
-		out    []*kgo.Record
-		issues []rules.Issue
-		buf    []byte
-	)
+	t := &txn{}
+	dec := &eventDecoder{}
+	// Records are produced even once ctx is cancelled: shutdown commits
+	// the transaction in hand.
+	prodCtx := context.WithoutCancel(ctx)
+	var pending []*kgo.Record // produced at the end of the iteration
 	for {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && !t.open {
 			return nil
 		}
 		if f := r.fatal.Load(); f != nil {
+			if t.open {
+				r.end(ctx, sess, t, false)
+			}
 			return *f
 		}
-		pollCtx, cancel := context.WithTimeout(ctx, r.cfg.tick)
-		fetches := sess.PollRecords(pollCtx, r.cfg.maxPoll)
-		cancel()
-		if fetches.IsClientClosed() {
-			return nil
+		wait, room := r.cfg.tick, r.cfg.maxPoll
+		if t.open {
+			wait = max(time.Millisecond, min(wait, time.Until(t.started.Add(r.cfg.interval))))
+			room -= int(t.st.Records)
 		}
-		// After the poll: a reload that returned before a record was
-		// produced applies to that record.
-		r.applyReload()
-		fetches.EachError(func(t string, p int32, err error) {
+		var fetches kgo.Fetches
+		if ctx.Err() == nil {
+			pollCtx, cancel := context.WithTimeout(ctx, wait)
+			fetches = sess.PollRecords(pollCtx, max(room, 1))
+			cancel()
+			if fetches.IsClientClosed() {
+				return nil
+			}
+		}
+		if !t.open {
+			// Between transactions: a reload that returned before a
+			// record was produced applies to that record.
+			r.applyReload()
+		}
+		fetches.EachError(func(tp string, p int32, err error) {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return
 			}
-			r.cfg.logger.Warn("fetch error", "topic", t, "partition", p, "err", err)
+			r.cfg.logger.Warn("fetch error", "topic", tp, "partition", p, "err", err)
 		})
-		started := time.Now()
-		now := started.UnixMilli()
-		marks := r.checkIdle(ctx, sess.Client(), now)
+		now := time.Now()
+		nowMs := now.UnixMilli()
+		marks := r.checkIdle(ctx, sess.Client(), nowMs)
+		dec.now = nowMs
 
-		out, issues = out[:0], issues[:0]
-		var st Stats
 		r.mu.Lock()
-		for _, p := range r.parts {
-			p.Begin()
+		if !t.open {
+			t.open, t.started = true, now
+			t.st, t.issues = Stats{}, t.issues[:0]
 		}
-		r.markIdle(marks, now)
+		for _, p := range r.parts {
+			// Every partition's changes in the transaction are tracked,
+			// also those of a partition assigned while it is open (its
+			// end then aborts: the assignment changed).
+			if !p.Tracking() {
+				p.Begin()
+			}
+		}
+		r.markIdle(marks, nowMs)
+		pending = pending[:0]
+		first := len(t.issues)
 		fetches.EachRecord(func(rec *kgo.Record) {
 			p := r.parts[rec.Partition]
 			ch, ok := r.channel(rec.Topic)
 			if p == nil || !ok {
 				return
 			}
-			p.seen[ch], p.pos[ch] = now, rec.Offset+1
+			p.seen[ch], p.pos[ch] = nowMs, rec.Offset+1
 			if rec.Attrs.IsControl() {
 				return
 			}
-			st.Records++
-			dec, err := schemas.Decode(rec.Value)
+			t.st.Records++
+			var ev rules.Event
+			ok, err := dec.decode(rec.Value, &ev)
 			if err != nil {
-				st.Invalid++
+				t.st.Invalid++
 				return
 			}
-			ev, ok := rules.FromRecord(dec)
 			if !ok {
 				return
 			}
-			st.Events++
+			t.st.Events++
 			var late bool
-			issues, late = p.Process(&ev, ch, issues)
+			t.issues, late = p.Process(&ev, ch, t.issues)
 			if late {
-				st.Late++
+				t.st.Late++
 				r.cfg.logger.Debug("late event", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
 				if r.cfg.topics.DeadLetters != "" {
-					out = append(out, r.lateRecord(rec, &ev, ch, p.Partition, started))
+					pending = append(pending, r.lateRecord(rec, &ev, ch, p.Partition, now))
 				}
 			}
 		})
 		for _, p := range r.parts {
-			issues = p.Tick(now, issues)
+			t.issues = p.Tick(nowMs, t.issues)
 		}
-		for i := range issues {
-			buf, _ = schemas.AppendJSON(buf[:0], issues[i].Coupon())
-			out = append(out, &kgo.Record{Topic: r.cfg.topics.Coupons, Key: []byte(issues[i].User),
-				Value: append([]byte(nil), buf...), Headers: []kgo.RecordHeader{{Key: stream.HeaderKind, Value: []byte(schemas.KindCoupon)}}})
+		for i := first; i < len(t.issues); i++ {
+			rec := t.record()
+			rec.Topic, rec.Key, rec.Headers = r.cfg.topics.Coupons, t.bytes(t.issues[i].User), couponHeaders
+			off := len(t.buf)
+			t.buf, _ = schemas.AppendJSON(t.buf, t.issues[i].Coupon())
+			rec.Value = t.buf[off:len(t.buf):len(t.buf)]
+			pending = append(pending, rec)
 		}
-		users := 0
-		for id, p := range r.parts {
-			p.Changes(func(key string, value []byte) {
-				out = append(out, &kgo.Record{Topic: r.changelog, Partition: id, Key: []byte(key), Value: value})
-			})
-			users += p.Users()
+		closing := r.cfg.interval == 0 || ctx.Err() != nil || now.Sub(t.started) >= r.cfg.interval ||
+			t.st.Records >= int64(r.cfg.maxPoll) || r.pending.Load() != nil ||
+			r.rebalanced.Swap(false) // the transaction will abort: end it now
+
+		if closing {
+			users := 0
+			for id, p := range r.parts {
+				t.buf = p.Changes(t.buf, func(key string, value []byte) {
+					rec := t.record()
+					// The key is an immutable string the engine keeps (or
+					// a constant); t.buf is being appended to by Changes.
+					rec.Topic, rec.Partition, rec.Key, rec.Value = r.changelog, id, unsafe.Slice(unsafe.StringData(key), len(key)), value
+					pending = append(pending, rec)
+					t.st.StateRecords++
+				})
+				users += p.Users()
+			}
+			r.metrics.users.Set(float64(users))
 		}
 		r.mu.Unlock()
-		r.metrics.users.Set(float64(users))
-		if st.Late > 0 {
-			r.cfg.logger.Warn("late events recorded as dead letters", "count", st.Late)
-		}
 
-		if len(out) == 0 && st.Records == 0 {
-			r.finish(true)
+		if len(pending) > 0 || t.st.Records > 0 {
+			if !t.kafka {
+				if err := sess.Begin(); err != nil {
+					r.end(ctx, sess, t, false)
+					return fmt.Errorf("begin transaction: %w", err)
+				}
+				t.kafka = true
+			}
+			for _, rec := range pending {
+				sess.Produce(prodCtx, rec, t.promise)
+			}
+		}
+		if !closing {
 			continue
 		}
-		committed, err := r.transact(ctx, sess, out)
-		r.finish(committed)
-		r.metrics.txnSeconds.Observe(time.Since(started).Seconds())
-		if committed {
-			st.Commits++
-			st.Issued = int64(len(issues))
-			r.metrics.observeCommit(issues, st)
-			if r.cfg.onIssue != nil {
-				for _, is := range issues {
-					r.cfg.onIssue(is)
-				}
-			}
-		} else {
-			st = Stats{Aborts: 1}
-			r.metrics.aborts.Inc()
-		}
-		r.addStats(func(s *Stats) {
-			s.Records += st.Records
-			s.Events += st.Events
-			s.Late += st.Late
-			s.Invalid += st.Invalid
-			s.Issued += st.Issued
-			s.Commits += st.Commits
-			s.Aborts += st.Aborts
-		})
-		if err != nil {
-			return fmt.Errorf("end transaction: %w", err)
+		if err := r.end(ctx, sess, t, true); err != nil {
+			return err
 		}
 	}
 }
 
-// transact writes out in one transaction with the consumed offsets.
-func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, out []*kgo.Record) (bool, error) {
+// end ends the open transaction t: it commits it if commit is true and
+// nothing failed, else aborts it, and then makes the engine's changes
+// durable in memory or undoes them.
+func (r *Runner) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn, commit bool) error {
+	defer func() {
+		t.open, t.kafka, t.n, t.buf, t.err = false, false, 0, t.buf[:0], nil
+	}()
+	if !t.kafka {
+		// Nothing was consumed or produced: only the watermark moved.
+		r.finish(true)
+		return nil
+	}
+	if t.st.Late > 0 {
+		r.cfg.logger.Warn("late events recorded as dead letters", "count", t.st.Late)
+	}
+	committed, err := r.transact(ctx, sess, t, commit)
+	r.finish(committed)
+	r.metrics.txnSeconds.Observe(time.Since(t.started).Seconds())
+	st := t.st
+	if committed {
+		st.Commits = 1
+		st.Issued = int64(len(t.issues))
+		r.metrics.observeCommit(t.issues, st)
+		if r.cfg.onIssue != nil {
+			for _, is := range t.issues {
+				r.cfg.onIssue(is)
+			}
+		}
+	} else {
+		st = Stats{Aborts: 1}
+		r.metrics.aborts.Inc()
+	}
+	r.addStats(func(s *Stats) {
+		s.Records += st.Records
+		s.Events += st.Events
+		s.Late += st.Late
+		s.Invalid += st.Invalid
+		s.Issued += st.Issued
+		s.StateRecords += st.StateRecords
+		s.Commits += st.Commits
+		s.Aborts += st.Aborts
+	})
+	if err != nil {
+		return fmt.Errorf("end transaction: %w", err)
+	}
+	return nil
+}
+
+// transact ends the Kafka transaction: it waits for what was produced into
+// it and commits it with the consumed offsets, or aborts it.
+func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, t *txn, commit bool) (bool, error) {
 	// The transaction is ended even when ctx is cancelled: shutdown commits
 	// the batch in hand rather than leaving a transaction open.
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.txnTimeout)
 	defer cancel()
-	if err := sess.Begin(); err != nil {
-		return false, fmt.Errorf("begin transaction: %w", err)
-	}
-	var (
-		mu      sync.Mutex
-		prodErr error
-	)
-	for _, rec := range out {
-		sess.Produce(endCtx, rec, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				prodErr = errors.Join(prodErr, err)
-				mu.Unlock()
-			}
-		})
-	}
 	if err := sess.Client().Flush(endCtx); err != nil {
-		prodErr = errors.Join(prodErr, err)
+		t.promise(nil, err)
 	}
-	mu.Lock()
-	perr := prodErr
-	mu.Unlock()
-	if perr != nil {
-		r.cfg.logger.Warn("produce in transaction failed; aborting", "err", perr)
+	t.errMu.Lock()
+	perr := t.err
+	t.errMu.Unlock()
+	if perr != nil || !commit {
+		if perr != nil {
+			r.cfg.logger.Warn("produce in transaction failed; aborting", "err", perr)
+		}
 		_, err := sess.End(endCtx, kgo.TryAbort)
 		return false, err
 	}

@@ -38,7 +38,10 @@ var eventTypes = []string{
 const (
 	MaxCount      = 1000 // count rules: at most this many events per window
 	MaxSumEntries = 256  // sum rules over a sliding window keep at most this many orders
-	MaxRules      = 500
+	// MaxCancelEntries bounds the cancelling events an absence rule
+	// remembers per user (the newest within the allowed lateness).
+	MaxCancelEntries = 16
+	MaxRules         = 500
 )
 
 // DefaultLateness is the allowed lateness when the file sets none.

@@ -1,10 +1,10 @@
 package rules
 
 import (
-	"container/heap"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/surgeio/surge/schemas"
@@ -112,8 +112,11 @@ type Partition struct {
 	// restored partition starts with every channel live.
 	idleSince [numChannels]int64
 
+	apply []*Rule // scratch: the rules an event changes
+
 	tracking  bool
-	undo      map[string]*userState
+	undo      map[string]undoRef // user -> encoded state before the batch
+	undoBuf   []byte             // the encoded states undo points into
 	metaUndo  *meta
 	metaDirty bool // budget spend or channel progress changed since Begin
 
@@ -180,52 +183,113 @@ func (p *Partition) Process(ev *Event, ch int, out []Issue) (_ []Issue, late boo
 	}
 	set := p.set
 	triggers, cancels := set.byType[ev.Type], set.absenceBy[ev.Type]
-	if len(triggers) == 0 && len(cancels) == 0 && !(ev.VIP && set.hasVIP) {
+	newVIP := ev.VIP && set.hasVIP
+	if len(triggers) == 0 && len(cancels) == 0 && !newVIP {
+		return out, false
+	}
+	// Find what the event changes before touching any state: most events
+	// change nothing, and an unchanged user costs no undo copy and no
+	// changelog record.
+	u := p.users[ev.User]
+	vip := ev.VIP || u != nil && u.vip
+	newVIP = newVIP && (u == nil || !u.vip)
+	apply := p.apply[:0]
+	for _, r := range triggers {
+		if !r.Campaign.Contains(ev.TS) || !r.matches(ev, vip) {
+			continue
+		}
+		if u != nil {
+			if rs := u.rule(r.ID); rs != nil && (r.Cap > 0 && int(rs.issued) >= r.Cap ||
+				r.Kind == KindFirst && rs.seen || r.Kind == KindAbsence && rs.pending != 0) {
+				continue
+			}
+		}
+		apply = append(apply, r)
+	}
+	p.apply = apply
+	cancelled := false
+	for _, r := range cancels {
+		if r.matches(ev, vip) {
+			cancelled = true
+			break
+		}
+	}
+	if len(apply) == 0 && !cancelled && !newVIP {
 		return out, false
 	}
 	p.Stats.Events++
-	p.touch(ev.User)
-	u := p.users[ev.User]
 	if u == nil {
-		u = &userState{}
-		p.users[ev.User] = u
+		u = &userState{id: strings.Clone(ev.User), rules: make([]ruleState, 0, len(apply)+1)}
+		p.touchNew(u.id)
+		p.users[u.id] = u
+	} else {
+		p.touch(u)
 	}
-	if ev.VIP && set.hasVIP {
+	if newVIP {
 		u.vip = true
 	}
-	for _, r := range cancels {
-		rs := u.rule(r.ID)
-		if rs != nil && rs.pending != 0 && ev.TS >= rs.pending && ev.TS <= rs.pending+r.Within.Milliseconds() && r.matches(ev, u.vip) {
-			rs.pending = 0
+	if cancelled {
+		for _, r := range cancels {
+			if rs := u.rule(r.ID); rs != nil && rs.pending != 0 && ev.TS >= rs.pending && ev.TS <= rs.pending+r.Within.Milliseconds() && r.matches(ev, vip) {
+				rs.pending = 0
+			}
 		}
 	}
-	for _, r := range triggers {
-		if !r.Campaign.Contains(ev.TS) || !r.matches(ev, u.vip) {
-			continue
-		}
+	for _, r := range apply {
 		rs := u.ruleOrNew(r.ID)
-		if r.Cap > 0 && int(rs.issued) >= r.Cap {
-			continue
-		}
 		switch r.Kind {
 		case KindCount:
 			out = p.count(r, u, rs, ev, out)
 		case KindSum:
 			out = p.sum(r, u, rs, ev, out)
 		case KindAbsence:
-			if rs.pending == 0 {
+			// A cancelling event may have been read first: it came from
+			// another input, or out of order within the lateness.
+			if !seenWithin(rs.ts, ev.TS, ev.TS+r.Within.Milliseconds()) {
 				rs.pending = ev.TS
-				heap.Push(&p.timers, timer{at: ev.TS + r.Within.Milliseconds(), user: ev.User, rule: r.ID, start: ev.TS})
+				p.timers.push(timer{at: ev.TS + r.Within.Milliseconds(), user: u.id, rule: r.ID, start: ev.TS})
 			}
 		case KindFirst:
-			if !rs.seen {
-				rs.seen = true
-				out = p.fire(r, u, rs, ev.User, ev.ID, ev.TS, out)
-			}
+			rs.seen = true
+			out = p.fire(r, u, rs, ev.ID, ev.TS, out)
 		}
 	}
-	p.settle(ev.User, u, ev.TS)
+	if cancelled {
+		p.remember(u, cancels, ev)
+	}
+	p.settle(u, ev.TS)
 	return out, false
+}
+
+// remember keeps the time of a cancelling event for the absence rules it
+// matches, so that a triggering event read after it (from another input,
+// or out of order) is still cancelled. Only times at or after the
+// watermark are kept: an event that starts a timer is at or after it.
+func (p *Partition) remember(u *userState, cancels []*Rule, ev *Event) {
+	for _, r := range cancels {
+		if !r.matches(ev, u.vip) {
+			continue
+		}
+		rs := u.ruleOrNew(r.ID)
+		insertSorted(&rs.ts, nil, ev.TS, 0)
+		k := 0
+		for k < len(rs.ts) && (rs.ts[k] < p.m.wm || len(rs.ts)-k > MaxCancelEntries) {
+			k++
+		}
+		if k > 0 {
+			rs.ts = append(rs.ts[:0], rs.ts[k:]...)
+		}
+	}
+}
+
+// seenWithin reports whether a time in ascending ts lies in [from, to].
+func seenWithin(ts []int64, from, to int64) bool {
+	for _, t := range ts {
+		if t >= from && t <= to {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Partition) count(r *Rule, u *userState, rs *ruleState, ev *Event, out []Issue) []Issue {
@@ -242,7 +306,7 @@ func (p *Partition) count(r *Rule, u *userState, rs *ruleState, ev *Event, out [
 		}
 		if n >= r.Count {
 			before := len(out)
-			out = p.fire(r, u, rs, ev.User, ev.ID, ev.TS, out)
+			out = p.fire(r, u, rs, ev.ID, ev.TS, out)
 			if len(out) > before {
 				rs.ts = rs.ts[:0]
 			}
@@ -263,7 +327,7 @@ func (p *Partition) sum(r *Rule, u *userState, rs *ruleState, ev *Event, out []I
 		rs.total += ev.Amount
 		if rs.total >= r.Threshold {
 			before := len(out)
-			out = p.fire(r, u, rs, ev.User, ev.ID, ev.TS, out)
+			out = p.fire(r, u, rs, ev.ID, ev.TS, out)
 			if len(out) > before {
 				rs.total = 0
 			}
@@ -284,7 +348,7 @@ func (p *Partition) sum(r *Rule, u *userState, rs *ruleState, ev *Event, out []I
 		}
 		if total >= r.Threshold {
 			before := len(out)
-			out = p.fire(r, u, rs, ev.User, ev.ID, ev.TS, out)
+			out = p.fire(r, u, rs, ev.ID, ev.TS, out)
 			if len(out) > before {
 				rs.ts, rs.amts = rs.ts[:0], rs.amts[:0]
 			}
@@ -328,7 +392,7 @@ func insertSorted(ts, amts *[]int64, t, a int64) int {
 }
 
 // fire issues r's coupon to user if the budget share allows.
-func (p *Partition) fire(r *Rule, u *userState, rs *ruleState, user, trigger string, at int64, out []Issue) []Issue {
+func (p *Partition) fire(r *Rule, u *userState, rs *ruleState, trigger string, at int64, out []Issue) []Issue {
 	sp := p.m.spent[r.ID]
 	if r.Budget.Coupons > 0 && sp.coupons+1 > Share(r.Budget.Coupons, p.id, p.n) ||
 		r.Budget.Value > 0 && sp.value+r.Coupon.Value > Share(r.Budget.Value, p.id, p.n) {
@@ -343,9 +407,10 @@ func (p *Partition) fire(r *Rule, u *userState, rs *ruleState, user, trigger str
 	seq := rs.issued
 	rs.issued++
 	p.Stats.Issued++
+	trigger = strings.Clone(trigger) // it may alias the input record
 	return append(out, Issue{
-		CouponID:  CouponID(r.Campaign.ID, r.ID, user, seq, trigger),
-		User:      user,
+		CouponID:  CouponID(r.Campaign.ID, r.ID, u.id, seq, trigger),
+		User:      u.id,
 		Rule:      r.ID,
 		Campaign:  r.Campaign.ID,
 		Value:     r.Coupon.Value,
@@ -359,7 +424,7 @@ func (p *Partition) fire(r *Rule, u *userState, rs *ruleState, user, trigger str
 
 // settle recomputes a user's expiry after a change, drops empty rule
 // states, and schedules eviction.
-func (p *Partition) settle(user string, u *userState, at int64) {
+func (p *Partition) settle(u *userState, at int64) {
 	set := p.set
 	late := set.Lateness.Milliseconds()
 	var exp int64
@@ -391,13 +456,13 @@ func (p *Partition) settle(user string, u *userState, at int64) {
 	clear(u.rules[len(kept):])
 	u.rules = kept
 	if len(u.rules) == 0 && !u.vip {
-		delete(p.users, user)
+		delete(p.users, u.id)
 		return
 	}
 	u.exp = max(exp, u.exp)
 	if u.inHeap == 0 {
 		u.inHeap = exp
-		heap.Push(&p.evict, expiry{at: exp, user: user})
+		p.evict.push(expiry{at: exp, user: u.id})
 	}
 }
 
@@ -482,7 +547,7 @@ func (p *Partition) due(out []Issue) []Issue {
 	// at or before the deadline that can still cancel it is then late.
 	wm := p.m.wm
 	for len(p.timers) > 0 && p.timers[0].at < wm {
-		t := heap.Pop(&p.timers).(timer)
+		t := p.timers.pop()
 		u := p.users[t.user]
 		if u == nil {
 			continue
@@ -492,34 +557,32 @@ func (p *Partition) due(out []Issue) []Issue {
 		if rs == nil || rs.pending != t.start {
 			continue // cancelled, fired, or a stale duplicate
 		}
-		p.touch(t.user)
-		u = p.users[t.user]
-		rs = u.rule(t.rule)
+		p.touch(u)
 		if r == nil || !r.Enabled || r.Kind != KindAbsence {
 			rs.pending = 0
 		} else if at := t.start + r.Within.Milliseconds(); at >= wm {
-			heap.Push(&p.timers, timer{at: at, user: t.user, rule: t.rule, start: t.start})
+			p.timers.push(timer{at: at, user: t.user, rule: t.rule, start: t.start})
 			continue
 		} else {
 			rs.pending = 0
 			if r.Cap == 0 || int(rs.issued) < r.Cap {
-				out = p.fire(r, u, rs, t.user, "timer:"+r.ID+":"+strconv.FormatInt(t.start, 10), at, out)
+				out = p.fire(r, u, rs, "timer:"+r.ID+":"+strconv.FormatInt(t.start, 10), at, out)
 			}
 		}
-		p.settle(t.user, u, t.at)
+		p.settle(u, t.at)
 	}
 	for len(p.evict) > 0 && p.evict[0].at <= wm {
-		e := heap.Pop(&p.evict).(expiry)
+		e := p.evict.pop()
 		u := p.users[e.user]
 		if u == nil || u.inHeap != e.at {
 			continue // gone, or a stale entry
 		}
 		if u.exp > wm {
 			u.inHeap = u.exp
-			heap.Push(&p.evict, expiry{at: u.exp, user: e.user})
+			p.evict.push(expiry{at: u.exp, user: e.user})
 			continue
 		}
-		p.touch(e.user)
+		p.touch(u)
 		delete(p.users, e.user)
 		p.Stats.Evicted++
 	}
@@ -531,13 +594,12 @@ type timer struct {
 	user, rule string
 }
 
+// timerHeap is a min-heap of timers (typed: no boxing per push).
 type timerHeap []timer
 
-func (h timerHeap) Len() int { return len(h) }
-
-// Less orders timers totally, so that timers due together fire (and spend
+// less orders timers totally, so that timers due together fire (and spend
 // a budget) in the same order in every run.
-func (h timerHeap) Less(i, j int) bool {
+func (h timerHeap) less(i, j int) bool {
 	a, b := &h[i], &h[j]
 	if a.at != b.at {
 		return a.at < b.at
@@ -550,13 +612,21 @@ func (h timerHeap) Less(i, j int) bool {
 	}
 	return a.start < b.start
 }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
+
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	up(*h, len(*h)-1, timerHeap.less)
+}
+
+func (h *timerHeap) pop() timer {
 	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	n := len(old) - 1
+	old[0], old[n] = old[n], old[0]
+	down(old[:n], 0, timerHeap.less)
+	t := old[n]
+	old[n] = timer{}
+	*h = old[:n]
+	return t
 }
 
 type expiry struct {
@@ -564,15 +634,52 @@ type expiry struct {
 	user string
 }
 
+// expHeap is a min-heap of user expiries.
 type expHeap []expiry
 
-func (h expHeap) Len() int           { return len(h) }
-func (h expHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h expHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
-func (h *expHeap) Pop() any {
+func (h expHeap) less(i, j int) bool { return h[i].at < h[j].at }
+
+func (h *expHeap) push(e expiry) {
+	*h = append(*h, e)
+	up(*h, len(*h)-1, expHeap.less)
+}
+
+func (h *expHeap) pop() expiry {
 	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+	n := len(old) - 1
+	old[0], old[n] = old[n], old[0]
+	down(old[:n], 0, expHeap.less)
+	e := old[n]
+	old[n] = expiry{}
+	*h = old[:n]
+	return e
+}
+
+func up[H ~[]E, E any](h H, j int, less func(H, int, int) bool) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !less(h, j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func down[H ~[]E, E any](h H, i int, less func(H, int, int) bool) {
+	n := len(h)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if r := j + 1; r < n && less(h, r, j) {
+			j = r
+		}
+		if !less(h, j, i) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
 }

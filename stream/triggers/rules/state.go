@@ -4,11 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // userState is everything the engine remembers about one user.
 type userState struct {
+	id    string // the user id, the key in Partition.users
 	vip   bool
 	rules []ruleState // only rules with something to remember
 	// exp is when the whole state may be dropped (event time, Unix ms):
@@ -45,16 +45,6 @@ func (u *userState) ruleOrNew(id string) *ruleState {
 	}
 	u.rules = append(u.rules, ruleState{rule: id})
 	return &u.rules[len(u.rules)-1]
-}
-
-func (u *userState) clone() *userState {
-	c := &userState{vip: u.vip, exp: u.exp, rules: make([]ruleState, len(u.rules))}
-	for i, rs := range u.rules {
-		rs.ts = slices.Clone(rs.ts)
-		rs.amts = slices.Clone(rs.amts)
-		c.rules[i] = rs
-	}
-	return c
 }
 
 // empty reports whether nothing is left worth keeping.
@@ -152,12 +142,12 @@ func (r *reader) string() string {
 	return s
 }
 
-func decodeUser(b []byte) (*userState, error) {
+func decodeUser(id string, b []byte) (*userState, error) {
 	r := &reader{b: b}
 	if v := r.byte(); v != stateVersion {
 		return nil, fmt.Errorf("%w: version %d", errCorrupt, v)
 	}
-	u := &userState{vip: r.byte() == 1, exp: r.varint()}
+	u := &userState{id: id, vip: r.byte() == 1, exp: r.varint()}
 	n := r.uvarint(MaxRules * 4)
 	u.rules = make([]ruleState, 0, n)
 	for range n {

@@ -52,7 +52,7 @@ func TestChangelogRestoreMatchesUninterrupted(t *testing.T) {
 	for b := 0; b < 300; b += 50 {
 		p.Begin()
 		got = feed(p, b, b+50, got)
-		p.Changes(func(k string, v []byte) {
+		p.Changes(nil, func(k string, v []byte) {
 			if v == nil {
 				delete(log, k)
 			} else {

@@ -1,0 +1,104 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgeio/surge/internal/testenv"
+	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/dispatch"
+)
+
+// BenchmarkNoopOverhead measures the dispatcher with a no-op handler
+// against raw franz-go consuming the same topic, for profiling the
+// dispatcher's own overhead:
+//
+//	go test -run '^$' -bench NoopOverhead -benchtime 1x \
+//		-cpuprofile cpu.out -blockprofile block.out ./stream/dispatch/
+//
+// It reports both rates and their ratio (bench/dispatch.go is the
+// recorded figure).
+func BenchmarkNoopOverhead(b *testing.B) {
+	const n, keys = 300_000, 10_000
+	brokers := testenv.KafkaCluster(b, 8, []string{"noop", "noop-dl"}).ListenAddrs()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		k := fmt.Sprintf("u-%05d", i%keys)
+		v := fmt.Appendf(nil, `{"kind":"order","v":1,"event_id":"e-%d","user_id":%q,"order_id":"o-%d","amount":1999,"currency":"EUR"}`, i, k, i)
+		wg.Add(1)
+		cl.Produce(context.Background(), &kgo.Record{Topic: "noop", Key: []byte(k), Value: v}, func(*kgo.Record, error) { wg.Done() })
+	}
+	wg.Wait()
+	cl.Close()
+	for i := 0; i < b.N; i++ {
+		raw := rawRate(b, brokers, fmt.Sprintf("raw-%d", i), n)
+		got := dispatchRate(b, brokers, fmt.Sprintf("noop-%d", i), n)
+		b.ReportMetric(raw, "raw-rec/s")
+		b.ReportMetric(got, "dispatch-rec/s")
+		b.ReportMetric(got/raw, "ratio")
+	}
+}
+
+func rawRate(b *testing.B, brokers []string, group string, n int) float64 {
+	var assigned atomic.Int64
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics("noop"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+			assigned.CompareAndSwap(0, time.Now().UnixNano())
+		}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	for seen := 0; seen < n; {
+		seen += cl.PollRecords(context.Background(), 10_000).NumRecords()
+	}
+	return float64(n) / time.Since(time.Unix(0, assigned.Load())).Seconds()
+}
+
+func dispatchRate(b *testing.B, brokers []string, group string, n int) float64 {
+	var done, first atomic.Int64
+	finished := make(chan time.Time, 1)
+	d, err := dispatch.New(
+		dispatch.WithClient(stream.ClientConfig{Brokers: brokers}),
+		dispatch.WithGroup(group),
+		dispatch.WithTopics([]string{"noop"}),
+		dispatch.WithDeadLetterTopic("noop-dl"),
+		dispatch.WithMaxBuffered(200_000),
+		dispatch.WithHandler(func(context.Context, dispatch.Record) error {
+			if first.Load() == 0 {
+				first.CompareAndSwap(0, time.Now().UnixNano())
+			}
+			if done.Add(1) == int64(n) {
+				finished <- time.Now()
+			}
+			return nil
+		}),
+	)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx) }()
+	defer func() { cancel(); <-errc }()
+	select {
+	case end := <-finished:
+		return float64(n) / end.Sub(time.Unix(0, first.Load())).Seconds()
+	case err := <-errc:
+		b.Fatalf("Run: %v", err)
+	case <-time.After(2 * time.Minute):
+		b.Fatalf("handled %d of %d in 2 minutes", done.Load(), n)
+	}
+	return 0
+}
