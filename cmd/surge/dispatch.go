@@ -26,7 +26,9 @@ Idempotency-Key headers; 2xx = done, 408/429/5xx/timeouts are retried, other
 Within a partition, records of different users run concurrently (up to
 --max-in-flight-partition, --max-in-flight in total); one user's records run
 one at a time, in order. Offsets are committed only up to the first record not
-yet done. A failing record is parked in the group's retry topic
+yet done, every --commit-interval; the records done above it travel in the
+commit metadata, so a crash redelivers only what was done since the last
+commit. A failing record is parked in the group's retry topic
 ("<group>.retry.<topic>") with exponential backoff and jitter; the user's later
 records wait behind it there, other users go on. After --max-attempts or
 --max-age it goes to the dead-letter topic (see 'surge dlq'), and the user's

@@ -34,8 +34,12 @@ so they hold across instances.
 
 The rules file is reloaded on SIGHUP and when it changes on disk. A file that
 does not validate is rejected (its errors are logged with line and field)
-and the previous rules keep running. Events later than the rules' allowed
-lateness are counted and written to the dead-letter topic with reason "late".`,
+and the previous rules keep running. An event more than the rules' allowed
+lateness behind the newest event of its input partition is counted and
+written to the dead-letter topic with reason "late". An input stops holding
+back the watermark (absence timers) only once it is read to its end and
+quiet for --idle-timeout: a slow or restarting consumer never makes its
+backlog late.`,
 		Example: `  surge triggers --rules deploy/rules/holiday.yaml
   surge triggers --rules holiday.yaml --brokers kafka-1:9092 --instance-id "$HOSTNAME" --metrics-addr :9465`,
 		Args: cobra.NoArgs,
@@ -47,7 +51,9 @@ lateness are counted and written to the dead-letter topic with reason "late".`,
 	f.String("rules", "", "rules file (YAML); empty runs the built-in sample holiday rules")
 	f.String("group", triggers.DefaultGroup, "consumer group; the state changelog topic is <group>.state")
 	f.String("instance-id", "", "stable id of this instance (e.g. the pod name); empty picks a random one")
-	f.Duration("idle-timeout", rules.DefaultIdleTimeout, "after this long without records an input stops holding back the watermark")
+	f.Duration("idle-timeout", rules.DefaultIdleTimeout, "an input read to its end that stays quiet this long stops holding back the watermark")
+	f.Duration("commit-interval", 0, "keep a transaction open this long across polls (fewer, larger transactions; up to this much more coupon latency); 0 commits after each poll")
+	f.Int("max-poll-records", 200_000, "most input records in one transaction")
 	f.Duration("transaction-timeout", 10*time.Second, "how long a crashed instance's open transaction can block its partitions")
 	f.Duration("session-timeout", 10*time.Second, "consumer-group session timeout")
 	f.Duration("rebalance-timeout", 30*time.Second, "consumer-group rebalance timeout")
@@ -111,6 +117,8 @@ func triggerOptions(a *app, kc stream.ClientConfig, set *rules.Set, reg promethe
 		triggers.WithGroup(a.v.GetString("group")),
 		triggers.WithInstanceID(a.v.GetString("instance-id")),
 		triggers.WithIdleTimeout(a.v.GetDuration("idle-timeout")),
+		triggers.WithCommitInterval(a.v.GetDuration("commit-interval")),
+		triggers.WithMaxPollRecords(a.v.GetInt("max-poll-records")),
 		triggers.WithTransactionTimeout(a.v.GetDuration("transaction-timeout")),
 		triggers.WithSessionTimeout(a.v.GetDuration("session-timeout")),
 		triggers.WithRebalanceTimeout(a.v.GetDuration("rebalance-timeout")),

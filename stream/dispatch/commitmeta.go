@@ -1,96 +1,180 @@
 package dispatch
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/binary"
+	"slices"
 	"strings"
 )
 
-// Commit metadata: the offsets done above the commit point.
+// Commit metadata: what the committed offset alone cannot say.
 //
 // A partition's commit point is its first offset not done, but records of
-// other keys after it are often done already (per-key concurrency). Each
-// commit carries them in the partition's commit metadata, so that a new
-// owner (after a crash, a lost partition or a restart) skips them instead
-// of delivering them again:
+// other keys after it are often done already (per-key concurrency), and
+// a record of the retry partition being retried in memory has failed more
+// often than its parked copy says. Each commit carries both in the
+// partition's commit metadata, so that a new owner (after a crash, a lost
+// partition, a restart or a rebalance) skips the done records instead of
+// delivering them again, and resumes a retried record's attempt count:
 //
-//	surge-dispatch/1 <base64url of uvarint pairs>
+//	surge-dispatch/1 <done>[ <attempts>]
 //
-// Each pair is (from - previous end, end - from) for one span [from, end)
-// of done offsets, ascending; the first "previous end" is the committed
-// offset. The text is kept under metaMaxBytes (Kafka's default
-// offset.metadata.max.bytes is 4096); spans that do not fit are left out,
-// so those records are delivered again: never a gap, only fewer
-// duplicates. Metadata in any other form (a plain consumer's, an older
-// dispatcher's) reads as no spans.
+// <done> is the base64url of uvarint pairs (from - previous end,
+// end - from), one per span [from, end) of done offsets, ascending, the
+// first "previous end" being the committed offset. <attempts> is the
+// base64url of uvarint pairs (offset - committed offset, attempts). The
+// text is kept under metaMaxBytes (Kafka's default
+// offset.metadata.max.bytes is 4096): spans and counts that do not fit are
+// left out, so those records are delivered again or retried from their
+// parked count — never a gap, only more duplicates or attempts. Metadata
+// in any other form (a plain consumer's, an older dispatcher's) reads as
+// nothing.
 const (
 	metaPrefix   = "surge-dispatch/1 "
 	metaMaxBytes = 4000
 	// metaMaxSpans bounds the spans read out of a window per commit.
 	metaMaxSpans = 1500
+	// metaMaxTries bounds the attempt counts written per commit.
+	metaMaxTries = 200
 )
 
 var metaEnc = base64.RawURLEncoding
 
-// encodeDone encodes the done spans above committed offset at.
-func encodeDone(at int64, spans []span) string {
-	if len(spans) == 0 {
+// tryCount is the attempts so far of a record not done.
+type tryCount struct {
+	offset   int64
+	attempts int
+}
+
+// encodeMeta encodes the done spans and attempt counts above committed
+// offset at; "" when there are none.
+func encodeMeta(at int64, spans []span, tries []tryCount) string {
+	if len(spans) == 0 && len(tries) == 0 {
 		return ""
 	}
-	limit := metaEnc.DecodedLen(metaMaxBytes - len(metaPrefix))
-	buf := make([]byte, 0, min(limit, 8*len(spans)))
+	budget := metaEnc.DecodedLen(metaMaxBytes - len(metaPrefix) - 1)
+	var tb []byte
+	for _, c := range tries {
+		if c.offset < at || c.attempts <= 0 {
+			continue
+		}
+		n := len(tb)
+		tb = binary.AppendUvarint(tb, uint64(c.offset-at))
+		tb = binary.AppendUvarint(tb, uint64(c.attempts))
+		if len(tb) > budget/4 {
+			tb = tb[:n] // keep most of the room for the spans
+			break
+		}
+	}
+	var sb []byte
 	prev := at
 	for _, s := range spans {
 		if s.from < prev || s.end <= s.from {
 			break // not ascending: stop rather than write nonsense
 		}
-		n := len(buf)
-		buf = binary.AppendUvarint(buf, uint64(s.from-prev))
-		buf = binary.AppendUvarint(buf, uint64(s.end-s.from))
-		if len(buf) > limit {
-			buf = buf[:n]
+		n := len(sb)
+		sb = binary.AppendUvarint(sb, uint64(s.from-prev))
+		sb = binary.AppendUvarint(sb, uint64(s.end-s.from))
+		if len(sb)+len(tb) > budget {
+			sb = sb[:n]
 			break
 		}
 		prev = s.end
 	}
-	if len(buf) == 0 {
+	if len(sb) == 0 && len(tb) == 0 {
 		return ""
 	}
-	return metaPrefix + metaEnc.EncodeToString(buf)
+	out := metaPrefix + metaEnc.EncodeToString(sb)
+	if len(tb) > 0 {
+		out += " " + metaEnc.EncodeToString(tb)
+	}
+	return out
 }
 
-// decodeDone reads the done spans of metadata committed with offset at;
-// nil when meta is not the dispatcher's or is malformed.
-func decodeDone(at int64, meta string) []span {
+// decodeMeta reads the metadata committed with offset at: the done spans
+// and the attempt counts by offset. Both are empty when meta is not the
+// dispatcher's; a malformed part reads as empty.
+func decodeMeta(at int64, meta string) ([]span, map[int64]int) {
 	rest, ok := strings.CutPrefix(meta, metaPrefix)
 	if !ok || at < 0 {
-		return nil
+		return nil, nil
 	}
-	buf, err := metaEnc.DecodeString(rest)
-	if err != nil {
+	done, tries, _ := strings.Cut(rest, " ")
+	return decodeSpans(at, done), decodeTries(at, tries)
+}
+
+func decodeSpans(at int64, text string) []span {
+	pairs, ok := uvarintPairs(text)
+	if !ok {
 		return nil
 	}
 	var out []span
 	prev := at
-	for len(buf) > 0 {
-		gap, n := binary.Uvarint(buf)
-		if n <= 0 {
-			return nil
-		}
-		buf = buf[n:]
-		length, n := binary.Uvarint(buf)
-		if n <= 0 || length == 0 || gap > 1<<62 || length > 1<<62 {
-			return nil
-		}
-		buf = buf[n:]
-		s := span{prev + int64(gap), prev + int64(gap) + int64(length)}
-		if s.end <= s.from || s.from < prev {
+	for _, pr := range pairs {
+		s := span{prev + int64(pr[0]), prev + int64(pr[0]) + int64(pr[1])}
+		if pr[1] == 0 || s.end <= s.from || s.from < prev {
 			return nil
 		}
 		out = append(out, s)
 		prev = s.end
 	}
 	return out
+}
+
+func decodeTries(at int64, text string) map[int64]int {
+	pairs, ok := uvarintPairs(text)
+	if !ok || len(pairs) == 0 {
+		return nil
+	}
+	out := make(map[int64]int, len(pairs))
+	for _, pr := range pairs {
+		if pr[1] > 1<<20 {
+			return nil
+		}
+		out[at+int64(pr[0])] = int(pr[1])
+	}
+	return out
+}
+
+// uvarintPairs reads base64url text holding pairs of uvarints, each below
+// 2^62.
+func uvarintPairs(text string) ([][2]uint64, bool) {
+	buf, err := metaEnc.DecodeString(text)
+	if err != nil {
+		return nil, false
+	}
+	var out [][2]uint64
+	for len(buf) > 0 {
+		var pr [2]uint64
+		for i := range pr {
+			v, n := binary.Uvarint(buf)
+			if n <= 0 || v > 1<<62 {
+				return nil, false
+			}
+			pr[i], buf = v, buf[n:]
+		}
+		out = append(out, pr)
+	}
+	return out, true
+}
+
+// commitMeta is what p commits besides its watermark at.
+func (p *part) commitMeta(at int64) string {
+	var tries []tryCount
+	for t := range p.retrying {
+		if len(tries) == metaMaxTries {
+			break
+		}
+		tries = append(tries, tryCount{t.offset(), t.attempts()})
+	}
+	for o, n := range p.priorTries {
+		if o >= p.seen && len(tries) < metaMaxTries {
+			tries = append(tries, tryCount{o, n})
+		}
+	}
+	slices.SortFunc(tries, func(a, b tryCount) int { return cmp.Compare(a.offset, b.offset) })
+	return encodeMeta(at, p.doneSpans(), tries)
 }
 
 // doneSpans is what p commits as done above its watermark: the window's

@@ -27,18 +27,39 @@
 //
 // # Commit only after done
 //
-// Each partition tracks the offsets fetched and not yet done. The commit
-// point is the first offset not done (or the next offset when all are
-// done): everything below it is done. Nothing else is stored, neither in
-// commit metadata nor elsewhere, so a crash redelivers what was done above
-// the commit point (duplicates, never a gap). Offsets are committed every
-// WithCommitInterval, on revoke and on shutdown.
+// Each partition tracks the offsets fetched and not yet done (a bit set
+// from the first one not done). The commit point is the first offset not
+// done (or the next offset when all are done): everything below it is
+// done. Records of other keys above it are often done too; the commit
+// carries them in the partition's commit metadata (done offsets as
+// run-length spans, kept under Kafka's 4 KiB default limit; see
+// commitmeta.go), and a new owner skips them. So a crash redelivers only
+// what was done since the last commit, plus the handler calls running at
+// the crash, plus what did not fit in the metadata: duplicates, never a
+// gap. Offsets are committed every WithCommitInterval (default 200 ms), on
+// revoke and on shutdown; a partition counts as committed only when the
+// broker acknowledged it.
 //
 // Rebalances use the cooperative-sticky balancer. On revoke, no new
 // handler starts for the revoked partitions, running ones get up to
 // WithRevokeTimeout to finish (then their context is cancelled and the new
-// owner redelivers them), what is done is committed, and only then does
-// the revoke return. Lost partitions are dropped without a commit.
+// owner redelivers them), what is done is committed (with its metadata, so
+// a graceful handover redelivers nothing done), and only then does the
+// revoke return. Lost partitions are dropped without a commit.
+//
+// # How records flow
+//
+// One goroutine (the engine) owns all state; nothing else touches it. The
+// poller hands it whole polls through a one-slot channel, so the next poll
+// is fetched while the engine takes in the last one. The records of a
+// poll's partition become tasks allocated together; a key's queue is a
+// list through its tasks, and a key with nothing queued costs a map
+// insert and delete. Started tasks go to a pool of worker goroutines in
+// one batch per engine turn, and results come back in batches too, so a
+// record costs no goroutine, no channel operation and no lock of its own.
+// The pool keeps as many workers busy as the handlers' latency calls for:
+// one per running handler for slow ones (up to WithMaxInFlight), about one
+// per CPU for handlers of microseconds (see pool.go).
 //
 // # Retries: the retry topic and its ordering rule
 //
@@ -76,9 +97,16 @@
 // earlier). So a key's order holds across restarts, and no record is
 // skipped that was not done.
 //
-// The attempt count of a record retried in memory is persisted only when it
-// is parked; after a crash its attempts resume from the parked count, while
-// its age budget (the first-failure time) is exact.
+// The attempt count of a record retried in memory goes into the retry
+// partition's commit metadata at every commit: after a handover it goes on
+// exactly, after a crash from the last commit (one commit interval
+// behind); its age budget (the first-failure time, in its headers) is
+// exact.
+//
+// A retry record is always written to the retry partition of its source
+// partition's number, never elsewhere. When a source topic gains
+// partitions while the group runs, the retry topic is grown to match when
+// the new partitions are assigned.
 //
 // # Priority lanes
 //
@@ -99,15 +127,16 @@
 // heap (one timer for the earliest, no polling): other keys go on, later
 // records of its key wait behind it, and it starts within a few
 // milliseconds of its time. While it waits, its partition's commit point
-// stays below it, so a restart redelivers what came after it in that
-// partition; delays are meant for minutes, not days.
+// stays below it; what is done after it travels in the commit metadata,
+// as far as it fits, so a restart redelivers little. It waits in memory:
+// delays are meant for minutes, not days.
 //
 // # At least once, and what a handler must do
 //
 // Every record is handled at least once. It may be handled more than once:
-// after a crash (what was done above the commit point), after a revoke
-// timeout, and when a handler had its effect but failed (or timed out)
-// before saying so. Record.EventID is unique per event: a handler should
+// after a crash (what was done since the last commit, and the calls then
+// running), after a revoke timeout, and when a handler had its effect but
+// failed (or timed out) before saying so. Record.EventID is unique per event: a handler should
 // make its effect idempotent keyed by it (a unique constraint, a
 // conditional write, the downstream API's Idempotency-Key, which Webhook
 // sends). Dedup is a bounded in-memory window for in-process handlers that

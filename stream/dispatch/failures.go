@@ -45,6 +45,7 @@ func (e *engine) onFailure(t *task, err error) {
 		return
 	}
 	log.Info("handler failed; retrying", "due", t.due)
+	p.retrying[t] = struct{}{}
 	e.wait(t)
 }
 

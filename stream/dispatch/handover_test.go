@@ -2,6 +2,9 @@ package dispatch_test
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,5 +54,49 @@ func TestHandoverSkipsDoneAboveCommitPoint(t *testing.T) {
 	}
 	if c.replays != 0 {
 		t.Errorf("got %d redeliveries of records already handled, want 0", c.replays)
+	}
+}
+
+// TestAttemptsSurviveHandover: a record that always fails is retried in
+// memory from the retry topic; when its partition moves to another member
+// mid-retries, the count goes on from where it was (it travels in the
+// commit metadata), so the record reaches the dead-letter topic after
+// exactly its attempt budget, not a fresh budget per owner.
+func TestAttemptsSurviveHandover(t *testing.T) {
+	brokers := cluster(t, 2)
+	keys := produce(t, brokers, topics.Orders, 10, 3, nil)
+	poison := "e-" + keys[3] + "-1"
+	const budget = 8
+	var mu sync.Mutex
+	var attempts []int // the poison record's attempts, in call order
+	h := func(ctx context.Context, r dispatch.Record) error {
+		if r.EventID != poison {
+			return nil
+		}
+		mu.Lock()
+		attempts = append(attempts, r.Attempt)
+		mu.Unlock()
+		return errors.New("always fails")
+	}
+	calls := func() int { mu.Lock(); defer mu.Unlock(); return len(attempts) }
+	opts := append(baseOpts(t, brokers, "attempts"), dispatch.WithHandler(h), dispatch.WithRetryBudget(budget, time.Hour),
+		dispatch.WithBackoff(20*time.Millisecond, 40*time.Millisecond))
+	_, stop1 := runDispatcher(t, opts...)
+	waitFor(t, 30*time.Second, "4 attempts on the first member", func() bool { return calls() >= 4 })
+	stop1()
+	onFirst := calls()
+	runDispatcher(t, opts...)
+	waitFor(t, 30*time.Second, "the dead letter", func() bool { return len(deadLetters(t, brokers)) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	want := make([]int, budget)
+	for i := range want {
+		want[i] = i + 1
+	}
+	if !slices.Equal(attempts, want) {
+		t.Errorf("got attempts %v (%d on the first member), want %v", attempts, onFirst, want)
+	}
+	if dl := deadLetters(t, brokers)[0]; dl.Attempts != budget {
+		t.Errorf("dead letter with %d attempts, want %d", dl.Attempts, budget)
 	}
 }

@@ -49,9 +49,16 @@ func keySeq(eventID string) (string, int) {
 	return eventID[2:i], seq
 }
 
-// produce writes perKey records for each of keys keys to topic, seq 0..perKey-1
-// per key, interleaved at random, and returns the keys.
+// produce writes perKey records for each of keys keys ("u0000", ...) to
+// topic, seq 0..perKey-1 per key, interleaved at random, and returns the
+// keys.
 func produce(t *testing.T, brokers []string, topic string, keys, perKey int, hdr func(key string, seq int) []kgo.RecordHeader) []string {
+	t.Helper()
+	return produceNamed(t, brokers, topic, "u", keys, perKey, hdr)
+}
+
+// produceNamed is produce with keys named prefix+"0000", ...
+func produceNamed(t *testing.T, brokers []string, topic, prefix string, keys, perKey int, hdr func(key string, seq int) []kgo.RecordHeader) []string {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(time.Millisecond))
 	if err != nil {
@@ -62,7 +69,7 @@ func produce(t *testing.T, brokers []string, topic string, keys, perKey int, hdr
 	next := make([]int, keys)
 	var order []int
 	for k := range keys {
-		names[k] = fmt.Sprintf("u%04d", k)
+		names[k] = fmt.Sprintf("%s%04d", prefix, k)
 		for range perKey {
 			order = append(order, k)
 		}

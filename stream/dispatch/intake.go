@@ -105,6 +105,14 @@ func (e *engine) takeRetry(p *part, r *kgo.Record, t *task) {
 		headers: meta.ownHeaders, notBefore: meta.notBefore, attempts: src.Attempts,
 		firstFailure: src.FirstFailure, lastFailure: src.LastFailure, lastErr: src.Reason,
 	}
+	if n, ok := p.priorTries[r.Offset]; ok {
+		// The previous owner retried it in memory: resume its count.
+		delete(p.priorTries, r.Offset)
+		if n > t.x.attempts {
+			t.x.attempts = n
+			p.retrying[t] = struct{}{}
+		}
+	}
 	t.due = meta.due
 	if meta.notBefore.After(t.due) {
 		t.due = meta.notBefore

@@ -69,8 +69,8 @@ func newEngine(cfg *config, m *metrics) *engine {
 		hctx:    hctx,
 		hcancel: hcancel,
 	}
-	e.pool = newPool(cfg.maxInFlight, &e.wg, func(t *task) {
-		callHandler(cfg.handler, t, func(d time.Duration) { m.latency.Observe(d.Seconds()) })
+	e.pool = newPool(cfg.maxInFlight, &e.wg, func(t *task) time.Duration {
+		return callHandler(cfg.handler, t, func(d time.Duration) { m.latency.Observe(d.Seconds()) })
 	})
 	e.timer.Stop()
 	e.lanes[0] = &lane{name: LanePriority}
@@ -106,6 +106,7 @@ func (e *engine) do(f func()) bool {
 // run is the engine goroutine. It returns when stop is closed.
 func (e *engine) run(stop <-chan struct{}) {
 	defer close(e.done)
+	e.pool.start()
 	defer e.pool.close()
 	for {
 		select {
@@ -256,6 +257,9 @@ func (e *engine) complete(t *task) {
 	p := t.part
 	p.win.done(t.offset())
 	p.lane.buffered--
+	if p.retry {
+		delete(p.retrying, t)
+	}
 	if n := t.next; n != nil {
 		t.next = nil
 		if !p.revoking {

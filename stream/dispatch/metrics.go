@@ -50,7 +50,7 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounte
 		retried:      ctr("retried_total", "Failed records scheduled for another attempt."),
 		parkedBehind: ctr("parked_behind_total", "Records parked in the retry topic behind an earlier failing record of their key."),
 		deadLettered: ctr("dead_lettered_total", "Records written to the dead-letter topic."),
-		skipped:      ctr("skipped_total", "Source records skipped on assignment because the retry topic already holds them."),
+		skipped:      ctr("skipped_total", "Records skipped on assignment: the previous owner's commit records them as done, or the retry topic holds them."),
 		normalPaused: ctr("normal_lane_paused_total", "Times the normal lane's fetching paused for the priority lane."),
 		commits:      ctr("commits_total", "Offset commits."),
 	}

@@ -24,7 +24,7 @@ const (
 	DefaultMaxAge               = 15 * time.Minute
 	DefaultBackoffBase          = 200 * time.Millisecond
 	DefaultBackoffMax           = 30 * time.Second
-	DefaultCommitInterval       = time.Second
+	DefaultCommitInterval       = 200 * time.Millisecond
 	DefaultRevokeTimeout        = 10 * time.Second
 	DefaultNormalShare          = 8
 	DefaultSessionTimeout       = 10 * time.Second

@@ -30,8 +30,14 @@ type part struct {
 	meta      string // commit metadata sent with committed
 	hwm       int64  // high watermark of the last fetch; -1 unknown
 	// prior holds the offsets the previous owner's commit recorded as done
-	// above the committed offset: they are skipped.
-	prior []span
+	// above the committed offset: they are skipped. priorTries holds the
+	// attempts it recorded for retry records not done (retry partitions).
+	prior      []span
+	priorTries map[int64]int
+	// retrying holds the retry records that failed here and wait for
+	// their next attempt in memory: their attempts go into the commit
+	// metadata (retry partitions only).
+	retrying map[*task]struct{}
 
 	// keys maps a key to the last record of its queue (the tail); the
 	// queue runs from the head, the record running or waiting, through
@@ -72,6 +78,7 @@ func newPart(parent context.Context, t tp, l *lane, retry bool) *part {
 	if retry {
 		p.unread = make(map[string]int)
 		p.maxParked = make(map[string]int64)
+		p.retrying = make(map[*task]struct{})
 	}
 	return p
 }

@@ -3,7 +3,9 @@ package dispatch
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,35 +15,59 @@ import (
 // The engine pushes the tasks it starts in one batch per loop turn; a
 // worker takes one task at a time, so a slow handler never holds others
 // back. Workers are started on demand, up to the in-flight bound, and stay
-// for the dispatcher's life: with fast handlers a few of them keep up,
-// with slow ones there is one per running handler. A worker that takes a
-// task and sees more queued wakes (or starts) the next one, so a batch
-// fans out without the engine waking every worker itself.
+// for the dispatcher's life.
+//
+// How many work at once follows the handlers' latency (an moving average
+// of their calls): with slow handlers (network calls) every queued task
+// gets a worker — a worker that takes a task and sees more queued wakes or
+// starts the next one, so a batch fans out without the engine waking each
+// worker; with fast handlers (microseconds) as many as there are CPUs,
+// since more would only take turns on them and pay a wake-up per task. A
+// watchdog wakes one more worker whenever the queue made no progress for
+// a millisecond, so a usually fast handler that blocks holds the others
+// back for no longer than that (and its latency soon counts as slow).
 //
 // Results collect in a slice the engine swaps out whole when signalled
 // (done is a one-slot channel: one signal stands for any number of
 // results), so the engine pays one lock and one channel receive per batch,
 // not per record.
 type pool struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	queue   fifo
-	idle    int // workers waiting for a task, not yet signalled
-	workers int
-	max     int
-	closed  bool
-	results []*task
-	spare   []*task
+	mu        sync.Mutex
+	cond      *sync.Cond // workers wait for tasks
+	watchCond *sync.Cond // the watchdog waits for a queue
+	queue     fifo
+	idle      int // workers waiting for a task, not yet signalled
+	workers   int
+	max       int
+	fast      int    // workers at once for fast handlers
+	pops      uint64 // tasks taken, for the watchdog
+	watching  bool   // the watchdog waits for a queue
+	closed    bool
+	results   []*task
+	spare     []*task
+	latency   atomic.Int64 // moving average of handler calls, ns
 
-	done chan struct{} // signalled when results goes from empty to not
-	call func(*task)   // runs the handler, sets task.err
+	done chan struct{}             // signalled when results goes from empty to not
+	call func(*task) time.Duration // runs the handler, sets task.err; how long it took
 	wg   *sync.WaitGroup
 }
 
-func newPool(max int, wg *sync.WaitGroup, call func(*task)) *pool {
-	p := &pool{max: max, done: make(chan struct{}, 1), call: call, wg: wg}
+// slowCall is the average handler latency above which every queued task
+// gets a worker of its own.
+const slowCall = 50 * time.Microsecond
+
+func newPool(bound int, wg *sync.WaitGroup, call func(*task) time.Duration) *pool {
+	p := &pool{max: bound, fast: min(bound, max(2, runtime.GOMAXPROCS(0))), done: make(chan struct{}, 1), call: call, wg: wg}
 	p.cond = sync.NewCond(&p.mu)
+	p.watchCond = sync.NewCond(&p.mu)
+	p.latency.Store(int64(time.Millisecond)) // slow until calls show otherwise
 	return p
+}
+
+// start starts the watchdog.
+func (p *pool) start() {
+	p.wg.Add(1)
+	go p.watch()
 }
 
 // push queues tasks to run.
@@ -53,8 +79,24 @@ func (p *pool) push(ts []*task) {
 	for _, t := range ts {
 		p.queue.push(t)
 	}
-	p.wakeLocked()
+	p.spreadLocked()
+	if p.watching {
+		p.watching = false
+		p.watchCond.Signal()
+	}
 	p.mu.Unlock()
+}
+
+// spreadLocked wakes or starts one more worker if the queue has tasks and
+// the handlers' latency calls for more workers than are active.
+func (p *pool) spreadLocked() {
+	if p.queue.len() == 0 {
+		return
+	}
+	active := p.workers - p.idle
+	if active < p.fast || time.Duration(p.latency.Load()) > slowCall {
+		p.wakeLocked()
+	}
 }
 
 // wakeLocked gets one more worker on the queue: an idle one, or a new one
@@ -85,12 +127,16 @@ func (p *pool) work() {
 			return
 		}
 		t := p.queue.pop()
-		if p.queue.len() > 0 {
-			p.wakeLocked()
-		}
+		p.pops++
+		p.spreadLocked()
 		p.mu.Unlock()
 
-		p.call(t)
+		if took := p.call(t); took > 0 {
+			// A moving average over about 16 calls; concurrent updates
+			// may lose one, which does not matter here.
+			avg := p.latency.Load()
+			p.latency.Store(avg + (int64(took)-avg)/16)
+		}
 
 		p.mu.Lock()
 		p.results = append(p.results, t)
@@ -99,6 +145,30 @@ func (p *pool) work() {
 			case p.done <- struct{}{}:
 			default:
 			}
+		}
+	}
+}
+
+// watch wakes one more worker when tasks are queued and none was taken
+// for a millisecond.
+func (p *pool) watch() {
+	defer p.wg.Done()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		for p.queue.len() == 0 && !p.closed {
+			p.watching = true
+			p.watchCond.Wait()
+		}
+		if p.closed {
+			return
+		}
+		seen := p.pops
+		p.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		p.mu.Lock()
+		if p.queue.len() > 0 && p.pops == seen {
+			p.wakeLocked()
 		}
 	}
 }
@@ -119,21 +189,24 @@ func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
 	p.cond.Broadcast()
+	p.watchCond.Broadcast()
 	p.mu.Unlock()
 }
 
 // callHandler runs h for t with its partition's context: the worker's
-// half of a task. A task of a dropped partition is not called.
-func callHandler(h Handler, t *task, observe func(time.Duration)) {
+// half of a task. A task of a dropped partition is not called (0).
+func callHandler(h Handler, t *task, observe func(time.Duration)) time.Duration {
 	ctx := t.part.ctx
 	if err := ctx.Err(); err != nil {
 		t.err = err
-		return
+		return 0
 	}
 	rec := t.record()
 	t0 := time.Now()
 	t.err = safeCall(ctx, h, rec)
-	observe(time.Since(t0))
+	took := time.Since(t0)
+	observe(took)
+	return took
 }
 
 // safeCall calls h, turning a panic into a permanent error.

@@ -126,13 +126,7 @@ func TestKill9AndRestart(t *testing.T) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	}()
-	waitFor(t, 30*time.Second, "every record delivered", func() bool {
-		m := svc.c.missing(keys, perKey, nil)
-		if len(m) > 0 && len(m) < 50 {
-			t.Logf("missing %v", m)
-		}
-		return len(m) == 0
-	})
+	waitFor(t, 60*time.Second, "every record delivered", func() bool { return len(svc.c.missing(keys, perKey, nil)) == 0 })
 	svc.c.report(t)
 	dups := svc.c.successes() - total
 	t.Logf("records %d, successful deliveries %d, duplicates %d (bound %d), redelivered calls %d", total, svc.c.successes(), dups, bound, svc.c.replays)

@@ -88,8 +88,10 @@ func writeError(w http.ResponseWriter, status int, e *APIError, retryAfter time.
 	if retryAfter > 0 {
 		setRetryAfter(w, retryAfter)
 	}
-	b, err := json.Append(make([]byte, 0, 256), ErrorBody{Error: *e}, 0) // no HTML escaping: the answer is JSON, not HTML
-	if err != nil { // unreachable: strings and slices of strings only
+	// No HTML escaping: the answer is JSON, not HTML. Encoding strings
+	// and slices of strings cannot fail.
+	b, err := json.Append(make([]byte, 0, 256), ErrorBody{Error: *e}, 0)
+	if err != nil {
 		b = []byte(`{"error":{"code":"internal","message":"encode error"}}`)
 	}
 	writeJSON(w, status, append(b, '\n'))

@@ -62,6 +62,15 @@ func (s *scanner) opt(l string) bool {
 	return true
 }
 
+// plain marks the bytes a fast-path string may hold: printable ASCII
+// without quote and backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str reads the rest of a string whose opening quote was consumed: 1 to
 // MaxIDBytes printable ASCII bytes, no quote or backslash inside.
 func (s *scanner) str() string {
@@ -69,16 +78,12 @@ func (s *scanner) str() string {
 		return ""
 	}
 	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if c == '"' {
-			break
-		}
-		if c < 0x20 || c > 0x7e || c == '\\' {
-			s.bad = true
-			return ""
-		}
+	for s.i < len(s.b) && plain[s.b[s.i]] {
 		s.i++
+	}
+	if s.i < len(s.b) && s.b[s.i] != '"' {
+		s.bad = true
+		return ""
 	}
 	n := s.i - start
 	if s.i == len(s.b) || n == 0 || n > schemas.MaxIDBytes {

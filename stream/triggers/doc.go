@@ -19,9 +19,12 @@
 //
 // Either all of that becomes visible to read_committed consumers or none of
 // it does. A transaction aborted by a rebalance or a failure is undone in
-// memory too (the rules engine keeps an undo copy of every user it touched
-// in the batch), and the session rewinds to the committed offsets, so the
-// batch is evaluated again from the same state. After a kill -9 the open
+// memory too (the rules engine keeps an encoded copy of every user it
+// touched in the transaction as it was before, and the partition's meta),
+// and the session rewinds to the committed offsets, so the input is
+// evaluated again from the same state. A rebalance during a transaction
+// ends it at once (it cannot commit), and a partition assigned while one is
+// open is tracked from its first change, so its changes are undone too. After a kill -9 the open
 // transaction is aborted (by the restarted instance fencing its
 // transactional id, or by the transaction timeout); the next owner of the
 // partitions restores the state from the changelog and resumes at the
@@ -31,8 +34,9 @@
 // read_committed to its end.
 //
 // Second line of defence: coupon ids are deterministic, a hash of
-// (campaign, rule, user, n) where n counts the user's coupons from the rule,
-// and the coupon record's event id derives from it. A replay of the same
+// (campaign, rule, user, n, trigger) where n counts the user's coupons from
+// the rule and trigger is the triggering event's id (or the absence
+// timer), and the coupon record's event id derives from it. A replay of the same
 // input produces byte-identical coupons, so a consumer that ever saw a
 // duplicate (a read_uncommitted reader) can drop it by coupon id.
 //
@@ -62,22 +66,75 @@
 // # Event time, lateness and idle inputs
 //
 // Windows run on event time. Each partition merges three channels (orders,
-// priority orders, user events); each channel's progress is its newest event
-// time, and the partition's watermark is the slowest active channel's
-// progress minus the rules file's allowed lateness. A channel that has sent
-// nothing for the idle timeout stops holding the watermark back; when every
-// channel is idle the watermark follows the wall clock from the last record,
-// so absence timers still fire on a quiet partition. Events older than the
-// watermark are late: they are not applied, they are counted
-// (surge_triggers_late_events_total) and written to the dead-letter topic
-// with reason "late: ...", never dropped silently.
+// priority orders, user events: one Kafka partition each). Every decision
+// is a function of the events each channel delivers, in its own order,
+// never of when the consumer happens to read them:
 //
-// # Latency
+//   - An event is late when it is more than the rules file's allowed
+//     lateness older than the newest event its own channel delivered
+//     before it. That depends only on the channel's Kafka order, so every
+//     run over the same input, interrupted or not, and however the
+//     consumer interleaves the topics, rejects the same events. Late events
+//     are not applied; they are counted (surge_triggers_late_events_total)
+//     and written to the dead-letter topic with reason "late: ...", never
+//     dropped silently.
+//   - The partition's watermark, which fires absence timers, trims windows
+//     and evicts users, is the slowest live channel's newest event time
+//     minus the lateness. A timer fires once the watermark is past its
+//     deadline: any event that could still cancel it is then late on its
+//     own channel, so the decision is the same in every run.
+//   - A channel stops holding the watermark back only when it is idle: read
+//     to its end (the consumer's position reached the partition's last
+//     stable offset, checked with ListOffsets) and quiet for the idle
+//     timeout. A channel that delivers nothing because the consumer is
+//     behind or stalled (a long transaction, a restore after a kill, a
+//     rebalance, a slow machine) is not at its end and keeps holding the
+//     watermark: its backlog is never taken for late events. A restored
+//     partition starts with every channel live.
+//   - When every channel of a partition is idle the watermark follows the
+//     processing clock from the newest event time (minus the lateness) on,
+//     so absence timers still fire on a quiet partition. This is the one
+//     place where the clock matters.
+//   - An event older than the watermark is late too. That can only happen
+//     on a channel that was idle and comes back with events older than
+//     what the other channels (or the clock) moved the watermark to.
 //
-// There is no fixed commit interval: the loop commits after each poll, so
-// a coupon is readable about one transaction round trip (produce, offset
-// commit, heartbeat, end) after its event was fetched; under load batches
-// grow on their own. See bench/ for measured figures.
+// Hence the exactness condition: the coupons of any run, with any kills,
+// restarts and rebalances, equal those of an uninterrupted run over the
+// same input when (1) no input partition that went idle (read to its end
+// and quiet for the idle timeout) comes back with events older than the
+// watermark, and (2) no rule's outcome depends on the relative order of
+// events from different input topics. (1) holds when each input keeps
+// receiving records more often than the idle timeout until its end, or
+// comes back with current event times; (2) holds for rules whose events
+// all come from one topic, and for absence rules whose cancelling events
+// come from another topic (a cancelling event read before the one that
+// starts the timer is remembered). It does not hold for a "vip" filter on
+// user events (the VIP flag comes from an order) or for a sum over normal
+// and priority orders of one user close together: those are still issued
+// once per (user, rule), but which event triggers them may differ between
+// runs. The kill -9 test's input meets (1) and (2) while the kills land at
+// random points (TestExactlyOnceUnderKill9); TestStallDoesNotMakeBacklogLate
+// covers the stalled consumer.
+//
+// Input records are read by a fast path that applies schemas.Decode's
+// checks to records in the form schemas.Encode writes and falls back to
+// schemas.Decode for any other, so which records are invalid (counted, left
+// to the sink's dead letters) never depends on the path; its "not more
+// than 24h in the future" check reads the clock, as schemas.Decode does.
+//
+// # Latency and throughput
+//
+// By default the loop commits after each poll: a coupon is readable about
+// one transaction round trip (produce, offset commit, heartbeat, end)
+// after its event was fetched, and under load polls, hence transactions,
+// grow on their own (up to WithMaxPollRecords, 200,000 records).
+// WithCommitInterval keeps a transaction open across polls for a while:
+// fewer, larger transactions, and a user changed several times in the
+// interval is written once, for up to the interval more latency. The
+// partitions of a poll are evaluated in parallel (a goroutine per core);
+// decoding, undo copies and changelog encoding allocate nothing per event
+// in the steady state. See bench/ for measured figures.
 //
 // # Memory
 //

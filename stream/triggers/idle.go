@@ -20,6 +20,7 @@ type part struct {
 	// records included), -1 when nothing was read since the assignment or
 	// an abort (the consumer then resumes at the committed offset).
 	pos [3]int64
+	out partOut
 }
 
 func newPart(p *rules.Partition, topics [3]string, now int64) *part {

@@ -2,8 +2,6 @@ package triggers
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/surgeio/surge/stream/triggers/rules"
 )
 
 type metrics struct {
@@ -52,14 +50,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) observeCommit(issues []rules.Issue, st Stats) {
+func (m *metrics) observeCommit(issued map[issueKey]issueSum, st Stats) {
 	m.commits.Inc()
 	m.records.Add(float64(st.Records))
 	m.late.Add(float64(st.Late))
 	m.invalid.Add(float64(st.Invalid))
-	for i := range issues {
-		is := &issues[i]
-		m.issued.WithLabelValues(is.Campaign, is.Rule).Inc()
-		m.value.WithLabelValues(is.Campaign, is.Rule, is.Currency).Add(float64(is.Value))
+	for k, sum := range issued {
+		m.issued.WithLabelValues(k.campaign, k.rule).Add(float64(sum.n))
+		m.value.WithLabelValues(k.campaign, k.rule, k.currency).Add(float64(sum.value))
 	}
 }

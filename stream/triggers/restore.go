@@ -92,7 +92,10 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 	r.mu.Unlock()
 	r.rebalanced.Store(true)
 	r.metrics.restoreSeconds.Observe(time.Since(started).Seconds())
-	r.addStats(func(s *Stats) { s.Restored += n })
+	r.mu.Lock()
+	owned := len(r.parts)
+	r.mu.Unlock()
+	r.addStats(func(s *Stats) { s.Restored += n; s.Partitions = owned })
 	r.cfg.logger.Info("partitions assigned", "partitions", nums, "changelog_records", n, "took", time.Since(started).Round(time.Millisecond))
 }
 
@@ -108,6 +111,10 @@ func (r *Runner) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 	}
 	r.mu.Unlock()
 	r.rebalanced.Store(true)
+	r.mu.Lock()
+	owned := len(r.parts)
+	r.mu.Unlock()
+	r.addStats(func(s *Stats) { s.Partitions = owned })
 	if len(revoked) > 0 {
 		r.cfg.logger.Info("partitions revoked", "partitions", revoked)
 	}

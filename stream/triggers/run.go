@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream"
 	"github.com/surgeio/surge/stream/triggers/rules"
 )
@@ -58,40 +56,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	return err
 }
 
-// txn is the transaction being filled: what the loop produced into it so
-// far, and the buffers its records point into. Records, keys and values
-// are reused from transaction to transaction once it has ended (the
-// producer holds them until then).
+// txn is the transaction being filled.
 type txn struct {
 	open    bool // engine changes are being tracked (rules.Partition.Begin)
 	kafka   bool // the Kafka transaction has begun
 	started time.Time
 	st      Stats
-	issues  []rules.Issue
-	recs    []kgo.Record
-	n       int    // records of recs in use
-	buf     []byte // keys and values of the records
+	issued  map[issueKey]issueSum
+	issues  []rules.Issue // kept only for WithOnIssue
 	errMu   sync.Mutex
 	err     error
 }
 
-// record returns a cleared record of the slab.
-func (t *txn) record() *kgo.Record {
-	if t.n == len(t.recs) {
-		t.recs = append(t.recs, make([]kgo.Record, max(256, len(t.recs)))...)
-	}
-	rec := &t.recs[t.n]
-	t.n++
-	*rec = kgo.Record{}
-	return rec
-}
+type issueKey struct{ campaign, rule, currency string }
 
-// bytes appends s to the transaction's buffer and returns its copy.
-func (t *txn) bytes(s string) []byte {
-	off := len(t.buf)
-	t.buf = append(t.buf, s...)
-	return t.buf[off:len(t.buf):len(t.buf)]
-}
+type issueSum struct{ n, value int64 }
 
 func (t *txn) promise(_ *kgo.Record, err error) {
 	if err != nil {
@@ -101,22 +80,19 @@ func (t *txn) promise(_ *kgo.Record, err error) {
 	}
 }
 
-var couponHeaders = []kgo.RecordHeader{{Key: stream.HeaderKind, Value: []byte(schemas.KindCoupon)}}
-
 func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error {
 	t := &txn{}
-	dec := &eventDecoder{}
 	// Records are produced even once ctx is cancelled: shutdown commits
 	// the transaction in hand.
 	prodCtx := context.WithoutCancel(ctx)
-	var pending []*kgo.Record // produced at the end of the iteration
+	var outs []*partOut
 	for {
 		if ctx.Err() != nil && !t.open {
 			return nil
 		}
 		if f := r.fatal.Load(); f != nil {
 			if t.open {
-				r.end(ctx, sess, t, false)
+				_ = r.end(ctx, sess, t, false)
 			}
 			return *f
 		}
@@ -146,14 +122,16 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 			r.cfg.logger.Warn("fetch error", "topic", tp, "partition", p, "err", err)
 		})
 		now := time.Now()
-		nowMs := now.UnixMilli()
-		marks := r.checkIdle(ctx, sess.Client(), nowMs)
-		dec.now = nowMs
+		marks := r.checkIdle(ctx, sess.Client(), now.UnixMilli())
 
 		r.mu.Lock()
 		if !t.open {
 			t.open, t.started = true, now
 			t.st, t.issues = Stats{}, t.issues[:0]
+			if t.issued == nil {
+				t.issued = map[issueKey]issueSum{}
+			}
+			clear(t.issued)
 		}
 		for _, p := range r.parts {
 			// Every partition's changes in the transaction are tracked,
@@ -163,82 +141,52 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 				p.Begin()
 			}
 		}
-		r.markIdle(marks, nowMs)
-		pending = pending[:0]
-		first := len(t.issues)
-		fetches.EachRecord(func(rec *kgo.Record) {
-			p := r.parts[rec.Partition]
-			ch, ok := r.channel(rec.Topic)
-			if p == nil || !ok {
-				return
-			}
-			p.seen[ch], p.pos[ch] = nowMs, rec.Offset+1
-			if rec.Attrs.IsControl() {
-				return
-			}
-			t.st.Records++
-			var ev rules.Event
-			ok, err := dec.decode(rec.Value, &ev)
-			if err != nil {
-				t.st.Invalid++
-				return
-			}
-			if !ok {
-				return
-			}
-			t.st.Events++
-			var late bool
-			t.issues, late = p.Process(&ev, ch, t.issues)
-			if late {
-				t.st.Late++
-				r.cfg.logger.Debug("late event", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)
-				if r.cfg.topics.DeadLetters != "" {
-					pending = append(pending, r.lateRecord(rec, &ev, ch, p.Partition, now))
-				}
-			}
-		})
-		for _, p := range r.parts {
-			t.issues = p.Tick(nowMs, t.issues)
-		}
-		for i := first; i < len(t.issues); i++ {
-			rec := t.record()
-			rec.Topic, rec.Key, rec.Headers = r.cfg.topics.Coupons, t.bytes(t.issues[i].User), couponHeaders
-			off := len(t.buf)
-			t.buf, _ = schemas.AppendJSON(t.buf, t.issues[i].Coupon())
-			rec.Value = t.buf[off:len(t.buf):len(t.buf)]
-			pending = append(pending, rec)
-		}
+		r.markIdle(marks, now.UnixMilli())
 		closing := r.cfg.interval == 0 || ctx.Err() != nil || now.Sub(t.started) >= r.cfg.interval ||
-			t.st.Records >= int64(r.cfg.maxPoll) || r.pending.Load() != nil ||
+			t.st.Records+int64(fetches.NumRecords()) >= int64(r.cfg.maxPoll) || r.pending.Load() != nil ||
 			r.rebalanced.Swap(false) // the transaction will abort: end it now
-
-		if closing {
-			users := 0
-			for id, p := range r.parts {
-				t.buf = p.Changes(t.buf, func(key string, value []byte) {
-					rec := t.record()
-					// The key is an immutable string the engine keeps (or
-					// a constant); t.buf is being appended to by Changes.
-					rec.Topic, rec.Partition, rec.Key, rec.Value = r.changelog, id, unsafe.Slice(unsafe.StringData(key), len(key)), value
-					pending = append(pending, rec)
-					t.st.StateRecords++
-				})
-				users += p.Users()
+		r.processParts(fetches, now, closing)
+		outs = outs[:0]
+		users, npending := 0, 0
+		for _, p := range r.parts {
+			o := &p.out
+			t.st.Records += o.st.Records
+			t.st.Events += o.st.Events
+			t.st.Invalid += o.st.Invalid
+			t.st.Late += o.st.Late
+			t.st.StateRecords += o.st.StateRecords
+			t.st.Issued += int64(len(o.issues))
+			for i := range o.issues {
+				is := &o.issues[i]
+				k := issueKey{is.Campaign, is.Rule, is.Currency}
+				sum := t.issued[k]
+				t.issued[k] = issueSum{sum.n + 1, sum.value + is.Value}
 			}
-			r.metrics.users.Set(float64(users))
+			if r.cfg.onIssue != nil {
+				t.issues = append(t.issues, o.issues...)
+			}
+			outs = append(outs, o)
+			npending += len(o.pending)
+			users += p.Users()
 		}
 		r.mu.Unlock()
-
-		if len(pending) > 0 || t.st.Records > 0 {
+		if closing {
+			r.metrics.users.Set(float64(users))
+		}
+		if npending > 0 || t.st.Records > 0 {
 			if !t.kafka {
 				if err := sess.Begin(); err != nil {
-					r.end(ctx, sess, t, false)
+					_ = r.end(ctx, sess, t, false)
 					return fmt.Errorf("begin transaction: %w", err)
 				}
 				t.kafka = true
 			}
-			for _, rec := range pending {
-				sess.Produce(prodCtx, rec, t.promise)
+			// The outputs stay with their partitions until the
+			// transaction ends, also if a rebalance drops one meanwhile.
+			for _, o := range outs {
+				for _, rec := range o.pending {
+					sess.Produce(prodCtx, rec, t.promise)
+				}
 			}
 		}
 		if !closing {
@@ -255,7 +203,12 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 // durable in memory or undoes them.
 func (r *Runner) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn, commit bool) error {
 	defer func() {
-		t.open, t.kafka, t.n, t.buf, t.err = false, false, 0, t.buf[:0], nil
+		t.open, t.kafka, t.err = false, false, nil
+		r.mu.Lock()
+		for _, p := range r.parts {
+			p.out.reset() // the producer is done with the records
+		}
+		r.mu.Unlock()
 	}()
 	if !t.kafka {
 		// Nothing was consumed or produced: only the watermark moved.
@@ -271,8 +224,7 @@ func (r *Runner) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn
 	st := t.st
 	if committed {
 		st.Commits = 1
-		st.Issued = int64(len(t.issues))
-		r.metrics.observeCommit(t.issues, st)
+		r.metrics.observeCommit(t.issued, st)
 		if r.cfg.onIssue != nil {
 			for _, is := range t.issues {
 				r.cfg.onIssue(is)

@@ -36,8 +36,9 @@
 //     Within (or over the whole campaign when Within is "campaign") reach
 //     Threshold. The summed orders are consumed.
 //   - absence: a matching event starts a timer of Within; an Absent event
-//     at or before the deadline cancels it; the coupon is issued when the
-//     watermark passes the deadline.
+//     at or before the deadline cancels it, also one read before the
+//     event that starts the timer (from another input, or out of order);
+//     the coupon is issued once the watermark is past the deadline.
 //   - first: the user's first matching event in the campaign window.
 //
 // The triggering event must fall in the campaign window [start, end),
@@ -45,4 +46,12 @@
 // match users known as VIP: an order of priority vip or urgent was seen.
 // Per-user caps count the coupons of a rule per campaign; budgets are split
 // over partitions (Share). Coupon ids are deterministic (CouponID).
+//
+// Lateness is per input channel: an event more than the allowed lateness
+// older than the newest event of its own channel is late (Process); the
+// watermark (timers, window trimming, eviction) follows the slowest live
+// channel, and a channel is idle only when the caller says so (SetIdle).
+// No decision reads the clock except the watermark of a partition whose
+// channels are all idle (Tick), so a replay of the same input takes the
+// same decisions.
 package rules

@@ -52,8 +52,10 @@ func (u *userState) empty() bool { return len(u.rules) == 0 && !u.vip }
 
 const stateVersion = 1
 
-// encode appends the binary form of u to b: compact varints, rule ids as
+// AppendTo appends the binary form of u to b: compact varints, rule ids as
 // strings so that a changed rules file still finds its state.
+func (u *userState) AppendTo(b []byte) []byte { return u.encode(b) }
+
 func (u *userState) encode(b []byte) []byte {
 	b = append(b, stateVersion)
 	flags := byte(0)
@@ -188,6 +190,9 @@ func (m *meta) clone() *meta {
 	}
 	return &c
 }
+
+// AppendTo appends the binary form of m to b.
+func (m *meta) AppendTo(b []byte) []byte { return m.encode(b) }
 
 func (m *meta) encode(b []byte) []byte {
 	b = append(b, stateVersion)

@@ -52,11 +52,11 @@ func TestChangelogRestoreMatchesUninterrupted(t *testing.T) {
 	for b := 0; b < 300; b += 50 {
 		p.Begin()
 		got = feed(p, b, b+50, got)
-		p.Changes(nil, func(k string, v []byte) {
+		p.Changes(func(k string, v Value) {
 			if v == nil {
 				delete(log, k)
 			} else {
-				log[k] = v
+				log[k] = v.AppendTo(nil)
 			}
 		})
 		p.Commit()

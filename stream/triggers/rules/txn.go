@@ -60,14 +60,16 @@ func (p *Partition) touchMeta() {
 // Changed reports whether anything changed since Begin.
 func (p *Partition) Changed() bool { return len(p.undo) > 0 || p.metaUndo != nil }
 
-// Changes appends the encoding of every state key changed since Begin to
-// buf and calls emit with the key and its value (a slice of the returned
-// buffer, valid as long as it is); a nil value deletes the key (a
-// changelog tombstone). The meta record is written when the budget spend
-// or a channel's progress changed; a watermark that merely moved on (an
-// idle partition's) is derived again after a restore, so a quiet partition
-// writes nothing.
-func (p *Partition) Changes(buf []byte, emit func(key string, value []byte)) []byte {
+// Value is a changed state value: AppendTo appends its encoding.
+type Value interface{ AppendTo(b []byte) []byte }
+
+// Changes calls emit for every state key changed since Begin with its new
+// value; a nil value deletes the key (a changelog tombstone). The meta
+// record is written when the budget spend or a channel's progress changed;
+// a watermark that merely moved on (an idle partition's) is derived again
+// after a restore, so a quiet partition writes nothing. The values are
+// valid until the next change to the partition.
+func (p *Partition) Changes(emit func(key string, value Value)) {
 	for user, before := range p.undo {
 		u := p.users[user]
 		if u == nil {
@@ -76,16 +78,11 @@ func (p *Partition) Changes(buf []byte, emit func(key string, value []byte)) []b
 			}
 			continue
 		}
-		off := len(buf)
-		buf = u.encode(buf)
-		emit(user, buf[off:len(buf):len(buf)])
+		emit(user, u)
 	}
 	if p.metaDirty {
-		off := len(buf)
-		buf = p.m.encode(buf)
-		emit(MetaKey, buf[off:len(buf):len(buf)])
+		emit(MetaKey, p.m)
 	}
-	return buf
 }
 
 // Commit forgets the undo records: the changes are durable.
