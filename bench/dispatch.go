@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -176,7 +178,7 @@ func timeDispatch(ctx context.Context, e *env, addrs []string, topic, group stri
 		dispatch.WithTopics([]string{topic}),
 		dispatch.WithDeadLetterTopic(topic+"-dl"),
 		dispatch.WithMaxInFlight(total, perPart),
-		dispatch.WithMaxBuffered(200_000),
+		dispatch.WithMaxBuffered(benchMaxBuffered),
 		dispatch.WithHandler(func(ctx context.Context, r dispatch.Record) error {
 			if first.Load() == 0 {
 				first.CompareAndSwap(0, time.Now().UnixNano())
@@ -290,3 +292,11 @@ func timeRawConsume(ctx context.Context, addrs []string, topic, group string, n 
 	}
 	return rate(int64(n), time.Since(start)), nil
 }
+
+var benchMaxBuffered = func() int {
+	n, err := strconv.Atoi(os.Getenv("BENCH_MAXBUF"))
+	if err != nil {
+		return 200_000
+	}
+	return n
+}()

@@ -38,6 +38,7 @@ the generator stops it waits until ClickHouse holds every acknowledged record,
 checks the counts against what was produced, and prints the report.`,
 		Example: `  surge up
   surge up --duration 5m --rate 50000
+  surge up --via-gateway --gateway-addr 127.0.0.1:8080   # traffic over HTTP through surge gateway
   surge up --brokers localhost:9092 --clickhouse localhost:9000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -45,6 +46,7 @@ checks the counts against what was produced, and prints the report.`,
 		},
 	}
 	addLoadFlags(cmd, 5000, time.Minute)
+	addUpGatewayFlags(cmd)
 	addSinkFlags(cmd)
 	cmd.Flags().Int32("partitions", 8, "partitions per topic when creating them")
 	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
@@ -128,7 +130,11 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 
 	fmt.Fprintf(out, "surge up: brokers %v, ClickHouse database %q, %s of %s traffic at %.0f records/s\n",
 		kc.Brokers, ch.Database(), cfg.Duration, cfg.Shape, cfg.Rate)
-	stats, err := generate(ctx, a, kc, cfg, a.v.GetString("compression"), !a.v.GetBool("no-progress"), cmd.ErrOrStderr())
+	gen := generate
+	if a.v.GetBool("via-gateway") {
+		gen = generateViaGateway // the traffic goes through the HTTP gateway
+	}
+	stats, err := gen(ctx, a, kc, cfg, a.v.GetString("compression"), !a.v.GetBool("no-progress"), cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,6 @@
 package dispatch
 
 import (
-	"os"
-	"strconv"
 	"context"
 	"errors"
 	"fmt"
@@ -91,7 +89,6 @@ func (d *Dispatcher) newClients() error {
 		// Assignment reads the retry topics' offsets, whose metadata the
 		// client may not have: the default 5s would hold every assignment.
 		kgo.MetadataMinAge(250*time.Millisecond),
-		kgo.FetchMaxBytes(int32(fetchMax())),
 	)
 	if err != nil {
 		d.retryCl.Close()
@@ -217,12 +214,4 @@ func (d *Dispatcher) pause(retry bool, topics []string, paused bool) {
 	} else {
 		cl.ResumeFetchTopics(topics...)
 	}
-}
-
-func fetchMax() int {
-	n, err := strconv.Atoi(os.Getenv("DISPATCH_FETCH_MAX"))
-	if err != nil {
-		return 50 << 20
-	}
-	return n
 }
