@@ -13,8 +13,9 @@
 //
 // The Producer validates each record (an invalid one is refused with an
 // error wrapping schemas.ErrInvalid, naming the field, and nothing is
-// written), encodes it with schemas.AppendJSON, and writes it to its kind's
-// topic (Topics.For) keyed by user id, with a surge-kind header. Produce
+// written), encodes it with schemas.AppendJSON, and writes it to its topic
+// (Topics.Route: vip/urgent orders and their status changes go to the
+// priority lane) keyed by user id, with a surge-kind header. Produce
 // returns once Kafka acknowledged the write; ProduceAsync reports through a
 // callback; ProduceRaw writes pre-encoded bytes for tools and benchmarks.
 //
