@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -155,8 +153,8 @@ sides run twice each, alternately, and the best run of each counts.
   last record, group join included (milliseconds on kfake); in quick mode
   most of its time is the broker building its first fetch response, which
   holds most of the topic.
-- **surge dispatch, no-op**: stream/dispatch with default in-flight bounds
-  (max buffered raised to 200,000 on both dispatch sides) and a handler that
+- **surge dispatch, no-op**: stream/dispatch with default bounds (in
+  flight, and 20,000 records buffered per lane) and a handler that
   returns nil at once: its overhead per record (key queues, done tracking,
   the hand-off to its worker pool and back in batches, commits with their
   metadata every 200 ms); timed like the raw side, from Run to the last
@@ -178,7 +176,6 @@ func timeDispatch(ctx context.Context, e *env, addrs []string, topic, group stri
 		dispatch.WithTopics([]string{topic}),
 		dispatch.WithDeadLetterTopic(topic+"-dl"),
 		dispatch.WithMaxInFlight(total, perPart),
-		dispatch.WithMaxBuffered(benchMaxBuffered),
 		dispatch.WithHandler(func(ctx context.Context, r dispatch.Record) error {
 			if first.Load() == 0 {
 				first.CompareAndSwap(0, time.Now().UnixNano())
@@ -292,11 +289,3 @@ func timeRawConsume(ctx context.Context, addrs []string, topic, group string, n 
 	}
 	return rate(int64(n), time.Since(start)), nil
 }
-
-var benchMaxBuffered = func() int {
-	n, err := strconv.Atoi(os.Getenv("BENCH_MAXBUF"))
-	if err != nil {
-		return 200_000
-	}
-	return n
-}()

@@ -53,6 +53,11 @@ func New(opts ...Opt) (*Dispatcher, error) {
 	return d, nil
 }
 
+// fetchMaxWait bounds a fetch's long poll (kgo's default is 5s, Kafka's
+// Java client's 500ms): a fetch in flight is not cut short when a paused
+// lane resumes, so the resumed lane waits for it.
+const fetchMaxWait = 250 * time.Millisecond
+
 // newClients creates the dispatcher's two clients: the retry client first,
 // then the group member, whose callbacks may run before NewClient returns
 // (they wait for clReady).
@@ -67,6 +72,7 @@ func (d *Dispatcher) newClients() error {
 		kgo.ConsumePartitions(retryTopics),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.FetchMaxWait(fetchMaxWait),
 	)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
@@ -89,6 +95,7 @@ func (d *Dispatcher) newClients() error {
 		// Assignment reads the retry topics' offsets, whose metadata the
 		// client may not have: the default 5s would hold every assignment.
 		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.FetchMaxWait(fetchMaxWait),
 	)
 	if err != nil {
 		d.retryCl.Close()
@@ -185,7 +192,14 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // poll feeds one client's fetches to the engine until ctx is done.
 func (d *Dispatcher) poll(ctx context.Context, cl *kgo.Client, retry bool) error {
+	g := &d.eng.gates[0]
+	if retry {
+		g = &d.eng.gates[1]
+	}
 	for {
+		if !g.wait(ctx) {
+			return nil
+		}
 		fs := cl.PollRecords(ctx, 4096)
 		if fs.IsClientClosed() || ctx.Err() != nil {
 			return nil

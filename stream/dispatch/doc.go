@@ -117,8 +117,17 @@
 // starts goes to the normal lane (the starvation bound). The normal lane's
 // fetching is paused (kgo PauseFetchTopics) while the priority lane has
 // records waiting for a slot and the normal lane holds enough records for
-// its share; a lane is also paused while it holds WithMaxBuffered records
-// not done.
+// its share.
+//
+// # Backpressure
+//
+// A lane holds at most about WithMaxBuffered records fetched and not done.
+// When a lane is full the dispatcher stops polling instead of pausing the
+// lane (kgo drops the buffered data of a paused topic, to fetch it again
+// after the resume); it pauses a full lane only while the other lane has
+// records to fetch, which it learns from fetches and, while a lane is
+// full, from the end offsets it lists every commit interval. See
+// backpressure.go.
 //
 // # Delayed delivery
 //

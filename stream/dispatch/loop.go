@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -34,6 +35,8 @@ type engine struct {
 	writes  chan writeDone
 	done    chan struct{} // closed when run returns
 	pool    *pool
+	gates   [2]gate     // may the source (0) and retry (1) pollers poll
+	peek    atomic.Bool // some lane is full: refresh the others' end offsets
 
 	hctx    context.Context // parent of handler contexts
 	hcancel context.CancelFunc
@@ -69,6 +72,8 @@ func newEngine(cfg *config, m *metrics) *engine {
 		hctx:    hctx,
 		hcancel: hcancel,
 	}
+	e.gates[0].init()
+	e.gates[1].init()
 	e.pool = newPool(cfg.maxInFlight, &e.wg, func(t *task) time.Duration {
 		return callHandler(cfg.handler, t, func(d time.Duration) { m.latency.Observe(d.Seconds()) })
 	})
@@ -275,35 +280,5 @@ func (e *engine) checkDrained(p *part) {
 	if p.revoking && p.drained != nil && p.inflight == 0 {
 		close(p.drained)
 		p.drained = nil
-	}
-}
-
-// updatePause pauses fetching of a lane whose buffer is full, and of the
-// normal lane while the priority lane has records ready that wait for a
-// handler slot, unless the normal lane's buffer runs low (its starvation
-// bound: it keeps enough records to take its share of the slots).
-func (e *engine) updatePause() {
-	if e.pause == nil {
-		return
-	}
-	pr, nl := e.lanes[0], e.lanes[1]
-	low := max(1, 2*e.cfg.maxInFlight/e.cfg.normalShare)
-	for _, l := range e.lanes {
-		want := l.buffered >= e.cfg.maxBuffered
-		if l == nl && pr.ready > 0 && nl.buffered >= low {
-			want = true
-		}
-		if want != l.paused && len(l.topics) > 0 {
-			l.paused = want
-			e.pause(false, l.topics, want)
-			if want && l == nl {
-				e.m.normalPaused.Inc()
-			}
-		}
-		wantRetry := l.buffered >= e.cfg.maxBuffered
-		if wantRetry != l.retryPaused && len(l.retryTopics) > 0 {
-			l.retryPaused = wantRetry
-			e.pause(true, l.retryTopics, wantRetry)
-		}
 	}
 }

@@ -126,7 +126,9 @@ func WithMaxInFlight(total, perPartition int) Opt {
 }
 
 // WithMaxBuffered bounds the records a lane holds fetched but not done,
-// default DefaultMaxBuffered; above it the lane's fetching pauses.
+// default DefaultMaxBuffered; at it the dispatcher stops polling (or
+// pauses the lane while the other lane has records to fetch), so a lane
+// may go over it by one poll.
 func WithMaxBuffered(n int) Opt { return func(cfg *config) { cfg.maxBuffered = n } }
 
 // WithRetryBudget overrides how long a failing record is retried before it

@@ -336,6 +336,7 @@ type lane struct {
 	name     Lane
 	parts    []*part
 	rr       int // round-robin position in parts
+	burst    int // tasks picked from parts[rr] in a row
 	ready    int // tasks in the parts' ready queues
 	buffered int // records fetched (or held) and not done
 	paused   bool
@@ -346,26 +347,44 @@ type lane struct {
 }
 
 // pick returns the next ready task of the lane, round robin over its
-// partitions, skipping partitions at their in-flight bound or revoking.
+// partitions (up to pickBurst tasks from one before the next), skipping
+// partitions at their in-flight bound or revoking.
 func (l *lane) pick(maxPerPart int) *task {
 	n := len(l.parts)
+	if n == 0 {
+		return nil
+	}
+	if l.rr >= n {
+		l.rr, l.burst = 0, 0
+	}
 	for i := 0; i < n; i++ {
-		p := l.parts[(l.rr+i)%n]
+		j := (l.rr + i) % n
+		p := l.parts[j]
 		if p.ready.len() == 0 || p.running >= maxPerPart || p.revoking {
 			continue
 		}
-		l.rr = (l.rr + i + 1) % n
+		if i > 0 {
+			l.burst = 0
+		}
+		l.rr, l.burst = j, l.burst+1
+		if l.burst >= pickBurst {
+			l.rr, l.burst = (j+1)%n, 0
+		}
 		l.ready--
 		return p.ready.pop()
 	}
 	return nil
 }
 
+// pickBurst is how many ready tasks pick takes from one partition before
+// it moves on to the next.
+const pickBurst = 16
+
 func (l *lane) remove(p *part) {
 	if i := slices.Index(l.parts, p); i >= 0 {
 		l.parts = slices.Delete(l.parts, i, i+1)
 		if l.rr >= len(l.parts) {
-			l.rr = 0
+			l.rr, l.burst = 0, 0
 		}
 	}
 }

@@ -53,8 +53,12 @@ type pool struct {
 }
 
 // slowCall is the average handler latency above which every queued task
-// gets a worker of its own.
-const slowCall = 50 * time.Microsecond
+// gets a worker of its own; below it a worker takes up to fastBatch tasks
+// at once.
+const (
+	slowCall  = 50 * time.Microsecond
+	fastBatch = 16
+)
 
 func newPool(bound int, wg *sync.WaitGroup, call func(*task) time.Duration) *pool {
 	p := &pool{max: bound, fast: min(bound, max(2, runtime.GOMAXPROCS(0))), done: make(chan struct{}, 1), call: call, wg: wg}
@@ -115,6 +119,8 @@ func (p *pool) wakeLocked() {
 
 func (p *pool) work() {
 	defer p.wg.Done()
+	var mine []*task // taken from the queue, not run yet
+	var done []*task // run, not reported yet
 	p.mu.Lock()
 	for {
 		for p.queue.len() == 0 && !p.closed {
@@ -126,26 +132,52 @@ func (p *pool) work() {
 			p.mu.Unlock()
 			return
 		}
-		t := p.queue.pop()
-		p.pops++
+		// Fast handlers: take a few tasks at once, one lock for them all.
+		n := 1
+		if time.Duration(p.latency.Load()) <= slowCall {
+			n = min(p.queue.len(), fastBatch)
+		}
+		for range n {
+			mine = append(mine, p.queue.pop())
+		}
+		p.pops += uint64(n)
 		p.spreadLocked()
 		p.mu.Unlock()
 
-		if took := p.call(t); took > 0 {
+		for i, t := range mine {
+			took := p.call(t)
+			done = append(done, t)
+			if took <= 0 {
+				continue
+			}
 			// A moving average over about 16 calls; concurrent updates
 			// may lose one, which does not matter here.
 			avg := p.latency.Load()
 			p.latency.Store(avg + (int64(took)-avg)/16)
+			if took > slowCall && i < len(mine)-1 {
+				// Slower than expected: give the rest back for others.
+				p.mu.Lock()
+				for _, r := range mine[i+1:] {
+					p.queue.push(r)
+				}
+				p.spreadLocked()
+				p.mu.Unlock()
+				break
+			}
 		}
+		clear(mine)
+		mine = mine[:0]
 
 		p.mu.Lock()
-		p.results = append(p.results, t)
-		if len(p.results) == 1 {
+		p.results = append(p.results, done...)
+		if len(p.results) == len(done) {
 			select {
 			case p.done <- struct{}{}:
 			default:
 			}
 		}
+		clear(done)
+		done = done[:0]
 	}
 }
 

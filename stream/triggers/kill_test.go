@@ -13,6 +13,10 @@ import (
 	"time"
 )
 
+// killLogLevel is the log level of the processes of the kill test; their
+// logs are shown when it fails.
+var killLogLevel = "info"
+
 // surgeBinary builds the surge command once per test binary.
 var surgeBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "surge-bin-")
@@ -35,7 +39,7 @@ func startTriggersProcess(t *testing.T, brokers []string, rulesPath, instance st
 	}
 	cmd := exec.Command(bin, "triggers", "--brokers", strings.Join(brokers, ","), "--rules", rulesPath,
 		"--instance-id", instance, "--idle-timeout", "3s", "--transaction-timeout", "3s",
-		"--session-timeout", "2s", "--rebalance-timeout", "4s", "--log-level", "warn")
+		"--session-timeout", "2s", "--rebalance-timeout", "4s", "--log-level", killLogLevel)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = append(os.Environ(), "SURGE_CONFIG=")
 	if err := cmd.Start(); err != nil {
@@ -96,11 +100,15 @@ func TestExactlyOnceUnderKill9(t *testing.T) {
 	prodWG.Wait()
 	want := expected(t, set, recs, 8)
 	got := coupons(t, brokers, len(want), 6*time.Second, 90*time.Second)
+	checkSet(t, got, want)
+	stop := syscall.SIGTERM
+	if t.Failed() {
+		stop = syscall.SIGQUIT // the goroutine stacks go to the log
+	}
 	for _, p := range procs {
-		_ = p.Process.Signal(syscall.SIGTERM)
+		_ = p.Process.Signal(stop)
 		_ = p.Wait()
 	}
-	checkSet(t, got, want)
 	// No input is late (each input partition's event times ascend): a
 	// dead letter here means a restart made the runner misjudge lateness.
 	if dls := readDeadLetters(t, brokers); len(dls) != 0 {
