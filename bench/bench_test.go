@@ -101,9 +101,6 @@ func TestSteadyRate(t *testing.T) {
 	if got, want := dup.rate(), 500.0; got != want {
 		t.Errorf("rate with duplicates: got %v, want %v", got, want)
 	}
-	if got := dup.duplicates(); got != 500 {
-		t.Errorf("duplicates: got %d, want 500", got)
-	}
 }
 
 func TestTracker(t *testing.T) {

@@ -10,8 +10,18 @@ import (
 type engineResult struct {
 	index            int
 	consumers, block int
-	drain            drain
+	drain            drain         // of distinct event ids once the row count reached want
+	rows, dups       uint64        // rows at the end, and how many of them repeat an event id
 	goCPU, chCPU     time.Duration // bench process (the broker serving fetches) and clickhouse-server
+}
+
+// steady is the drain's steady rate, or 0 when the engine wrote duplicates:
+// its row counts below want then include repeats.
+func (r engineResult) steady() float64 {
+	if r.dups > 0 {
+		return 0
+	}
+	return r.drain.steadyRate()
 }
 
 // engineDDL returns the statements that set up a Kafka-engine pipeline in
@@ -67,7 +77,9 @@ FROM %[1]s.queue`, db, topic)
 }
 
 // timeKafkaEngine sets up a Kafka-engine pipeline on a fresh group, times
-// it until its user_events table holds want rows, and tears it down.
+// it until its user_events table holds want distinct events, and tears it
+// down. The engine is at-least-once, so once the row count reaches want the
+// distinct event ids are counted instead.
 func timeKafkaEngine(ctx context.Context, ch *clickhouse, brokerAddr, topic string, want uint64,
 	index, consumers, block int) (engineResult, error) {
 	res := engineResult{index: index, consumers: consumers, block: block}
@@ -92,9 +104,23 @@ func timeKafkaEngine(ctx context.Context, ch *clickhouse, brokerAddr, topic stri
 	if err := ch.conn.DB().Exec(ctx, start); err != nil {
 		return res, fmt.Errorf("start kafka engine: %w", err)
 	}
+	total := countQuery(ch.conn, "SELECT count() FROM "+db+".user_events")
+	distinct := countQuery(ch.conn, "SELECT uniqExact(event_id) FROM "+db+".user_events")
+	count := func(ctx context.Context) (uint64, error) {
+		n, err := total(ctx)
+		if err != nil || n < want {
+			return n, err
+		}
+		return distinct(ctx)
+	}
 	var err error
-	res.drain, err = watchCount(ctx, countQuery(ch.conn, "SELECT count() FROM "+db+".user_events"), want, t0, false, drainStall, nil)
+	res.drain, err = watchCount(ctx, count, want, t0, false, drainStall, nil)
 	res.chCPU, res.goCPU = ch.serverCPU()-cpu0, processCPU()-go0
+	if err == nil {
+		if res.rows, err = total(ctx); err == nil && res.rows > res.drain.final {
+			res.dups = res.rows - res.drain.final
+		}
+	}
 	if err != nil {
 		if tail := ch.errLogTail(5); tail != "" {
 			err = fmt.Errorf("%w; server error log ends:\n%s", err, tail)

@@ -101,8 +101,8 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 			return r, fmt.Errorf("kafka engine (consumers %d, block %d): %w", consumers, block, err)
 		}
 		e.printf("kafka engine, kafka_num_consumers=%d kafka_max_block_size=%d: %s rows in %.2fs: %s rows/s (steady %s); CPU: bench process %.1fs, clickhouse-server %.1fs",
-			consumers, block, engineRows(r.drain), r.drain.took.Seconds(), fmtRate(r.drain.rate()),
-			fmtRateOrNA(r.drain.steadyRate()), r.goCPU.Seconds(), r.chCPU.Seconds())
+			consumers, block, engineRows(r), r.drain.took.Seconds(), fmtRate(r.drain.rate()),
+			fmtRateOrNA(r.steady()), r.goCPU.Seconds(), r.chCPU.Seconds())
 		if e.cfg.verbose {
 			e.printf("  counts: %s", r.drain)
 		}
@@ -141,7 +141,7 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 	}
 	for _, r := range engineRuns {
 		if r.consumers == best.consumers && r.block == best.block {
-			eRates, eSteadies = append(eRates, r.drain.rate()), append(eSteadies, r.drain.steadyRate())
+			eRates, eSteadies = append(eRates, r.drain.rate()), append(eSteadies, r.steady())
 		}
 	}
 	sRate, eRate := median(sRates), median(eRates)
@@ -179,10 +179,10 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 	for _, r := range engineRuns {
 		rows = append(rows, []string{fmt.Sprintf("Kafka engine, run %d", r.index),
 			fmt.Sprintf("kafka_num_consumers=%d, kafka_max_block_size=%d", r.consumers, r.block),
-			engineRows(r.drain), fmt.Sprintf("%.2f s", r.drain.took.Seconds()),
-			fmtRate(r.drain.rate()), fmtRateOrNA(r.drain.steadyRate()),
+			engineRows(r), fmt.Sprintf("%.2f s", r.drain.took.Seconds()),
+			fmtRate(r.drain.rate()), fmtRateOrNA(r.steady()),
 			fmt.Sprintf("%.1f s + %.1f s", r.goCPU.Seconds(), r.chCPU.Seconds()),
-			cpuPerRow(r.goCPU+r.chCPU, r.drain.final)})
+			cpuPerRow(r.goCPU+r.chCPU, r.rows)})
 	}
 	rows = append(rows, []string{"**Kafka engine, median of the best setting**",
 		fmt.Sprintf("kafka_num_consumers=%d, kafka_max_block_size=%d", best.consumers, best.block), "", "",
@@ -221,11 +221,13 @@ Method:
   runs with `+"`"+`<kafka><auto_offset_reset>smallest</auto_offset_reset></kafka>`+"`"+`),
   and a materialized view from it into user_events parsing ts with
   parseDateTimeBestEffort. Timed from the CREATE of that view (which starts
-  consumption) until `+"`"+`SELECT count()`+"`"+` of its user_events reaches %s. It
-  consumes only the user-events topic, so its rows are user events only.
+  consumption) until its user_events holds %s distinct event ids (polled
+  as `+"`"+`SELECT count()`+"`"+`, then `+"`"+`uniqExact(event_id)`+"`"+` once the count is there).
+  It consumes only the user-events topic, so its rows are user events only.
   The engine is at-least-once: rows it writes twice (after a rebalance
-  between its consumers) are listed as duplicates and do not count towards
-  its rate.
+  between its consumers) are listed as duplicates; they do not count
+  towards its rate, and a run with duplicates has no steady rate (its
+  counts below the total include repeats).
 - On 18.16 the engine makes rows visible in steps: its inserts are squashed
   to min_insert_block_size_rows (1,048,576) rows, or written when a
   stream_flush_interval_ms (7.5 s) read pass ends. Its steady rate is
@@ -261,12 +263,12 @@ func medianKnown(xs []float64) float64 {
 	return median(known)
 }
 
-// engineRows is the rows an engine drain wrote, with its duplicates.
-func engineRows(d drain) string {
-	if dup := d.duplicates(); dup > 0 {
-		return fmt.Sprintf("%s (%s duplicates)", fmtCount(int64(d.final)), fmtCount(int64(dup)))
+// engineRows is the rows an engine run wrote, with its duplicates.
+func engineRows(r engineResult) string {
+	if r.dups > 0 {
+		return fmt.Sprintf("%s (%s duplicates)", fmtCount(int64(r.rows)), fmtCount(int64(r.dups)))
 	}
-	return fmtCount(int64(d.final))
+	return fmtCount(int64(r.rows))
 }
 
 func cpuPerRow(cpu time.Duration, rows uint64) string {

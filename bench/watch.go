@@ -23,20 +23,12 @@ type drain struct {
 	want    uint64
 	took    time.Duration // from start until the count first reached want
 	samples []sample
-	final   uint64 // the count at the end; above want when rows were duplicated
+	final   uint64 // the last count seen
 }
 
 // rate is rows per second over the whole drain, counting want rows: rows
 // written twice do not count.
 func (d drain) rate() float64 { return rate(int64(min(d.final, d.want)), d.took) }
-
-// duplicates is how many rows beyond want the count reached.
-func (d drain) duplicates() uint64 {
-	if d.final > d.want {
-		return d.final - d.want
-	}
-	return 0
-}
 
 // String lists the samples, for -v.
 func (d drain) String() string {

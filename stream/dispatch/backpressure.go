@@ -58,7 +58,23 @@ func (g *gate) wait(ctx context.Context) bool {
 	return true
 }
 
-func (l *lane) full(max int) bool { return l.buffered >= max }
+// full reports whether the lane holds its bound of records, as far as
+// the source (or retry) client goes: a lane whose retry partition is still
+// loading is never full for the retry client, since its held source
+// records wait for that loading to end.
+func (l *lane) full(max int, retry bool) bool {
+	if l.buffered < max {
+		return false
+	}
+	if retry {
+		for _, p := range l.parts {
+			if p.retry && p.loading && !p.dropped {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // wants reports whether the lane's source (or retry) partitions are known
 // to have records past those seen.
@@ -83,20 +99,20 @@ func (e *engine) updatePause() {
 	pr, nl := e.lanes[0], e.lanes[1]
 	maxb := e.cfg.maxBuffered
 	low := max(1, 2*e.cfg.maxInFlight/e.cfg.normalShare)
-	anyFull := pr.full(maxb) || nl.full(maxb)
+	peek := false
 	for c, retry := range []bool{false, true} {
-		open := !anyFull
-		for _, l := range e.lanes {
-			if !open && !l.full(maxb) && l.wants(retry) {
-				open = true
-			}
-		}
+		prFull, nlFull := pr.full(maxb, retry), nl.full(maxb, retry)
+		open := !prFull && !nlFull ||
+			!prFull && pr.wants(retry) ||
+			!nlFull && nl.wants(retry)
+		peek = peek || prFull || nlFull
 		e.gates[c].set(open)
 		if e.pause == nil {
 			continue
 		}
 		for _, l := range e.lanes {
-			want := open && l.full(maxb)
+			full := l.full(maxb, retry)
+			want := open && full
 			if !retry && l == nl && pr.ready > 0 && nl.buffered >= low {
 				want = true
 			}
@@ -109,12 +125,12 @@ func (e *engine) updatePause() {
 			}
 			*paused = want
 			e.pause(retry, topics, want)
-			if want && !retry && l == nl && !l.full(maxb) {
+			if want && !retry && l == nl && !full {
 				e.m.normalPaused.Inc()
 			}
 		}
 	}
-	e.peek.Store(anyFull)
+	e.peek.Store(peek)
 }
 
 // peekEnds lists the end offsets of the owned partitions while some lane

@@ -23,7 +23,7 @@ func (d *Dispatcher) commitLoop(ctx context.Context) {
 			if err := d.commit(ctx, nil); err != nil && ctx.Err() == nil {
 				d.eng.log.Warn("commit offsets", "err", err)
 			}
-			// d.peekEnds(ctx)
+			d.peekEnds(ctx)
 		}
 	}
 }

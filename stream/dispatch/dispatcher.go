@@ -56,7 +56,7 @@ func New(opts ...Opt) (*Dispatcher, error) {
 // fetchMaxWait bounds a fetch's long poll (kgo's default is 5s, Kafka's
 // Java client's 500ms): a fetch in flight is not cut short when a paused
 // lane resumes, so the resumed lane waits for it.
-const fetchMaxWait = 250 * time.Millisecond
+const fetchMaxWait = 500 * time.Millisecond
 
 // newClients creates the dispatcher's two clients: the retry client first,
 // then the group member, whose callbacks may run before NewClient returns

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgeio/surge/stream"
@@ -21,7 +22,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.nparts = n
-	sess, err := kgo.NewGroupTransactSession(append(r.cfg.client.Opts(),
+	var static []kgo.Opt
+	if r.cfg.static {
+		static = append(static, kgo.InstanceID(r.cfg.instance))
+	}
+	sess, err := kgo.NewGroupTransactSession(append(append(r.cfg.client.Opts(), static...),
 		kgo.TransactionalID("surge-triggers."+r.cfg.group+"."+r.cfg.instance),
 		kgo.TransactionTimeout(r.cfg.txnTimeout),
 		kgo.ConsumerGroup(r.cfg.group),
@@ -51,9 +56,35 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.cfg.logger.Info("triggers running", "group", r.cfg.group, "instance", r.cfg.instance,
 		"partitions", n, "rules", len(r.set.Load().Enabled()), "changelog", r.changelog)
+	// Loading the producer id fences a predecessor with the same
+	// instance id: its open transaction is aborted now, so restoring the
+	// partitions it owned need not wait for the transaction timeout.
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil && ctx.Err() == nil {
+		r.cfg.logger.Warn("init producer id", "err", err)
+	}
 	err = r.loop(ctx, sess)
 	sess.Close()
+	r.leave(ctx)
 	return err
+}
+
+// leave takes a static member out of the group (a static member does not
+// leave on close, so that a restart keeps its partitions): the others get
+// its partitions at once rather than after the session timeout.
+func (r *Runner) leave(ctx context.Context) {
+	if !r.cfg.static {
+		return
+	}
+	cl, err := r.cfg.client.NewClient()
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).LeaveGroup(lctx, kadm.LeaveGroup(r.cfg.group).InstanceIDs(r.cfg.instance).Reason("surge triggers stopped")); err != nil {
+		r.cfg.logger.Warn("leave group", "instance", r.cfg.instance, "err", err)
+	}
 }
 
 // txn is the transaction being filled.

@@ -37,6 +37,7 @@ type config struct {
 	topics      stream.Topics
 	set         *rules.Set
 	instance    string
+	static      bool // instance was given: static group membership
 	idle        time.Duration
 	txnTimeout  time.Duration
 	session     time.Duration
@@ -65,11 +66,17 @@ func WithTopics(t stream.Topics) Opt { return func(cfg *config) { cfg.topics = t
 // WithRules sets the rule set to start with. Required.
 func WithRules(s *rules.Set) Opt { return func(cfg *config) { cfg.set = s } }
 
-// WithInstanceID names this instance; its transactional id is derived from
-// it. Give each instance a stable id (a pod name): a restarted instance then
-// fences its predecessor's open transaction at once instead of waiting for
-// the transaction timeout. The default is random per process.
-func WithInstanceID(id string) Opt { return func(cfg *config) { cfg.instance = id } }
+// WithInstanceID names this instance: its transactional id is derived from
+// it, and it is its static group membership (group.instance.id). Give each
+// instance a stable id (a pod name): a restarted instance then fences its
+// predecessor's open transaction at once instead of waiting for the
+// transaction timeout, and takes over its group membership and partitions
+// at once, without waiting for the session timeout and without moving the
+// other instances' partitions. An instance that stops leaves the group
+// explicitly. The default is random per process, with dynamic membership.
+func WithInstanceID(id string) Opt {
+	return func(cfg *config) { cfg.instance, cfg.static = id, id != "" }
+}
 
 // WithIdleTimeout sets how long an input partition that has been read to
 // its end may stay quiet before the watermark stops waiting for it; the
