@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -57,8 +58,21 @@ func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error 
 	return nil
 }
 
+type queryIDKey struct{}
+
+// WithQueryIDPrefix returns a context under which Write tags each INSERT
+// with the query id prefix+table, so that a caller can find its INSERTs in
+// system.processes (each table's INSERT needs an id of its own: ClickHouse
+// refuses an id that is still registered).
+func WithQueryIDPrefix(ctx context.Context, prefix string) context.Context {
+	return context.WithValue(ctx, queryIDKey{}, prefix)
+}
+
 // insert sends one INSERT of the given columns into t as a single block.
 func (c *Conn) insert(ctx context.Context, t Table, cols []any) error {
+	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
+		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+string(t)))
+	}
 	batch, err := c.db.PrepareBatch(ctx, "INSERT INTO "+string(t)+" ("+insertColumns[t]+")")
 	if err != nil {
 		return err

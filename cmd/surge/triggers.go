@@ -28,9 +28,10 @@ Exactly once: each batch's coupons, its state changes (a compacted changelog
 topic "<group>.state") and its consumed offsets commit in one Kafka
 transaction; on taking a partition an instance restores its users' state
 from the changelog. Run several instances with the same --group to share the
-partitions; give each a stable --instance-id so that a restarted instance
-fences its predecessor at once. Budgets are split over the input partitions,
-so they hold across instances.
+partitions; give each a stable --instance-id (static group membership) so
+that a restarted instance fences its predecessor's transaction and takes
+back its partitions at once, without a rebalance. Budgets are split over the
+input partitions, so they hold across instances.
 
 The rules file is reloaded on SIGHUP and when it changes on disk. A file that
 does not validate is rejected (its errors are logged with line and field)
@@ -50,7 +51,7 @@ backlog late.`,
 	f := cmd.Flags()
 	f.String("rules", "", "rules file (YAML); empty runs the built-in sample holiday rules")
 	f.String("group", triggers.DefaultGroup, "consumer group; the state changelog topic is <group>.state")
-	f.String("instance-id", "", "stable id of this instance (e.g. the pod name); empty picks a random one")
+	f.String("instance-id", "", "stable id of this instance (e.g. the pod name): transactional id and static group membership; empty picks a random one")
 	f.Duration("idle-timeout", rules.DefaultIdleTimeout, "an input read to its end that stays quiet this long stops holding back the watermark")
 	f.Duration("commit-interval", 0, "keep a transaction open this long across polls (fewer, larger transactions; up to this much more coupon latency); 0 commits after each poll")
 	f.Int("max-poll-records", 200_000, "most input records in one transaction")

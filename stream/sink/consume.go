@@ -242,7 +242,7 @@ func (s *Sink) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[strin
 func (s *Sink) loadWatermarks(ctx context.Context, assigned map[string][]int32) (map[tp]*partState, error) {
 	// A batch another instance (or a killed one) has in flight must be fully
 	// visible or gone before the watermarks mean anything.
-	if err := s.waitForInserts(ctx, s.groupQueryPrefix(), ""); err != nil {
+	if err := s.waitForInserts(ctx, s.groupQueryPrefix()); err != nil {
 		return nil, err
 	}
 	out := make(map[tp]*partState)

@@ -36,8 +36,8 @@
 //
 // A failed write is ambiguous: the server may have written some tables, or may
 // still be writing. The sink tags every INSERT with a query id
-// ("surge-sink:<group>:<instance>:<seq>"), waits until no query with the failed
-// id is still running on the server, re-reads the watermarks and retries only
+// ("surge-sink:<group>:<instance>:<seq>:<table>"), waits until no INSERT of the
+// failed batch is still running on the server, re-reads the watermarks and retries only
 // the rows still missing. A newly assigned partition is likewise read only
 // after no other instance of the group has an INSERT running, so a batch a
 // killed instance left in flight is either fully visible or gone before the

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -31,10 +30,10 @@ func (s *Sink) flush(ctx context.Context, j *job) {
 	backoff := newBackoff(s.cfg.retryMax)
 	for attempt := 0; len(j.entries) > 0; attempt++ {
 		s.seq++
-		qid := fmt.Sprintf("%s%s:%d", s.groupQueryPrefix(), s.instance, s.seq)
+		qid := fmt.Sprintf("%s%s:%d:", s.groupQueryPrefix(), s.instance, s.seq)
 		fill(batch, j.entries)
 		start := time.Now()
-		err := s.ch.Write(clickhouse.Context(ctx, clickhouse.WithQueryID(qid)), batch, start.UTC().Truncate(time.Second))
+		err := s.ch.Write(analytics.WithQueryIDPrefix(ctx, qid), batch, start.UTC().Truncate(time.Second))
 		if err == nil {
 			s.recordWrite(j, time.Since(start))
 			break
@@ -61,7 +60,7 @@ func (s *Sink) recover(ctx context.Context, j *job, qid string, backoff *backoff
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := s.waitForInserts(ctx, qid, qid); err != nil {
+		if err := s.waitForInserts(ctx, qid); err != nil {
 			s.cfg.logger.Warn("ClickHouse still unreachable", "err", err)
 			continue
 		}
@@ -97,9 +96,8 @@ func (s *Sink) recover(ctx context.Context, j *job, qid string, backoff *backoff
 }
 
 // waitForInserts returns once none of the INSERTs running now whose query id
-// starts with prefix is still running. With exact set, only that query id is
-// waited for.
-func (s *Sink) waitForInserts(ctx context.Context, prefix, exact string) error {
+// starts with prefix is still running.
+func (s *Sink) waitForInserts(ctx context.Context, prefix string) error {
 	running := func() (map[string]bool, error) {
 		rows, err := s.ch.DB().Query(ctx,
 			"SELECT query_id FROM system.processes WHERE substring(query_id, 1, ?) = ?",
@@ -114,9 +112,7 @@ func (s *Sink) waitForInserts(ctx context.Context, prefix, exact string) error {
 			if err := rows.Scan(&id); err != nil {
 				return nil, err
 			}
-			if exact == "" || id == exact {
-				ids[id] = true
-			}
+			ids[id] = true
 		}
 		return ids, rows.Err()
 	}
