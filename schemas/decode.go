@@ -157,10 +157,10 @@ func (d *decoder) order() *Order {
 func (d *decoder) orderStatus() *OrderStatus {
 	r := d.raw
 	return &OrderStatus{
-		EventID: d.str(fEventID, r.EventID, true),
-		Version: d.version(r.V),
-		OrderID: d.str(fOrderID, r.OrderID, true),
-		UserID:  d.str(fUserID, r.UserID, true),
+		EventID:  d.str(fEventID, r.EventID, true),
+		Version:  d.version(r.V),
+		OrderID:  d.str(fOrderID, r.OrderID, true),
+		UserID:   d.str(fUserID, r.UserID, true),
 		Status:   OrderStatusValue(d.str(fStatus, r.Status, true)),
 		Priority: Priority(d.str(fPriority, r.Priority, false)),
 		TS:       d.time(fTS, r.TS),
