@@ -165,8 +165,10 @@ func TestStartLocalPidFile(t *testing.T) {
 	pidFile := filepath.Join(dir, "clickhouse-server.pid")
 
 	// Stand-in for a server orphaned by an earlier run: a live process whose
-	// command line names this dir's config.
-	orphan := exec.Command("sh", "-c", "sleep 60", filepath.Join(dir, "config.xml"))
+	// command line names this dir's config. The trailing "; true" keeps the
+	// shell from exec-ing sleep in its place, which would drop that argument
+	// from the command line.
+	orphan := exec.Command("sh", "-c", "sleep 60; true", filepath.Join(dir, "config.xml"))
 	if err := orphan.Start(); err != nil {
 		t.Fatal(err)
 	}
