@@ -46,6 +46,9 @@ func Main(m *testing.M) {
 	if shared.dir != "" {
 		_ = os.RemoveAll(shared.dir)
 	}
+	if surgeBin.dir != "" {
+		_ = os.RemoveAll(surgeBin.dir)
+	}
 	os.Exit(code)
 }
 

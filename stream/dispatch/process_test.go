@@ -6,34 +6,17 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// surgeBinary builds the surge command once per test binary.
-var surgeBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "surge-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "surge")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/surge").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build surge: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+	"github.com/surgeio/surge/internal/testenv"
+)
 
 func startDispatchProcess(t *testing.T, brokers []string, url string, logf *os.File, extra ...string) *exec.Cmd {
 	t.Helper()
-	bin, err := surgeBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := testenv.SurgeBinary(t)
 	args := append([]string{"dispatch", "--brokers", strings.Join(brokers, ","), "--group", "killed",
 		"--to", url, "--timeout", "2s", "--backoff", "20ms", "--max-backoff", "200ms",
 		"--max-attempts", "100", "--session-timeout", "1s", "--rebalance-timeout", "3s", "--log-level", "warn"}, extra...)
@@ -139,3 +122,5 @@ func TestKill9AndRestart(t *testing.T) {
 		t.Errorf("got %d duplicate deliveries, want between 0 and %d (the successes within a commit interval + %s of the kills)", dups, bound, slack)
 	}
 }
+
+func TestMain(m *testing.M) { testenv.Main(m) }

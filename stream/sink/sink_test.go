@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -308,27 +307,10 @@ func TestSinkRejectsBadConfig(t *testing.T) {
 	}
 }
 
-// surgeBinary builds the surge command once per test binary.
-var surgeBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "surge-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "surge")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/surge").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build surge: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // startSinkProcess runs `surge sink` as a child process.
 func startSinkProcess(t *testing.T, brokers []string, ch *analytics.Conn, addr string, logf *os.File) *exec.Cmd {
 	t.Helper()
-	bin, err := surgeBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := testenv.SurgeBinary(t)
 	cmd := exec.Command(bin, "sink", "--brokers", strings.Join(brokers, ","), "--clickhouse", addr,
 		"--clickhouse-database", ch.Database(), "--batch-rows", "3000", "--batch-interval", "50ms", "--log-level", "warn",
 		"--session-timeout", "2s", "--rebalance-timeout", "4s")

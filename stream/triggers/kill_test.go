@@ -5,38 +5,22 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/surgeio/surge/internal/testenv"
 )
 
 // killLogLevel is the log level of the processes of the kill test; their
 // logs are shown when it fails.
 var killLogLevel = "info"
 
-// surgeBinary builds the surge command once per test binary.
-var surgeBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "surge-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "surge")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/surge").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build surge: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 func startTriggersProcess(t *testing.T, brokers []string, rulesPath, instance string, logf *os.File) *exec.Cmd {
 	t.Helper()
-	bin, err := surgeBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := testenv.SurgeBinary(t)
 	cmd := exec.Command(bin, "triggers", "--brokers", strings.Join(brokers, ","), "--rules", rulesPath,
 		"--instance-id", instance, "--idle-timeout", "3s", "--transaction-timeout", "3s",
 		"--session-timeout", "2s", "--rebalance-timeout", "4s", "--log-level", killLogLevel)
