@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -100,7 +101,9 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 		dispatch.WithClient(kc),
 		dispatch.WithTopics([]string{topics.Orders}, topics.OrdersPriority),
 		dispatch.WithDeadLetterTopic(topics.DeadLetters),
-		dispatch.WithLogger(a.logger),
+		// The simulated services fail on purpose; their retries and dead
+		// letters are counted below, so only errors are logged.
+		dispatch.WithLogger(slog.New(levelFloor{a.logger.Handler(), slog.LevelError})),
 		dispatch.WithRegisterer(reg),
 	)
 	if err != nil {
