@@ -262,10 +262,11 @@ func topicsNamed(prefix string) stream.Topics {
 		return t
 	}
 	return stream.Topics{
-		Orders:      prefix + "-" + t.Orders,
-		UserEvents:  prefix + "-" + t.UserEvents,
-		Coupons:     prefix + "-" + t.Coupons,
-		DeadLetters: prefix + "-" + t.DeadLetters,
+		Orders:         prefix + "-" + t.Orders,
+		OrdersPriority: prefix + "-" + t.OrdersPriority,
+		UserEvents:     prefix + "-" + t.UserEvents,
+		Coupons:        prefix + "-" + t.Coupons,
+		DeadLetters:    prefix + "-" + t.DeadLetters,
 	}
 }
 
