@@ -75,21 +75,33 @@ func (c *Conn) Report(ctx context.Context, name string, p ReportParams) (*Report
 			name, p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
 	}
 	query, args := r.query(p)
-	rows, err := c.db.Query(ctx, query, args...)
+	res, err := c.QueryTable(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("report %s: %w", name, err)
+	}
+	res.Name = name
+	return res, nil
+}
+
+// QueryTable runs query with args bound and returns its columns and rows,
+// with cells converted to the report cell types (int64, uint64, float64,
+// string, time.Time in UTC).
+func (c *Conn) QueryTable(ctx context.Context, query string, args ...any) (*ReportResult, error) {
+	rows, err := c.db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 
 	types := rows.ColumnTypes()
-	res := &ReportResult{Name: name, Columns: rows.Columns(), Rows: [][]any{}}
+	res := &ReportResult{Columns: rows.Columns(), Rows: [][]any{}}
 	dest := make([]any, len(types))
 	for rows.Next() {
 		for i, t := range types {
 			dest[i] = reflect.New(t.ScanType()).Interface()
 		}
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("report %s: %w", name, err)
+			return nil, err
 		}
 		row := make([]any, len(dest))
 		for i, d := range dest {
@@ -98,7 +110,7 @@ func (c *Conn) Report(ctx context.Context, name string, p ReportParams) (*Report
 		res.Rows = append(res.Rows, row)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("report %s: %w", name, err)
+		return nil, err
 	}
 	return res, nil
 }

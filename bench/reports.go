@@ -232,46 +232,11 @@ func timeQuery(ctx context.Context, runs int, f func() error) (time.Duration, er
 // queryRows runs query and returns its rows with the cell types of
 // analytics.ReportResult, so that the two compare with reflect.DeepEqual.
 func queryRows(ctx context.Context, ch *clickhouse, query string) ([][]any, error) {
-	rows, err := ch.conn.DB().Query(ctx, query)
+	res, err := ch.conn.QueryTable(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	types := rows.ColumnTypes()
-	out := [][]any{}
-	dest := make([]any, len(types))
-	for rows.Next() {
-		for i, t := range types {
-			dest[i] = reflect.New(t.ScanType()).Interface()
-		}
-		if err := rows.Scan(dest...); err != nil {
-			return nil, err
-		}
-		row := make([]any, len(dest))
-		for i, d := range dest {
-			row[i] = reportCell(reflect.ValueOf(d).Elem())
-		}
-		out = append(out, row)
-	}
-	return out, rows.Err()
-}
-
-// reportCell converts a scanned value the way analytics.Conn.Report does.
-func reportCell(v reflect.Value) any {
-	if t, ok := v.Interface().(time.Time); ok {
-		return t.UTC()
-	}
-	switch v.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return v.Int()
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return v.Uint()
-	case reflect.Float32, reflect.Float64:
-		return v.Float()
-	case reflect.String:
-		return v.String()
-	}
-	return fmt.Sprint(v.Interface())
+	return res.Rows, nil
 }
 
 // The fill statements. n is the row number within the table, from 0 to
