@@ -37,3 +37,18 @@ func SurgeBinary(t testing.TB) string {
 	}
 	return surgeBin.path
 }
+
+// StartSurge runs the surge binary with args as a child process, its output
+// going to out. It ignores any surge.yaml or SURGE_CONFIG around the test.
+// The caller stops it (Kill for a kill -9, or a signal) and Waits.
+func StartSurge(t testing.TB, out *os.File, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(SurgeBinary(t), args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "SURGE_CONFIG=")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start surge %v: %v", args, err)
+	}
+	return cmd
+}

@@ -16,17 +16,10 @@ import (
 
 func startDispatchProcess(t *testing.T, brokers []string, url string, logf *os.File, extra ...string) *exec.Cmd {
 	t.Helper()
-	bin := testenv.SurgeBinary(t)
 	args := append([]string{"dispatch", "--brokers", strings.Join(brokers, ","), "--group", "killed",
 		"--to", url, "--timeout", "2s", "--backoff", "20ms", "--max-backoff", "200ms",
 		"--max-attempts", "100", "--session-timeout", "1s", "--rebalance-timeout", "3s", "--log-level", "warn"}, extra...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "SURGE_CONFIG=")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd
+	return testenv.StartSurge(t, logf, args...)
 }
 
 // successesIn counts the successful deliveries the service answered in

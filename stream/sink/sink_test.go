@@ -109,16 +109,7 @@ func genRecords(rng *rand.Rand, n int, base time.Time) ([]*kgo.Record, *want) {
 
 func produce(t testing.TB, brokers []string, recs []*kgo.Record) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	testenv.Produce(t, brokers, recs...)
 }
 
 // counts reads what ClickHouse holds.
@@ -310,16 +301,9 @@ func TestSinkRejectsBadConfig(t *testing.T) {
 // startSinkProcess runs `surge sink` as a child process.
 func startSinkProcess(t *testing.T, brokers []string, ch *analytics.Conn, addr string, logf *os.File) *exec.Cmd {
 	t.Helper()
-	bin := testenv.SurgeBinary(t)
-	cmd := exec.Command(bin, "sink", "--brokers", strings.Join(brokers, ","), "--clickhouse", addr,
+	return testenv.StartSurge(t, logf, "sink", "--brokers", strings.Join(brokers, ","), "--clickhouse", addr,
 		"--clickhouse-database", ch.Database(), "--batch-rows", "3000", "--batch-interval", "50ms", "--log-level", "warn",
 		"--session-timeout", "2s", "--rebalance-timeout", "4s")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "SURGE_CONFIG=")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd
 }
 
 // TestSinkExactlyOnceUnderKill9 kills sink processes with SIGKILL at random

@@ -79,16 +79,7 @@ func genInput(rng *rand.Rand, n, users int, base time.Time) []*kgo.Record {
 
 func produce(t testing.TB, brokers []string, recs []*kgo.Record) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce: %v", err)
-	}
+	testenv.Produce(t, brokers, recs...)
 }
 
 // expected replays the produced records offline through the engine, one

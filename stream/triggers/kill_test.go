@@ -20,16 +20,9 @@ var killLogLevel = "info"
 
 func startTriggersProcess(t *testing.T, brokers []string, rulesPath, instance string, logf *os.File) *exec.Cmd {
 	t.Helper()
-	bin := testenv.SurgeBinary(t)
-	cmd := exec.Command(bin, "triggers", "--brokers", strings.Join(brokers, ","), "--rules", rulesPath,
+	return testenv.StartSurge(t, logf, "triggers", "--brokers", strings.Join(brokers, ","), "--rules", rulesPath,
 		"--instance-id", instance, "--idle-timeout", "3s", "--transaction-timeout", "3s",
 		"--session-timeout", "2s", "--rebalance-timeout", "4s", "--log-level", killLogLevel)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "SURGE_CONFIG=")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return cmd
 }
 
 // TestExactlyOnceUnderKill9 kills `surge triggers` processes with SIGKILL at
