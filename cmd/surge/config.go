@@ -22,9 +22,9 @@ precedence: flags, SURGE_* environment variables, the config file, defaults.
 Secrets are shown as "(set)" or "(unset)".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON)
+			f, err := a.outputFormat(output.Table, output.JSON)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return err
 			}
 			var keys []string
 			cmd.InheritedFlags().VisitAll(func(fl *pflag.Flag) { keys = append(keys, fl.Name) })

@@ -63,9 +63,9 @@ func newDLQListCmd(a *app) *cobra.Command {
 		Example: "  surge dlq list --group payment\n  surge dlq list --group payment --filter error~timeout --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON)
+			f, err := a.outputFormat(output.Table, output.JSON)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return err
 			}
 			es, err := a.deadLetters(cmd.Context())
 			if err != nil {
@@ -86,9 +86,9 @@ func newDLQShowCmd(a *app) *cobra.Command {
 		Example: "  surge dlq show --group payment 0@42\n  surge dlq show --group payment 01JDQ3Z8M4X7N2K9P5R6T8V0WY --output json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON)
+			f, err := a.outputFormat(output.Table, output.JSON)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return err
 			}
 			es, err := a.deadLetters(cmd.Context())
 			if err != nil {

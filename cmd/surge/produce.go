@@ -61,9 +61,9 @@ against 'surge report campaign-summary'.`,
   surge produce --rate 0 --max-records 1000000 --output json   # as fast as possible`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON)
+			f, err := a.outputFormat(output.Table, output.JSON)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return err
 			}
 			o := produceOpts{gen: a.loadConfig(), compression: a.v.GetString("compression"), output: f,
 				progress: !a.v.GetBool("no-progress")}

@@ -27,9 +27,9 @@ func newReportCmd(a *app) *cobra.Command {
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: analytics.ReportNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON, output.CSV)
+			f, err := a.outputFormat(output.Table, output.JSON, output.CSV)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return err
 			}
 			now := time.Now()
 			p := analytics.ReportParams{Campaign: a.v.GetString("campaign")}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+	"github.com/surgeio/surge/internal/output"
 )
 
 // app holds what every command shares: the merged configuration and the logger.
@@ -129,4 +130,13 @@ func (a *app) init(cmd *cobra.Command) error {
 // outputFlag adds --output to a read command.
 func outputFlag(cmd *cobra.Command, formats ...string) {
 	cmd.Flags().StringP("output", "o", formats[0], "output format: "+strings.Join(formats, ", "))
+}
+
+// outputFormat reads --output, checked against the formats a command offers.
+func (a *app) outputFormat(allowed ...output.Format) (output.Format, error) {
+	f, err := output.Parse(a.v.GetString("output"), allowed...)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return f, nil
 }

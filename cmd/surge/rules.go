@@ -57,9 +57,9 @@ issued, their value and the share of its budget spent, and the same per hour.`,
   surge rules backtest holiday.yaml --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON)
+			f, err := a.outputFormat(output.Table, output.JSON)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return err
 			}
 			set, err := rules.Load(args[0])
 			if err != nil {

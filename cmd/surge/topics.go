@@ -51,9 +51,9 @@ partitions than asked is flagged (grow it with a resize, never by recreating).`,
 			if parts < 1 || repl < 1 {
 				return fmt.Errorf("%w: --partitions and --replication must be at least 1", errUsage)
 			}
-			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON)
+			f, err := a.outputFormat(output.Table, output.JSON)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return err
 			}
 			return withAdmin(cmd.Context(), a, func(ad *admin.Admin) error {
 				res, err := ad.EnsureTopics(cmd.Context(), admin.DefaultSpecs(stream.DefaultTopics(), parts, repl))
@@ -83,9 +83,9 @@ func newTopicsListCmd(a *app) *cobra.Command {
 		Short: "List topics with partition counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON)
+			f, err := a.outputFormat(output.Table, output.JSON)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return err
 			}
 			return withAdmin(cmd.Context(), a, func(ad *admin.Admin) error {
 				topics, err := ad.ListTopics(cmd.Context())
@@ -113,9 +113,9 @@ func newTopicsDescribeCmd(a *app) *cobra.Command {
 		Short: "Show a topic's partitions, offsets and configs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := output.Parse(a.v.GetString("output"), output.Table, output.JSON)
+			f, err := a.outputFormat(output.Table, output.JSON)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err)
+				return err
 			}
 			return withAdmin(cmd.Context(), a, func(ad *admin.Admin) error {
 				d, err := ad.DescribeTopic(cmd.Context(), args[0])
