@@ -17,6 +17,12 @@ import (
 	"github.com/surgeio/surge/stream"
 )
 
+// MaxPollRecords is the most records one poll hands the sink. With the
+// one-slot queue to the flusher, the sink holds at most three batches (one
+// being written, one queued, one filling), each at most the batch rows plus
+// one poll: that is the memory bound while ClickHouse is slow or down.
+const MaxPollRecords = 20_000
+
 // DefaultGroup is the consumer group the sink joins unless WithGroup says otherwise.
 const DefaultGroup = "surge-sink"
 
@@ -108,6 +114,7 @@ type Stats struct {
 	Batches   int64
 	Retries   int64
 	Committed int64 // successful offset commits
+	Consumed  int64 // records polled from Kafka (written, rejected, replayed or still buffered)
 }
 
 // ErrConfig is wrapped by every configuration error from New.
@@ -231,7 +238,7 @@ func (s *Sink) pollLoop(ctx context.Context) error {
 			return nil
 		}
 		pollCtx, cancel := s.pollContext(ctx)
-		fetches := s.cl.PollRecords(pollCtx, 20_000)
+		fetches := s.cl.PollRecords(pollCtx, MaxPollRecords)
 		cancel()
 		if fetches.IsClientClosed() {
 			return nil
@@ -244,6 +251,7 @@ func (s *Sink) pollLoop(ctx context.Context) error {
 			s.metrics.fetchErrors.Inc()
 		})
 		recs := fetches.Records()
+		s.addStats(func(st *Stats) { st.Consumed += int64(len(recs)) })
 		if cap(dec) < len(recs) {
 			dec = make([]decoded, len(recs))
 		}

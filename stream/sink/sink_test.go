@@ -422,3 +422,76 @@ func TestSinkSurvivesClickHouseRestart(t *testing.T) {
 	checkExact(t, ch, w)
 	t.Logf("%d records across 6 ClickHouse restarts; %d write retries", w.total, st.Retries)
 }
+
+// TestSinkBackpressureWhileClickHouseIsDown stops ClickHouse under a running
+// sink and produces more than the sink may hold: the sink must stop
+// consuming at its bound (three batches of at most batch rows plus one
+// poll) instead of buffering everything, and once ClickHouse is back every
+// record lands exactly once.
+func TestSinkBackpressureWhileClickHouseIsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ClickHouse outage test is long; runs without -short (and always in CI)")
+	}
+	srv, err := analytics.StartLocal(context.Background(), t.TempDir())
+	if err != nil {
+		if testenv.InCI() {
+			t.Fatal(err)
+		}
+		t.Skip("no local ClickHouse (under CI this fails): ", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	ctx := context.Background()
+	ch, err := analytics.Open(ctx, analytics.Config{Addr: srv.Addr(), Database: "backpressure"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if _, err := ch.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	brokers := testenv.Kafka(t, topics.All()...)
+	const batchRows = 1000
+	s, err := sink.New(ch, sink.WithClient(stream.ClientConfig{Brokers: brokers}),
+		sink.WithBatchRows(batchRows), sink.WithBatchInterval(50*time.Millisecond),
+		sink.WithMaxRetryBackoff(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sink run: %v", err)
+		}
+	}()
+
+	// Let the sink join and write a first batch, then take ClickHouse away.
+	first, w := genRecords(rand.New(rand.NewPCG(21, 22)), 2000, time.Now())
+	produce(t, brokers, first)
+	waitFor(t, ch, w, time.Minute)
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Stats().Consumed
+	more, w2 := genRecords(rand.New(rand.NewPCG(23, 24)), 150_000, time.Now())
+	produce(t, brokers, more)
+	w.add(w2)
+	time.Sleep(3 * time.Second)
+	held := s.Stats().Consumed - before
+	const bound = 3 * (batchRows + sink.MaxPollRecords)
+	if held > bound {
+		t.Errorf("while ClickHouse was down the sink consumed %d records; want at most %d (three batches)", held, bound)
+	}
+	if held == 0 {
+		t.Errorf("the sink consumed nothing while ClickHouse was down; want it to fill its batches up to the bound")
+	}
+
+	if err := srv.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, w, 90*time.Second)
+	checkExact(t, ch, w)
+	t.Logf("held %d of %d records while ClickHouse was down (bound %d)", held, len(more), bound)
+}
