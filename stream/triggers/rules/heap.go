@@ -24,21 +24,8 @@ func (h timerHeap) less(i, j int) bool {
 	return a.start < b.start
 }
 
-func (h *timerHeap) push(t timer) {
-	*h = append(*h, t)
-	up(*h, len(*h)-1, timerHeap.less)
-}
-
-func (h *timerHeap) pop() timer {
-	old := *h
-	n := len(old) - 1
-	old[0], old[n] = old[n], old[0]
-	down(old[:n], 0, timerHeap.less)
-	t := old[n]
-	old[n] = timer{}
-	*h = old[:n]
-	return t
-}
+func (h *timerHeap) push(t timer) { push(h, t, timerHeap.less) }
+func (h *timerHeap) pop() timer   { return pop(h, timerHeap.less) }
 
 type expiry struct {
 	at   int64
@@ -50,18 +37,25 @@ type expHeap []expiry
 
 func (h expHeap) less(i, j int) bool { return h[i].at < h[j].at }
 
-func (h *expHeap) push(e expiry) {
+func (h *expHeap) push(e expiry) { push(h, e, expHeap.less) }
+func (h *expHeap) pop() expiry   { return pop(h, expHeap.less) }
+
+// push adds e to the min-heap h ordered by less.
+func push[H ~[]E, E any](h *H, e E, less func(H, int, int) bool) {
 	*h = append(*h, e)
-	up(*h, len(*h)-1, expHeap.less)
+	up(*h, len(*h)-1, less)
 }
 
-func (h *expHeap) pop() expiry {
+// pop removes and returns the least element of the non-empty min-heap h,
+// clearing its slot so the heap keeps no reference to it.
+func pop[H ~[]E, E any](h *H, less func(H, int, int) bool) E {
 	old := *h
 	n := len(old) - 1
 	old[0], old[n] = old[n], old[0]
-	down(old[:n], 0, expHeap.less)
+	down(old[:n], 0, less)
 	e := old[n]
-	old[n] = expiry{}
+	var zero E
+	old[n] = zero
 	*h = old[:n]
 	return e
 }
