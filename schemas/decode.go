@@ -56,9 +56,21 @@ func DecodeCoupon(data []byte) (*Coupon, error) {
 	return r.(*Coupon), nil
 }
 
-// decode parses data and decodes it as kind want, or as the kind it names
-// when want is empty.
+// decode decodes data as kind want, or as the kind it names when want is
+// empty: records in canonical form by a single scan, others by the general
+// decoder.
 func decode(data []byte, want Kind) (Record, error) {
+	if r, ok := canonical(data, want); ok {
+		if err := Validate(r); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	return decodeGeneral(data, want)
+}
+
+// decodeGeneral parses any JSON form of a record.
+func decodeGeneral(data []byte, want Kind) (Record, error) {
 	raw, err := parse(data, want)
 	if err != nil {
 		return nil, err

@@ -10,7 +10,8 @@ import (
 	"unicode/utf8"
 )
 
-// FuzzDecode checks that Decode never panics, that every error matches
+// FuzzDecode checks that Decode never panics, that its canonical fast path
+// and the general decoder give the same outcome, that every error matches
 // ErrInvalid, and that every accepted record is valid JSON, re-validates,
 // and survives Encode and Decode unchanged.
 //
@@ -34,6 +35,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(benchUserEvent)
 
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkPathsAgree(t, data)
 		r, err := Decode(data)
 		if err != nil {
 			if r != nil {

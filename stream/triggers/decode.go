@@ -38,149 +38,27 @@ func (d *eventDecoder) decode(v []byte, ev *rules.Event) (ok bool, err error) {
 	return ok, nil
 }
 
-// scanner reads a canonical record; any deviation sets bad.
+// scanner reads a canonical record (see schemas.CanonicalScanner); its
+// strings alias the record's bytes.
 type scanner struct {
-	b   []byte
-	i   int
-	bad bool
+	schemas.CanonicalScanner
+	b []byte
 }
 
-func (s *scanner) lit(l string) {
-	if s.bad || len(s.b)-s.i < len(l) || string(s.b[s.i:s.i+len(l)]) != l {
-		s.bad = true
-		return
-	}
-	s.i += len(l)
-}
-
-// opt consumes l if it comes next and reports whether it did.
-func (s *scanner) opt(l string) bool {
-	if s.bad || len(s.b)-s.i < len(l) || string(s.b[s.i:s.i+len(l)]) != l {
-		return false
-	}
-	s.i += len(l)
-	return true
-}
-
-// plain marks the bytes a fast-path string may hold: printable ASCII
-// without quote and backslash.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c <= 0x7e; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// str reads the rest of a string whose opening quote was consumed: 1 to
-// MaxIDBytes printable ASCII bytes, no quote or backslash inside.
+// str reads a string field's value without copying it.
 func (s *scanner) str() string {
-	if s.bad {
+	start, end := s.Str()
+	if s.Bad() {
 		return ""
 	}
-	start := s.i
-	for s.i < len(s.b) && plain[s.b[s.i]] {
-		s.i++
-	}
-	if s.i < len(s.b) && s.b[s.i] != '"' {
-		s.bad = true
-		return ""
-	}
-	n := s.i - start
-	if s.i == len(s.b) || n == 0 || n > schemas.MaxIDBytes {
-		s.bad = true
-		return ""
-	}
-	s.i++ // closing quote
-	return unsafe.String(&s.b[start], n)
-}
-
-// uint reads a canonical non-negative integer (no sign, no leading zero)
-// of at most 18 digits, so it cannot overflow.
-func (s *scanner) uint() int64 {
-	if s.bad {
-		return 0
-	}
-	start := s.i
-	var n int64
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		n = n*10 + int64(s.b[s.i]-'0')
-		s.i++
-	}
-	if d := s.i - start; d == 0 || d > 18 || d > 1 && s.b[start] == '0' {
-		s.bad = true
-	}
-	return n
-}
-
-// time reads "2006-01-02T15:04:05.000Z" and its closing quote, as Unix ms.
-func (s *scanner) time() int64 {
-	if s.bad || len(s.b)-s.i < 25 {
-		s.bad = true
-		return 0
-	}
-	b := s.b[s.i : s.i+25]
-	s.i += 25
-	if b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' || b[19] != '.' || b[23] != 'Z' || b[24] != '"' {
-		s.bad = true
-		return 0
-	}
-	var f [7]int
-	for k, r := range [7][2]int{{0, 4}, {5, 7}, {8, 10}, {11, 13}, {14, 16}, {17, 19}, {20, 23}} {
-		for _, c := range b[r[0]:r[1]] {
-			if c < '0' || c > '9' {
-				s.bad = true
-				return 0
-			}
-			f[k] = f[k]*10 + int(c-'0')
-		}
-	}
-	y, mo, d := f[0], f[1], f[2]
-	if y < 2000 || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) || f[3] > 23 || f[4] > 59 || f[5] > 59 {
-		s.bad = true
-		return 0
-	}
-	secs := daysFromCivil(y, mo, d)*86400 + int64(f[3]*3600+f[4]*60+f[5])
-	return secs*1000 + int64(f[6])
-}
-
-func daysIn(month, year int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil is the number of days from 1970-01-01 to y-m-d (proleptic
-// Gregorian).
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era*146097 + doe - 719468)
-}
-
-func (s *scanner) version() {
-	if v := s.uint(); v < 1 || v > schemas.CurrentVersion {
-		s.bad = true
-	}
+	return unsafe.String(&s.b[start], end-start)
 }
 
 // eventTime checks ts like schemas does (not more than 24h ahead); a time
 // right at the limit is left to schemas.Decode.
 func (d *eventDecoder) eventTime(s *scanner, ts int64) {
 	if ts >= d.now+schemas.MaxClockSkew.Milliseconds()-1 {
-		s.bad = true
+		s.Fail()
 	}
 }
 
@@ -188,102 +66,102 @@ func (d *eventDecoder) fast(v []byte, ev *rules.Event) bool {
 	if len(v) > schemas.MaxRecordBytes {
 		return false
 	}
-	s := scanner{b: v}
+	s := scanner{CanonicalScanner: schemas.NewCanonicalScanner(v), b: v}
 	switch {
-	case s.opt(`{"kind":"user_event","v":`):
+	case s.Opt(`{"kind":"user_event","v":`):
 		d.userEvent(&s, ev)
-	case s.opt(`{"kind":"order","v":`):
+	case s.Opt(`{"kind":"order","v":`):
 		d.order(&s, ev)
-	case s.opt(`{"kind":"order_status","v":`):
+	case s.Opt(`{"kind":"order_status","v":`):
 		d.orderStatus(&s, ev)
 	default:
 		return false
 	}
-	return !s.bad && s.i == len(v)
+	return s.Done()
 }
 
 func (d *eventDecoder) userEvent(s *scanner, ev *rules.Event) {
-	s.version()
-	s.lit(`,"event_id":"`)
+	s.Version()
+	s.Lit(`,"event_id":"`)
 	*ev = rules.Event{ID: s.str()}
-	s.lit(`,"user_id":"`)
+	s.Lit(`,"user_id":"`)
 	ev.User = s.str()
-	s.lit(`,"session_id":"`)
+	s.Lit(`,"session_id":"`)
 	s.str()
-	s.lit(`,"type":"`)
+	s.Lit(`,"type":"`)
 	ev.Type = s.str()
-	if s.opt(`,"sku":"`) {
+	if s.Opt(`,"sku":"`) {
 		ev.SKU = s.str()
 	}
-	if s.opt(`,"campaign_id":"`) {
+	if s.Opt(`,"campaign_id":"`) {
 		ev.Campaign = s.str()
 	}
-	s.lit(`,"ts":"`)
-	ev.TS = s.time()
-	s.lit(`}`)
+	s.Lit(`,"ts":"`)
+	ev.TS = s.Time()
+	s.Lit(`}`)
 	switch schemas.EventType(ev.Type) {
 	case schemas.EventAddToCart, schemas.EventRemoveFromCart:
 		if ev.SKU == "" {
-			s.bad = true
+			s.Fail()
 		}
 	case schemas.EventPageView, schemas.EventSearch, schemas.EventCheckoutStarted, schemas.EventCouponRedeemed:
 	default:
-		s.bad = true
+		s.Fail()
 	}
 	d.eventTime(s, ev.TS)
 }
 
 func (d *eventDecoder) order(s *scanner, ev *rules.Event) {
-	s.version()
-	s.lit(`,"event_id":"`)
+	s.Version()
+	s.Lit(`,"event_id":"`)
 	*ev = rules.Event{Type: "order", ID: s.str()}
-	s.lit(`,"order_id":"`)
+	s.Lit(`,"order_id":"`)
 	s.str()
-	s.lit(`,"user_id":"`)
+	s.Lit(`,"user_id":"`)
 	ev.User = s.str()
-	s.lit(`,"items":[`)
+	s.Lit(`,"items":[`)
 	d.items = d.items[:0]
 	var sum int64
-	for !s.bad {
-		s.lit(`{"sku":"`)
+	for !s.Bad() {
+		s.Lit(`{"sku":"`)
 		it := schemas.Item{SKU: s.str()}
-		s.lit(`,"qty":`)
-		it.Qty = s.uint()
-		s.lit(`,"unit_price":`)
-		it.UnitPrice = s.uint()
-		s.lit(`}`)
+		s.Lit(`,"qty":`)
+		it.Qty = s.Uint()
+		s.Lit(`,"unit_price":`)
+		it.UnitPrice = s.Uint()
+		s.Lit(`}`)
 		line, ok := mul(it.Qty, it.UnitPrice)
 		if !ok || it.Qty == 0 || sum > 1<<63-1-line || len(d.items) == schemas.MaxItems {
-			s.bad = true
+			s.Fail()
 		}
 		sum += line
 		d.items = append(d.items, it)
-		if !s.opt(`,`) {
+		if !s.Opt(`,`) {
 			break
 		}
 	}
 	ev.Items = d.items
-	s.lit(`],"amount":`)
-	ev.Amount = s.uint()
+	s.Lit(`],"amount":`)
+	ev.Amount = s.Uint()
 	if ev.Amount == 0 || ev.Amount != sum {
-		s.bad = true
+		s.Fail()
 	}
-	s.lit(`,"currency":"`)
+	s.Lit(`,"currency":"`)
 	ev.Currency = s.str()
 	if !schemas.ValidCurrency(ev.Currency) {
-		s.bad = true
+		s.Fail()
 	}
-	if s.opt(`,"campaign_id":"`) {
+	if s.Opt(`,"campaign_id":"`) {
 		ev.Campaign = s.str()
 	}
-	s.lit(`,"priority":"`)
+	s.Lit(`,"priority":"`)
 	ev.VIP = s.priority(s.str())
-	if s.opt(`,"coupon_id":"`) {
+	if s.Opt(`,"coupon_id":"`) {
 		s.str()
 	}
-	s.lit(`,"created_at":"`)
-	ev.TS = s.time()
-	s.lit(`}`)
+	s.Lit(`,"created_at":"`)
+	ev.TS = s.Time()
+	s.Lit(`}`)
 	d.eventTime(s, ev.TS)
 }
 
@@ -293,24 +171,24 @@ var statusTypes = map[string]string{
 }
 
 func (d *eventDecoder) orderStatus(s *scanner, ev *rules.Event) {
-	s.version()
-	s.lit(`,"event_id":"`)
+	s.Version()
+	s.Lit(`,"event_id":"`)
 	*ev = rules.Event{ID: s.str()}
-	s.lit(`,"order_id":"`)
+	s.Lit(`,"order_id":"`)
 	s.str()
-	s.lit(`,"user_id":"`)
+	s.Lit(`,"user_id":"`)
 	ev.User = s.str()
-	s.lit(`,"status":"`)
+	s.Lit(`,"status":"`)
 	t, known := statusTypes[s.str()]
 	if !known {
-		s.bad = true
+		s.Fail()
 	}
-	if s.opt(`,"priority":"`) {
+	if s.Opt(`,"priority":"`) {
 		ev.VIP = s.priority(s.str())
 	}
-	s.lit(`,"ts":"`)
-	ev.TS = s.time()
-	s.lit(`}`)
+	s.Lit(`,"ts":"`)
+	ev.TS = s.Time()
+	s.Lit(`}`)
 	d.eventTime(s, ev.TS)
 	ev.Type = t // "" for created: the order itself is the event
 }
@@ -323,7 +201,7 @@ func (s *scanner) priority(p string) bool {
 	case schemas.PriorityVIP, schemas.PriorityUrgent:
 		return true
 	}
-	s.bad = true
+	s.Fail()
 	return false
 }
 

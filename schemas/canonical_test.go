@@ -1,0 +1,103 @@
+package schemas
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// checkPathsAgree fails t unless Decode (canonical fast path first) and the
+// general decoder give the same record or the same error for data.
+func checkPathsAgree(t *testing.T, data []byte) {
+	t.Helper()
+	got, gotErr := Decode(data)
+	want, wantErr := decodeGeneral(data, "")
+	if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+		t.Fatalf("Decode(%q): got error %v, the general decoder says %v", data, gotErr, wantErr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Decode(%q):\ngot  %+v\nwant %+v (general decoder)", data, got, want)
+	}
+}
+
+// TestCanonicalAgrees runs both decoding paths over the test records and
+// over canonical records edited to break one rule each.
+func TestCanonicalAgrees(t *testing.T) {
+	var inputs [][]byte
+	for _, dir := range []string{"valid", "invalid", "golden"} {
+		files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range files {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inputs = append(inputs, data)
+		}
+	}
+	canon := map[string][]byte{"event": benchUserEvent, "order": benchOrder}
+	for _, r := range []Record{mustDecode(t, orderRec.json()), mustDecode(t, statusRec.json()),
+		mustDecode(t, eventRec.json()), mustDecode(t, couponRec.json())} {
+		enc, err := Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := canonical(enc, ""); !ok {
+			t.Fatalf("Encode wrote %q, which the canonical scanner does not read", enc)
+		}
+		canon[string(r.Kind())] = enc
+	}
+	edits := [][2]string{
+		{`"amount":7997`, `"amount":-7997`},
+		{`"amount":7997`, `"amount":0`},
+		{`"amount":7997`, `"amount":7996`},
+		{`"amount":7997`, `"amount":07997`},
+		{`"qty":1`, `"qty":0`},
+		{`"currency":"EUR"`, `"currency":"eur"`},
+		{`"currency":"EUR"`, `"currency":"XXX"`},
+		{`"priority":"vip"`, `"priority":"gold"`},
+		{`"type":"add_to_cart"`, `"type":"teleport"`},
+		{`,"sku":"SKU-RED-SHOE-42"`, ``},
+		{`"v":1`, `"v":0`},
+		{`"v":1`, `"v":99`},
+		{`"user_id":"u-000123456"`, `"user_id":""`},
+		{`"user_id":"u-000123456"`, `"user_id":"ü-000123456"`},
+		{`"user_id":"u-000123456"`, `"user_id":"u-\u0030"`},
+		{`"user_id":"u-000123456"`, `"user_id":"` + strings.Repeat("u", MaxIDBytes+1) + `"`},
+		{`2024-11-29T08:00:00.123Z`, `1999-12-31T23:59:59.999Z`},
+		{`2024-11-29T08:00:00.123Z`, `2024-02-30T08:00:00.123Z`},
+		{`2024-11-29T08:00:00.123Z`, `2023-02-29T08:00:00.123Z`},
+		{`2024-11-29T08:00:00.123Z`, `2024-02-29T24:00:00.123Z`},
+		{`2024-11-29T08:00:00.123Z`, `2999-01-01T00:00:00.000Z`},
+		{`2024-11-29T08:00:00.123Z`, `2024-11-29T08:00:00.123+01:00`},
+		{`2024-11-29T08:00:00.123Z`, `2024-11-29T08:00:00Z`},
+		{`"kind":"user_event"`, `"kind":"order"`},
+		{`{"kind"`, ` {"kind"`},
+		{`,"ts"`, `,"extra":1,"ts"`},
+	}
+	for _, c := range canon {
+		inputs = append(inputs, c, c[:len(c)-1], append(append([]byte{}, c...), ' '))
+		for _, e := range edits {
+			if s := string(c); strings.Contains(s, e[0]) {
+				inputs = append(inputs, []byte(strings.Replace(s, e[0], e[1], 1)))
+			}
+		}
+	}
+	for _, in := range inputs {
+		checkPathsAgree(t, in)
+	}
+	t.Logf("%d inputs", len(inputs))
+}
+
+func mustDecode(t *testing.T, data []byte) Record {
+	t.Helper()
+	r, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
