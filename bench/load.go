@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgeio/surge/schemas"
@@ -170,6 +171,31 @@ func produceRaw(ctx context.Context, cl *kgo.Client, t stream.Topics, l *encoded
 	}
 	took := time.Since(start)
 	if err := errs.err(len(l.recs)); err != nil {
+		return 0, err
+	}
+	return took, nil
+}
+
+// produceRawJSON encodes each record with segmentio/encoding's json.Marshal
+// and produces it through cl, routed as surge routes it, as an application
+// using franz-go directly would; it waits for every ack and returns how
+// long that took.
+func produceRawJSON(ctx context.Context, cl *kgo.Client, t stream.Topics, recs []schemas.Record) (time.Duration, error) {
+	var errs errCounter
+	promise := func(_ *kgo.Record, err error) { errs.add(err) }
+	start := time.Now()
+	for _, r := range recs {
+		v, err := json.Marshal(r)
+		if err != nil {
+			return 0, fmt.Errorf("encode %s: %w", r.Kind(), err)
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: t.Route(r), Key: []byte(r.Key()), Value: v}, promise)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, fmt.Errorf("flush: %w", err)
+	}
+	took := time.Since(start)
+	if err := errs.err(len(recs)); err != nil {
 		return 0, err
 	}
 	return took, nil
