@@ -81,6 +81,12 @@ type Config struct {
 	// MaxInFlight bounds the records handed to the sender and not yet done
 	// (default DefaultMaxInFlight). The generator waits when it is reached.
 	MaxInFlight int
+	// Wallet, when set, holds coupons shoppers may redeem (see Wallet).
+	Wallet *Wallet
+	// RedeemShare is the share, in (0, 1], of orders by a shopper holding a
+	// coupon for the order's campaign that redeem it (default
+	// DefaultRedeemShare). Used only with a Wallet.
+	RedeemShare float64
 	// OnProgress, when set, is called about every 250 ms, and once more at
 	// the end of the run, from one goroutine.
 	OnProgress func(Progress)
@@ -132,6 +138,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Users = DefaultUsers
 	case cfg.Users < 0 || cfg.Users > MaxUsers:
 		return cfg, invalid("Users is %d, want 1..%d", cfg.Users, MaxUsers)
+	}
+	switch {
+	case cfg.RedeemShare == 0:
+		cfg.RedeemShare = DefaultRedeemShare
+	case math.IsNaN(cfg.RedeemShare) || cfg.RedeemShare < 0 || cfg.RedeemShare > 1:
+		return cfg, invalid("RedeemShare is %v, want a fraction in (0, 1]", cfg.RedeemShare)
 	}
 	switch {
 	case cfg.VIPShare == 0:

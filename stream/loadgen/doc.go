@@ -48,8 +48,14 @@
 // "cancelled" 50–1050 records later; a paid order is "shipped" (95% / 98%)
 // 200–3200 records after the payment. Delays are counted in records, not
 // wall time, so the sequence does not depend on timing. Statuses still
-// pending when the run ends are never emitted. The generator places no
-// coupons (those come from triggers), so orders carry no coupon_id.
+// pending when the run ends are never emitted.
+//
+// Coupons come from the triggers, not from the generator. Given a Wallet
+// fed with the issued coupons, a shopper about to order who holds an
+// unexpired coupon for the session's campaign redeems it with probability
+// RedeemShare: a coupon_redeemed event, then the order carrying the
+// coupon_id. Without a Wallet orders carry no coupon_id and the sequence is
+// fixed by the seed.
 //
 // Every record is keyed by user id, and one user's records are generated in
 // causal order: a session's events in funnel order, an order after its

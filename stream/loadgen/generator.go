@@ -47,11 +47,13 @@ func New(cfg Config, send Sender) (*Generator, error) {
 	for seed == 0 {
 		seed = rand.Int64()
 	}
+	m := newModel(uint64(seed), cfg.Users, cfg.VIPShare, cfg.Campaigns)
+	m.wallet, m.redeem = cfg.Wallet, cfg.RedeemShare
 	return &Generator{
 		cfg:   cfg,
 		send:  send,
 		seed:  seed,
-		model: newModel(uint64(seed), cfg.Users, cfg.VIPShare, cfg.Campaigns),
+		model: m,
 		c:     newCounters(len(cfg.Campaigns), cfg.Users),
 		free:  make(chan *slot, cfg.MaxInFlight),
 	}, nil

@@ -72,6 +72,8 @@ type session struct {
 	sessionID string
 	cart      [maxLines]line
 	lines     int
+	couponTry bool   // the wallet was looked at before ordering
+	coupon    string // coupon the order redeems
 }
 
 // recMeta is what the stats need to know about a record once it is done.
@@ -81,6 +83,7 @@ type recMeta struct {
 	camp   int32 // orders
 	user   int32 // orders
 	amount int64 // orders
+	coupon bool  // orders: carries a coupon
 }
 
 // Indexes of the kinds and event types the generator emits.
@@ -99,12 +102,13 @@ const (
 	etAddToCart
 	etRemoveFromCart
 	etCheckoutStarted
+	etCouponRedeemed
 	numEventTypes
 )
 
 var eventTypeNames = [numEventTypes]schemas.EventType{
 	schemas.EventPageView, schemas.EventSearch, schemas.EventAddToCart,
-	schemas.EventRemoveFromCart, schemas.EventCheckoutStarted,
+	schemas.EventRemoveFromCart, schemas.EventCheckoutStarted, schemas.EventCouponRedeemed,
 }
 
 // model generates the record sequence. It is deterministic given the seed
@@ -119,6 +123,9 @@ type model struct {
 
 	slots   []session // open sessions, interleaved at random
 	pending statusQueue
+
+	wallet *Wallet  // coupons shoppers may redeem; nil: none
+	redeem float64 // share of coupon holders' orders that redeem one
 
 	step      uint64 // records generated so far; the next event id counter
 	orders    uint64 // order id counter
@@ -239,6 +246,17 @@ func (m *model) advance(s *session, n uint64, now time.Time, meta *recMeta) sche
 		}
 		return m.userEvent(s, n, etCheckoutStarted, "", now, meta)
 	default: // stOrder
+		if m.wallet != nil && !s.couponTry {
+			// A shopper holding a coupon for this campaign mostly
+			// redeems it: the redemption event, then the order.
+			s.couponTry = true
+			if m.chance(m.redeem) {
+				if id, ok := m.wallet.take(s.userID, cat.id, now); ok {
+					s.coupon = id
+					return m.userEvent(s, n, etCouponRedeemed, "", now, meta)
+				}
+			}
+		}
 		m.close(s)
 		return m.order(s, f, cat, n, now, meta)
 	}
@@ -305,6 +323,7 @@ func (m *model) order(s *session, f *funnel, cat *catalog, n uint64, now time.Ti
 		Currency:   cat.currency,
 		CampaignID: cat.id,
 		Priority:   prio,
+		CouponID:   s.coupon,
 		CreatedAt:  now,
 	}
 	m.orders++
@@ -315,7 +334,7 @@ func (m *model) order(s *session, f *funnel, cat *catalog, n uint64, now time.Ti
 		next.status, next.due = schemas.StatusCancelled, n+cancelDelay.draw(m.rng)
 	}
 	m.pending.push(next)
-	*meta = recMeta{kind: kiOrder, camp: s.camp, user: s.user, amount: amount}
+	*meta = recMeta{kind: kiOrder, camp: s.camp, user: s.user, amount: amount, coupon: s.coupon != ""}
 	return o
 }
 

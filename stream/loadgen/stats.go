@@ -34,7 +34,7 @@ type CampaignStats struct {
 	GMV          int64 // sum of order amounts, minor units of Currency
 	Currency     string
 	Buyers       int64 // distinct users with at least one acked order
-	CouponOrders int64 // acked orders carrying a coupon; the generator places none, so 0
+	CouponOrders int64 // acked orders carrying a coupon (only with a Config.Wallet)
 }
 
 // counters are the live tallies, updated from the sender's done callbacks.
@@ -47,7 +47,7 @@ type counters struct {
 }
 
 type campCounters struct {
-	orders, gmv atomic.Int64
+	orders, gmv, coupons atomic.Int64
 	buyers      []atomic.Uint64 // bit per user
 }
 
@@ -74,6 +74,9 @@ func (c *counters) done(m *recMeta, latency time.Duration, err error) {
 		cc := &c.camps[m.camp]
 		cc.orders.Add(1)
 		cc.gmv.Add(m.amount)
+		if m.coupon {
+			cc.coupons.Add(1)
+		}
 		cc.buyers[m.user>>6].Or(1 << (m.user & 63))
 	}
 	// Acked last: a reader that sees the count sees the details too.
@@ -111,7 +114,8 @@ func (c *counters) stats(seed int64, cats []catalog, elapsed time.Duration) *Sta
 			Orders:   cc.orders.Load(),
 			GMV:      cc.gmv.Load(),
 			Currency: cats[i].currency,
-			Buyers:   buyers,
+			Buyers:       buyers,
+			CouponOrders: cc.coupons.Load(),
 		}
 	}
 	var snap snapshot
