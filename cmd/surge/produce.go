@@ -147,7 +147,7 @@ func printLoadStats(w io.Writer, f output.Format, s *loadgen.Stats) error {
 	rows := make([][]any, 0, len(ids))
 	for _, id := range ids {
 		c := s.Campaigns[id]
-		rows = append(rows, []any{id, c.Orders, c.GMV, c.Currency, c.Buyers})
+		rows = append(rows, []any{id, c.Orders, c.GMV, c.Currency, c.Buyers, c.CouponOrders})
 	}
-	return output.Rows(w, output.Table, []string{"campaign", "orders", "gmv_minor", "currency", "buyers"}, rows)
+	return output.Rows(w, output.Table, []string{"campaign", "orders", "gmv_minor", "currency", "buyers", "coupon_orders"}, rows)
 }

@@ -120,8 +120,15 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	}()
 
 	// Coupon triggers over the same traffic, with the sample holiday rules.
+	// Shoppers redeem the coupons they were issued: each committed coupon
+	// goes into the generator's wallet.
 	coupons := newIssueCounter()
-	waitTriggers, err := startTriggers(ctx, a, kc, reg, coupons.add)
+	wallet := loadgen.NewWallet()
+	cfg.Wallet = wallet
+	waitTriggers, err := startTriggers(ctx, a, kc, reg, func(is rules.Issue) {
+		coupons.add(is)
+		wallet.Offer(is.Coupon())
+	})
 	if err != nil {
 		return err
 	}
@@ -147,10 +154,15 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	if ctx.Err() != nil {
 		return nil
 	}
-	want := map[analytics.Table]uint64{
-		analytics.TableOrders:      uint64(stats.ByKind[schemas.KindOrder]),
-		analytics.TableOrderStatus: uint64(stats.ByKind[schemas.KindOrderStatus]),
-		analytics.TableUserEvents:  uint64(stats.ByKind[schemas.KindUserEvent]),
+	var couponOrders int64
+	for _, c := range stats.Campaigns {
+		couponOrders += c.CouponOrders
+	}
+	want := map[string]uint64{
+		string(analytics.TableOrders):      uint64(stats.ByKind[schemas.KindOrder]),
+		string(analytics.TableOrderStatus): uint64(stats.ByKind[schemas.KindOrderStatus]),
+		string(analytics.TableUserEvents):  uint64(stats.ByKind[schemas.KindUserEvent]),
+		"orders redeeming a coupon":        uint64(couponOrders),
 	}
 	if err := waitForSink(ctx, ch, before, want, out); err != nil {
 		return err
@@ -175,23 +187,33 @@ func ensureTopics(ctx context.Context, kc stream.ClientConfig, topics stream.Top
 	return err
 }
 
-var countedTables = []analytics.Table{analytics.TableOrders, analytics.TableOrderStatus, analytics.TableUserEvents}
+// counted is a row count surge up checks against what the generator had
+// acknowledged.
+type counted struct {
+	name  string
+	query string
+}
 
-func tableCounts(ctx context.Context, ch *analytics.Conn) (map[analytics.Table]uint64, error) {
-	out := make(map[analytics.Table]uint64)
-	for _, t := range countedTables {
+var countedRows = []counted{
+	{string(analytics.TableOrders), "SELECT count() FROM " + string(analytics.TableOrders)},
+	{string(analytics.TableOrderStatus), "SELECT count() FROM " + string(analytics.TableOrderStatus)},
+	{string(analytics.TableUserEvents), "SELECT count() FROM " + string(analytics.TableUserEvents)},
+	{"orders redeeming a coupon", "SELECT countIf(coupon_id != '') FROM " + string(analytics.TableOrders)},
+}
+
+func tableCounts(ctx context.Context, ch *analytics.Conn) (map[string]uint64, error) {
+	out := make(map[string]uint64)
+	for _, c := range countedRows {
 		var n uint64
-		if err := ch.DB().QueryRow(ctx, "SELECT count() FROM "+string(t)).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count rows of %s: %w", t, err)
+		if err := ch.DB().QueryRow(ctx, c.query).Scan(&n); err != nil {
+			return nil, fmt.Errorf("count %s: %w", c.name, err)
 		}
-		out[t] = n
+		out[c.name] = n
 	}
 	return out, nil
 }
 
-// waitForSink waits until ClickHouse holds every acknowledged record of this
-// run, then checks that it holds no more than that.
-func waitForSink(ctx context.Context, ch *analytics.Conn, before, want map[analytics.Table]uint64, w io.Writer) error {
+func waitForSink(ctx context.Context, ch *analytics.Conn, before, want map[string]uint64, w io.Writer) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		now, err := tableCounts(ctx, ch)
@@ -200,9 +222,11 @@ func waitForSink(ctx context.Context, ch *analytics.Conn, before, want map[analy
 		}
 		done, over := true, false
 		var got, total uint64
-		for _, t := range countedTables {
-			d := now[t] - before[t]
-			got, total = got+min(d, want[t]), total+want[t]
+		for _, c := range countedRows {
+			d, t := now[c.name]-before[c.name], c.name
+			if t != countedRows[len(countedRows)-1].name { // rows, not a subset of them
+				got, total = got+min(d, want[t]), total+want[t]
+			}
 			done = done && d >= want[t]
 			over = over || d > want[t]
 		}
