@@ -124,7 +124,7 @@ type model struct {
 	slots   []session // open sessions, interleaved at random
 	pending statusQueue
 
-	wallet *Wallet  // coupons shoppers may redeem; nil: none
+	wallet *Wallet // coupons shoppers may redeem; nil: none
 	redeem float64 // share of coupon holders' orders that redeem one
 
 	step      uint64 // records generated so far; the next event id counter

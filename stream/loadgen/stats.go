@@ -48,7 +48,7 @@ type counters struct {
 
 type campCounters struct {
 	orders, gmv, coupons atomic.Int64
-	buyers      []atomic.Uint64 // bit per user
+	buyers               []atomic.Uint64 // bit per user
 }
 
 func newCounters(campaigns, users int) *counters {
@@ -111,9 +111,9 @@ func (c *counters) stats(seed int64, cats []catalog, elapsed time.Duration) *Sta
 			buyers += int64(bits.OnesCount64(cc.buyers[j].Load()))
 		}
 		s.Campaigns[cats[i].id] = &CampaignStats{
-			Orders:   cc.orders.Load(),
-			GMV:      cc.gmv.Load(),
-			Currency: cats[i].currency,
+			Orders:       cc.orders.Load(),
+			GMV:          cc.gmv.Load(),
+			Currency:     cats[i].currency,
 			Buyers:       buyers,
 			CouponOrders: cc.coupons.Load(),
 		}
