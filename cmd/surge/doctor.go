@@ -1,0 +1,389 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/internal/output"
+	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/plan"
+	"github.com/surgeio/surge/stream/sink"
+	"github.com/surgeio/surge/stream/triggers"
+)
+
+// exitNotReady is surge doctor's exit code when a check failed. (The lead
+// maps errNotReady to it in exitCode; until then it exits exitError.)
+const exitNotReady = 5
+
+// errNotReady marks a doctor run with at least one failed check.
+var errNotReady = errors.New("not ready")
+
+const doctorLong = `Check that a deployment is ready for a peak, and say what to fix.
+
+Checks, each ok, warn or fail with the next step:
+  kafka brokers          reachable, and how many
+  topic <name>           every pipeline topic exists, with at least the planned
+                         partitions (when a forecast is given) and
+                         --min-replication replicas
+  group <name>           consumer groups (--group, default the sink's and every
+                         group reading the pipeline topics) have members, are
+                         Stable, and lag at most --max-lag records
+  clickhouse             reachable; migrations applied; free disk; active parts
+                         per partition (inserts slow at parts_to_delay_insert and
+                         fail at parts_to_throw_insert); sink freshness
+
+doctor never starts servers: with no --brokers it uses a running 'surge
+broker' on --data-dir, with no --clickhouse a running local ClickHouse there,
+and fails the check when there is none. It exits 5 when any check fails.
+With --forecast or --forecast-file the plan arithmetic of 'surge topics plan'
+sets the partitions and instances to check (--partition-capacity or a probe).`
+
+type doctorCheck struct {
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+type doctorReport struct {
+	Ready  bool          `json:"ready"`
+	Checks []doctorCheck `json:"checks"`
+	Plan   *plan.Plan    `json:"plan,omitempty"`
+}
+
+func (r *doctorReport) add(name, status, msg, fix string) {
+	r.Checks = append(r.Checks, doctorCheck{Name: name, Status: status, Message: msg, Fix: fix})
+}
+
+func newDoctorCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check a deployment's readiness for a peak: brokers, topics, groups, ClickHouse",
+		Long:  doctorLong,
+		Example: `  surge doctor --brokers kafka-1:9092 --clickhouse ch-1:9000 --min-replication 3
+  surge doctor --forecast orders=20k/s,user-events=150k/s --partition-capacity 9500/s
+  surge doctor --group payment --group inventory --max-lag 5000 --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDoctor(cmd, a)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArray("group", nil, "consumer group to check (repeatable); default the sink's and every group reading the pipeline topics")
+	f.Int("min-replication", 1, "replicas every topic needs (3 on a production cluster)")
+	f.Int64("max-lag", 10000, "records a group may lag behind before the check fails")
+	f.Float64("min-disk-free", 15, "percent of ClickHouse disk that must be free (warns below twice this)")
+	f.Uint64("max-parts", 0, "active parts per partition to warn at (0: the server's parts_to_delay_insert)")
+	f.Duration("max-staleness", 5*time.Minute, "warn when the newest ClickHouse row is older than this while records wait for the sink")
+	f.Duration("timeout", 10*time.Second, "how long to wait for each server")
+	addForecastFlags(cmd)
+	outputFlag(cmd, "table", "json")
+	return cmd
+}
+
+func runDoctor(cmd *cobra.Command, a *app) error {
+	ctx := cmd.Context()
+	of, err := a.outputFormat(output.Table, output.JSON)
+	if err != nil {
+		return err
+	}
+	f, haveForecast, err := a.planForecast()
+	if err != nil {
+		return err
+	}
+	opts, err := a.planOptions()
+	if err != nil {
+		return err
+	}
+	if a.v.GetInt("min-replication") < 1 || a.v.GetFloat64("min-disk-free") < 0 || a.v.GetInt64("max-lag") < 0 {
+		return fmt.Errorf("%w: --min-replication must be at least 1, --min-disk-free and --max-lag not negative", errUsage)
+	}
+	rep := &doctorReport{}
+	sinkBacklog := a.doctorKafka(ctx, cmd, rep, f, haveForecast, opts)
+	a.doctorClickHouse(ctx, rep, sinkBacklog)
+
+	var failed []string
+	for _, c := range rep.Checks {
+		if c.Status == analytics.CheckFail {
+			failed = append(failed, c.Name)
+		}
+	}
+	rep.Ready = len(failed) == 0
+	if of == output.JSON {
+		if err := output.Value(cmd.OutOrStdout(), rep); err != nil {
+			return err
+		}
+	} else {
+		writeDoctor(cmd.OutOrStdout(), rep)
+	}
+	if !rep.Ready {
+		return fmt.Errorf("%w: %d check(s) failed: %s", errNotReady, len(failed), strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// doctorBrokers returns the brokers to check without starting any.
+func (a *app) doctorBrokers() ([]string, string) {
+	if bs := a.brokers(); len(bs) > 0 {
+		return bs, ""
+	}
+	dir := a.dataDir("kafka")
+	if addr, ok := runningBroker(dir); ok {
+		return []string{addr}, ""
+	}
+	return nil, "no --brokers given and no 'surge broker' running on " + dir
+}
+
+// doctorKafka adds the Kafka checks and returns the sink group's lag
+// (records), for the freshness check.
+func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, rep *doctorReport, f plan.Forecast, haveForecast bool, opts plan.Options) int64 {
+	brokers, why := a.doctorBrokers()
+	if brokers == nil {
+		rep.add("kafka brokers", analytics.CheckFail, why, "pass --brokers host:port or start `surge broker`")
+		return 0
+	}
+	kc := stream.ClientConfig{Brokers: brokers, ClientID: "surge-doctor", Logger: a.logger}
+	cl, err := kc.NewClient()
+	if err != nil {
+		rep.add("kafka brokers", analytics.CheckFail, err.Error(), "check --brokers")
+		return 0
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	tctx, cancel := context.WithTimeout(ctx, a.v.GetDuration("timeout"))
+	defer cancel()
+	topics := stream.DefaultTopics().All()
+	if haveForecast {
+		topics = planTopics(f)
+	}
+	st, err := plan.ReadState(tctx, adm, topics)
+	if err != nil {
+		rep.add("kafka brokers", analytics.CheckFail, fmt.Sprintf("%s: %v", strings.Join(brokers, ","), err),
+			"check that the brokers run and that --brokers is right")
+		return 0
+	}
+	minRepl := a.v.GetInt("min-replication")
+	bstatus, bfix := analytics.CheckOK, ""
+	if st.Brokers < minRepl {
+		bstatus, bfix = analytics.CheckWarn, fmt.Sprintf("--min-replication %d needs at least that many brokers", minRepl)
+	}
+	rep.add("kafka brokers", bstatus, fmt.Sprintf("%d broker(s) reachable via %s", st.Brokers, strings.Join(brokers, ",")), bfix)
+
+	if haveForecast {
+		c, err := a.planCapacity(ctx, kc, f, st, cmd.ErrOrStderr())
+		if err == nil {
+			rep.Plan, err = plan.Compute(f, c, st, opts)
+		}
+		if err != nil {
+			rep.add("plan", analytics.CheckFail, err.Error(), "fix the forecast or pass --partition-capacity")
+		}
+	}
+	for _, t := range topics {
+		rep.Checks = append(rep.Checks, doctorTopic(st.Topic(t), rep.Plan, minRepl))
+	}
+	return a.doctorGroups(tctx, adm, rep, st)
+}
+
+func doctorTopic(t plan.TopicState, p *plan.Plan, minRepl int) doctorCheck {
+	c := doctorCheck{Name: "topic " + t.Topic, Status: analytics.CheckOK}
+	if !t.Exists {
+		c.Status, c.Message = analytics.CheckFail, "missing"
+		c.Fix = "create the pipeline topics: surge topics create"
+		if p != nil {
+			if tp, ok := p.Topic(t.Topic); ok {
+				c.Fix += fmt.Sprintf(" --partitions %d", tp.Partitions)
+			}
+		}
+		return c
+	}
+	c.Message = fmt.Sprintf("%d partitions, replication %d", t.Partitions, t.Replication)
+	var fixes []string
+	if p != nil {
+		if tp, ok := p.Topic(t.Topic); ok {
+			c.Message += fmt.Sprintf("; the plan needs %d (%s)", tp.Needed, tp.Arithmetic)
+			if t.Partitions < tp.Needed {
+				c.Status = analytics.CheckFail
+				fixes = append(fixes, fmt.Sprintf("grow it: surge topics resize %s --partitions %d", t.Topic, tp.Partitions))
+			}
+		}
+	}
+	if int(t.Replication) < minRepl {
+		c.Status = analytics.CheckFail
+		fixes = append(fixes, fmt.Sprintf("replication %d is below --min-replication %d: reassign replicas (kafka-reassign-partitions) before the peak", t.Replication, minRepl))
+	}
+	c.Fix = strings.Join(fixes, "; ")
+	return c
+}
+
+// doctorGroups adds a check per group and returns the sink group's lag.
+func (a *app) doctorGroups(ctx context.Context, adm *kadm.Client, rep *doctorReport, st *plan.State) int64 {
+	groups := a.v.GetStringSlice("group")
+	if len(groups) == 0 {
+		groups = []string{a.doctorSinkGroup()}
+		for _, g := range st.Groups {
+			if !planHas(groups, g.Group) {
+				groups = append(groups, g.Group)
+			}
+		}
+	}
+	sort.Strings(groups)
+	lags, lerr := adm.Lag(ctx, groups...)
+	maxLag := a.v.GetInt64("max-lag")
+	var sinkLag int64
+	for _, name := range groups {
+		c := doctorCheck{Name: "group " + name, Status: analytics.CheckOK}
+		g, ok := st.Group(name)
+		switch {
+		case !ok:
+			c.Status, c.Message = analytics.CheckFail, "absent: no member and no committed offset on the pipeline topics"
+			c.Fix = doctorStartHint(name)
+			rep.Checks = append(rep.Checks, c)
+			continue
+		case g.Members == 0:
+			c.Status, c.Message = analytics.CheckFail, fmt.Sprintf("no members (state %s) on %s", g.State, strings.Join(g.Topics, ","))
+			c.Fix = doctorStartHint(name)
+		case g.State != "Stable":
+			c.Status, c.Message = analytics.CheckWarn, fmt.Sprintf("%d member(s), state %s", g.Members, g.State)
+			c.Fix = "a rebalance is under way: check again in a minute; if it persists, look for instances restarting"
+		default:
+			c.Message = fmt.Sprintf("Stable, %d member(s) on %s", g.Members, strings.Join(g.Topics, ","))
+		}
+		lag, lagErr := groupLag(lags, lerr, name, g.Topics)
+		if lagErr != nil {
+			c.Message += "; lag unknown: " + lagErr.Error()
+			if c.Status == analytics.CheckOK {
+				c.Status = analytics.CheckWarn
+			}
+		} else {
+			c.Message += fmt.Sprintf("; lag %d records", lag)
+			if lag > maxLag {
+				c.Status = analytics.CheckFail
+				c.Fix = strings.TrimPrefix(c.Fix+fmt.Sprintf("; lag above --max-lag %d: let it catch up or add instances before the peak", maxLag), "; ")
+			}
+		}
+		if name == a.doctorSinkGroup() {
+			sinkLag = lag
+		}
+		if rep.Plan != nil {
+			if gp, ok := rep.Plan.Group(name); ok && g.Members < gp.Instances {
+				c.Message += fmt.Sprintf("; the plan needs %d instances (%s)", gp.Instances, gp.Arithmetic)
+				if c.Status == analytics.CheckOK {
+					c.Status = analytics.CheckWarn
+				}
+				c.Fix = strings.TrimPrefix(c.Fix+fmt.Sprintf("; scale to %d instances before the peak", gp.Instances), "; ")
+			}
+		}
+		rep.Checks = append(rep.Checks, c)
+	}
+	return sinkLag
+}
+
+func (a *app) doctorSinkGroup() string { return sink.DefaultGroup }
+
+// doctorStartHint says how to start the instances of group.
+func doctorStartHint(group string) string {
+	switch group {
+	case sink.DefaultGroup:
+		return "start the sink: surge sink"
+	case triggers.DefaultGroup:
+		return "start the coupon triggers: surge triggers --rules FILE"
+	}
+	return "start its instances, e.g. surge dispatch --group " + group
+}
+
+// groupLag sums a group's lag over topics.
+func groupLag(lags kadm.DescribedGroupLags, err error, group string, topics []string) (int64, error) {
+	l, ok := lags[group]
+	if !ok {
+		if err == nil {
+			err = errors.New("not in the lag response")
+		}
+		return 0, err
+	}
+	if e := l.Error(); e != nil {
+		return 0, e
+	}
+	var total int64
+	for t, tl := range l.Lag.TotalByTopic() {
+		if planHas(topics, t) {
+			total += tl.Lag
+		}
+	}
+	return total, nil
+}
+
+// doctorClickHouse adds the ClickHouse checks.
+func (a *app) doctorClickHouse(ctx context.Context, rep *doctorReport, sinkBacklog int64) {
+	cfg := analytics.Config{
+		Addr:        a.v.GetString("clickhouse"),
+		User:        a.v.GetString("clickhouse-user"),
+		Password:    a.v.GetString("clickhouse-password"),
+		Database:    a.v.GetString("clickhouse-database"),
+		DialTimeout: a.v.GetDuration("timeout"),
+	}
+	if cfg.Addr == "" {
+		dir := a.dataDir("clickhouse")
+		addr, ok := reachable(filepath.Join(dir, "server.addr"))
+		if !ok {
+			rep.add("clickhouse", analytics.CheckFail, "no --clickhouse given and no local ClickHouse running on "+dir,
+				"pass --clickhouse host:port or start the pipeline (surge up / surge sink)")
+			return
+		}
+		cfg.Addr = addr
+	}
+	tctx, cancel := context.WithTimeout(ctx, 2*a.v.GetDuration("timeout"))
+	defer cancel()
+	conn, err := analytics.Open(tctx, cfg)
+	if err != nil {
+		rep.add("clickhouse", analytics.CheckFail, err.Error(), "check --clickhouse and the server")
+		return
+	}
+	defer conn.Close()
+	h, err := conn.Health(tctx)
+	if err != nil {
+		rep.add("clickhouse", analytics.CheckFail, err.Error(), "check the server's log")
+		return
+	}
+	rep.add("clickhouse", analytics.CheckOK, fmt.Sprintf("%s reachable, version %s, database %s", conn.Addr(), h.Version, conn.Database()), "")
+	for _, c := range h.Checks(analytics.HealthLimits{
+		MinDiskFree:  a.v.GetFloat64("min-disk-free") / 100,
+		PartsWarn:    a.v.GetUint64("max-parts"),
+		MaxStaleness: a.v.GetDuration("max-staleness"),
+		SinkBacklog:  sinkBacklog,
+	}) {
+		rep.add(c.Name, c.Status, c.Message, c.Fix)
+	}
+}
+
+func writeDoctor(w io.Writer, rep *doctorReport) {
+	for _, c := range rep.Checks {
+		status := c.Status
+		if status != analytics.CheckOK {
+			status = strings.ToUpper(status)
+		}
+		fmt.Fprintf(w, "%-4s  %-22s  %s\n", status, c.Name, c.Message)
+		if c.Fix != "" {
+			fmt.Fprintf(w, "      %-22s  → %s\n", "", c.Fix)
+		}
+	}
+	if rep.Ready {
+		fmt.Fprintln(w, "\nready")
+		return
+	}
+	fmt.Fprintln(w, "\nnot ready; failed:")
+	for _, c := range rep.Checks {
+		if c.Status == analytics.CheckFail {
+			fmt.Fprintf(w, "  - %s: %s\n", c.Name, c.Message)
+		}
+	}
+}
