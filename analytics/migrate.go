@@ -130,13 +130,18 @@ func (c *Conn) applied(ctx context.Context) (map[uint32]time.Time, error) {
 // Migrate applies, in version order, every embedded migration not yet
 // recorded in schema_migrations, and returns the names it applied. Running
 // it again applies nothing. Every statement is idempotent (IF NOT EXISTS),
-// so a migration interrupted half way is simply applied again.
-func (c *Conn) Migrate(ctx context.Context) ([]string, error) {
-	files, err := loadMigrations(migrationFiles)
+// so a migration interrupted half way is simply applied again. WithCluster
+// applies the cluster form of the schema instead (see cluster.go).
+func (c *Conn) Migrate(ctx context.Context, opts ...MigrateOpt) ([]string, error) {
+	var mc migrateConfig
+	for _, o := range opts {
+		o(&mc)
+	}
+	files, err := mc.load()
 	if err != nil {
 		return nil, err
 	}
-	if err := c.ensureMigrationsTable(ctx); err != nil {
+	if err := c.prepare(ctx, mc); err != nil {
 		return nil, err
 	}
 	done, err := c.applied(ctx)

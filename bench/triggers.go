@@ -59,6 +59,10 @@ func runTriggers(ctx context.Context, e *env) (*section, error) {
 			return nil, err
 		}
 	}
+	peaks, err := triggersPeaks(ctx, e, set, users)
+	if err != nil {
+		return nil, err
+	}
 	last := len(runs) - 1
 	ratio := thr.surge[last] / thr.raw
 	lat := lats[0]
@@ -68,9 +72,11 @@ func runTriggers(ctx context.Context, e *env) (*section, error) {
 			100*thr.couponShare, fmtMs(lat.p50), fmtMs(lat.p99), fmtMs(lat.p999), rateN),
 		Targets: []target{
 			{Goal: fmt.Sprintf("throughput >= %.0f%% of raw franz-go", 100*triggersTarget), Result: fmt.Sprintf("%.0f%%", 100*ratio), Met: ratio >= triggersTarget},
-			{Goal: "coupon p99 < 100 ms", Result: fmtMs(lat.p99), Met: lat.p99 < 100*time.Millisecond},
+			{Goal: fmt.Sprintf("coupon p99 < 100 ms at %d events/s", rateN), Result: fmtMs(lat.p99), Met: lat.p99 < 100*time.Millisecond},
 		},
 	}
+	sec.Targets = append(sec.Targets, peaks.targets...)
+	sec.Summary += "; " + peaks.summary
 	var b strings.Builder
 	fmt.Fprintf(&b, `Throughput: %s events (user events and orders: shopping sessions of
 %s users, 1 in 50 a VIP, 80%% from one campaign) pre-filled on %d
@@ -112,8 +118,9 @@ rows: the difference is what the transactions cost.
 This is a 2-core machine shared by broker, producer, triggers, consumer
 (and, while these figures were taken, other jobs): rates vary from run to
 run, the CPU per event much less. The steady rate is what it sustains with
-headroom, not the issue's 50k/s.
+headroom.
 `)
+	b.WriteString(peaks.body)
 	sec.Body = b.String()
 	return sec, nil
 }

@@ -27,6 +27,12 @@ func TestComposeServices(t *testing.T) {
 		{"surge-migrate", "", nil},
 		{"surge-sink", "", nil},
 		{"surge-produce", "", nil},
+		{"surge-gateway", "", map[string]string{"8080": "8080"}},
+		{"surge-dispatch-payment", "", nil},
+		{"surge-triggers", "", nil},
+		{"surge-lag", "", nil},
+		{"prometheus", "prom/prometheus", map[string]string{"9090": "9090"}},
+		{"grafana", "grafana/grafana", map[string]string{"3000": "3000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {
@@ -236,6 +242,14 @@ func TestComposeSurge(t *testing.T) {
 				"clickhouse": "service_healthy", "surge-topics": "service_completed_successfully", "surge-migrate": "service_completed_successfully"}},
 		{service: "surge-produce", wantCommand: "produce", wantOneShot: true,
 			wantDeps: map[string]string{"surge-topics": "service_completed_successfully"}},
+		{service: "surge-gateway", wantCommand: "gateway", wantFlags: map[string]string{"addr": ":8080"},
+			wantDeps: map[string]string{"surge-topics": "service_completed_successfully"}},
+		{service: "surge-dispatch-payment", wantCommand: "dispatch", wantFlags: map[string]string{"group": "payment", "metrics-addr": ":9465"},
+			wantDeps: map[string]string{"surge-topics": "service_completed_successfully"}},
+		{service: "surge-triggers", wantCommand: "triggers", wantFlags: map[string]string{"rules": "/etc/surge/rules/holiday.yaml", "metrics-addr": ":9465"},
+			wantDeps: map[string]string{"surge-topics": "service_completed_successfully"}},
+		{service: "surge-lag", wantCommand: "lag", wantFlags: map[string]string{"watch": "true", "metrics-addr": ":9466"},
+			wantDeps: map[string]string{"surge-topics": "service_completed_successfully"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {
@@ -244,7 +258,8 @@ func TestComposeSurge(t *testing.T) {
 			if err != nil {
 				t.Fatalf("command %q: %v", s.Command, err)
 			}
-			if got := inv.cmd.path; got != tt.wantCommand || len(inv.cmd.subcommands) > 0 {
+			// A command with subcommands (gateway hash-key) also runs itself.
+			if got := inv.cmd.path; got != tt.wantCommand {
 				t.Errorf("command %q: got surge %q, want surge %q", s.Command, got, tt.wantCommand)
 			}
 			if len(inv.args) > 0 {
@@ -332,5 +347,58 @@ func TestComposeSurgeEndpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestComposeMonitoring checks that Prometheus scrapes every surge service
+// on the port it serves /metrics on, and loads the alert rules.
+func TestComposeMonitoring(t *testing.T) {
+	c := readCompose(t)
+	cli := surgeCLI(t)
+	var cfg struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName      string `yaml:"job_name"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, filepath.Join("prometheus", "prometheus.yml"), &cfg)
+	prom := c.Services["prometheus"]
+	for _, rf := range cfg.RuleFiles {
+		if !slices.Contains(prom.Volumes, "./prometheus/alerts.yaml:"+rf+":ro") {
+			t.Errorf("rule file %s: got volumes %v, want ./prometheus/alerts.yaml mounted there", rf, prom.Volumes)
+		}
+	}
+	scraped := make(map[string]string)
+	for _, sc := range cfg.ScrapeConfigs {
+		for _, d := range sc.DNSSDConfigs {
+			for _, n := range d.Names {
+				scraped[n] = strconv.Itoa(d.Port)
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
+		s := c.Services[name]
+		if s.Build == nil || s.Restart == "no" || len(s.Profiles) > 0 {
+			continue // one-shots are not scraped
+		}
+		inv, err := cli.parse(s.Command)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		addr, ok := inv.flags["metrics-addr"]
+		if inv.cmd.path == "gateway" {
+			addr, ok = inv.flags["addr"] // the gateway serves /metrics on its API port
+		}
+		if !ok {
+			t.Errorf("%s: got no metrics address, want every long-running command to serve /metrics", name)
+			continue
+		}
+		if got, want := scraped[name], port(t, addr); got != want {
+			t.Errorf("%s: got scraped on port %q, want %s", name, got, want)
+		}
 	}
 }

@@ -24,9 +24,13 @@ type k8sObject struct {
 }
 
 type kustomization struct {
-	Namespace string           `yaml:"namespace"`
-	Resources []string         `yaml:"resources"`
-	Images    []kustomizeImage `yaml:"images"`
+	Namespace          string           `yaml:"namespace"`
+	Resources          []string         `yaml:"resources"`
+	Images             []kustomizeImage `yaml:"images"`
+	ConfigMapGenerator []struct {
+		Name  string   `yaml:"name"`
+		Files []string `yaml:"files"`
+	} `yaml:"configMapGenerator"`
 }
 
 type kustomizeImage struct {
@@ -42,9 +46,20 @@ type deployment struct {
 		} `yaml:"selector"`
 		Template struct {
 			Metadata struct {
-				Labels map[string]string `yaml:"labels"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
 			} `yaml:"metadata"`
 			Spec struct {
+				InitContainers []container `yaml:"initContainers"`
+				Volumes        []struct {
+					Name      string `yaml:"name"`
+					ConfigMap *struct {
+						Name string `yaml:"name"`
+					} `yaml:"configMap"`
+					Secret *struct {
+						SecretName string `yaml:"secretName"`
+					} `yaml:"secret"`
+				} `yaml:"volumes"`
 				ServiceAccountName            string `yaml:"serviceAccountName"`
 				TerminationGracePeriodSeconds *int   `yaml:"terminationGracePeriodSeconds"`
 				SecurityContext               struct {
@@ -70,8 +85,15 @@ type container struct {
 				Name string `yaml:"name"`
 				Key  string `yaml:"key"`
 			} `yaml:"secretKeyRef"`
+			FieldRef *struct {
+				FieldPath string `yaml:"fieldPath"`
+			} `yaml:"fieldRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
+	VolumeMounts []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+	} `yaml:"volumeMounts"`
 	Ports []struct {
 		Name          string `yaml:"name"`
 		ContainerPort int    `yaml:"containerPort"`
@@ -98,6 +120,7 @@ type probe struct {
 	} `yaml:"tcpSocket"`
 	HTTPGet *struct {
 		Path string `yaml:"path"`
+		Port string `yaml:"port"`
 	} `yaml:"httpGet"`
 }
 

@@ -18,7 +18,9 @@ func TestK8sManifests(t *testing.T) {
 	objs := manifests(t)
 	wantAPI := map[string]string{
 		"Deployment": "apps/v1", "PodDisruptionBudget": "policy/v1", "Service": "v1",
-		"ServiceAccount": "v1", "KafkaTopic": "kafka.strimzi.io/v1beta2",
+		"ServiceAccount": "v1", "KafkaTopic": "kafka.strimzi.io/v1beta2", "KafkaUser": "kafka.strimzi.io/v1beta2",
+		"HorizontalPodAutoscaler": "autoscaling/v2", "ScaledObject": "keda.sh/v1alpha1",
+		"ClickHouseInstallation": "clickhouse.altinity.com/v1",
 	}
 	seen := make(map[string]string)
 	files := make(map[string]bool)
@@ -49,13 +51,18 @@ func TestK8sManifests(t *testing.T) {
 	if k.Namespace == "" {
 		t.Error("kustomization namespace: got none, want one")
 	}
-	var d deployment
-	one(t, objs, "Deployment", "surge-sink", &d)
-	for _, c := range d.Spec.Template.Spec.Containers {
-		repo, tag := imageTag(c.Image)
-		i := slices.IndexFunc(k.Images, func(im kustomizeImage) bool { return im.Name == repo })
-		if i < 0 || k.Images[i].NewTag != tag {
-			t.Errorf("kustomization images: got %+v, want %s with newTag %s", k.Images, repo, tag)
+	for _, o := range objs {
+		if o.Kind != "Deployment" {
+			continue
+		}
+		var d deployment
+		one(t, objs, "Deployment", o.Metadata.Name, &d)
+		for _, c := range append(d.Spec.Template.Spec.InitContainers, d.Spec.Template.Spec.Containers...) {
+			repo, tag := imageTag(c.Image)
+			i := slices.IndexFunc(k.Images, func(im kustomizeImage) bool { return im.Name == repo })
+			if i < 0 || k.Images[i].NewTag != tag {
+				t.Errorf("%s: kustomization images: got %+v, want %s with newTag %s", o.Metadata.Name, k.Images, repo, tag)
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/surgeio/surge/schemas"
@@ -110,6 +111,9 @@ type ClientConfig struct {
 	ClientID string
 	// Logger receives the client's warnings and errors; nil discards them.
 	Logger *slog.Logger
+	// Security is the SASL and TLS settings; the zero value is plaintext
+	// without authentication.
+	Security Security
 	// ExtraOpts are appended last, so they override anything above
 	// (TLS, SASL, consumer or producer settings).
 	ExtraOpts []kgo.Opt
@@ -117,9 +121,12 @@ type ClientConfig struct {
 
 // Opts returns the kgo options for c: seed brokers, client id, the logger
 // bridged through kslog (capped at warn level, since kgo's info level
-// logs every connection and metadata refresh), then ExtraOpts.
+// logs every connection and metadata refresh), Security's TLS and SASL
+// options, then ExtraOpts. Invalid Security settings (see
+// Security.Validate, which NewClient and Ping run first) give a client
+// whose every connection fails with the reason, never a plaintext one.
 func (c ClientConfig) Opts() []kgo.Opt {
-	opts := make([]kgo.Opt, 0, 3+len(c.ExtraOpts))
+	opts := make([]kgo.Opt, 0, 5+len(c.ExtraOpts))
 	if len(c.Brokers) > 0 {
 		opts = append(opts, kgo.SeedBrokers(c.Brokers...))
 	}
@@ -129,11 +136,22 @@ func (c ClientConfig) Opts() []kgo.Opt {
 	if c.Logger != nil {
 		opts = append(opts, kgo.WithLogger(kslog.New(atLeastWarn(c.Logger))))
 	}
+	if c.Security.Enabled() {
+		sec, err := c.Security.Opts()
+		if err != nil {
+			sec = []kgo.Opt{failDialer(err)}
+		}
+		opts = append(opts, sec...)
+	}
 	return append(opts, c.ExtraOpts...)
 }
 
-// NewClient returns a kgo client built from c.Opts() followed by opts.
+// NewClient checks c.Security and returns a kgo client built from c.Opts()
+// followed by opts.
 func (c ClientConfig) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	if err := c.Security.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka security settings: %w", err)
+	}
 	return kgo.NewClient(append(c.Opts(), opts...)...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream/control"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -50,6 +51,13 @@ type Producer struct {
 	once    sync.Once
 	pending sync.Pool // *pending
 	waiters sync.Pool // *waiter
+
+	// Resize protocol (producer_resize.go): records handed to the client,
+	// counted by the parity of the switch epoch they were handed over in.
+	ctl      *control.Participant // nil when not taking part
+	epoch    atomic.Uint64
+	inflight [2]atomic.Int64
+	switchMu sync.Mutex
 }
 
 // NewProducer returns a Producer. It needs WithBrokers or WithClient. The
@@ -91,6 +99,7 @@ func NewProducer(opts ...ProducerOpt) (*Producer, error) {
 		w.fn = w.done
 		return w
 	}
+	p.joinControl(&cfg)
 	return p, nil
 }
 
@@ -213,6 +222,9 @@ func (p *Producer) Close() {
 		if err := p.Flush(ctx); err != nil {
 			p.log.Warn("producer close: records still buffered", slog.Any("err", err))
 		}
+		if p.ctl != nil {
+			p.ctl.Close()
+		}
 		if p.owns {
 			p.cl.Close()
 		}
@@ -230,6 +242,7 @@ type pending struct {
 	ctx  bufferCtx
 	done func(Ack, error)
 	fn   func(*kgo.Record, error) // pd.promise, bound once
+	slot uint64                   // in-flight counter the record is counted in
 }
 
 // produce hands the record to the client. The caller's ctx is armed only
@@ -237,6 +250,8 @@ type pending struct {
 // batch when its first record's context ends, and one caller giving up
 // must not fail other callers' records.
 func (pd *pending) produce(ctx context.Context) {
+	pd.slot = pd.p.epoch.Load() & 1
+	pd.p.inflight[pd.slot].Add(1)
 	pd.ctx.arm(ctx)
 	pd.rec.Context = &pd.ctx
 	pd.p.cl.Produce(&pd.ctx, &pd.rec, pd.fn)
@@ -244,6 +259,7 @@ func (pd *pending) produce(ctx context.Context) {
 }
 
 func (pd *pending) promise(r *kgo.Record, err error) {
+	pd.p.inflight[pd.slot].Add(-1)
 	done := pd.done
 	ack := Ack{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 	if err != nil {

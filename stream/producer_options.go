@@ -40,6 +40,9 @@ type producerConfig struct {
 	clientID    string
 	clientOpts  []kgo.Opt
 
+	control      bool   // take part in the resize protocol
+	controlTopic string // "" for control.DefaultTopic
+
 	// clientShaping names the options given that only make sense when
 	// the Producer builds its own client.
 	clientShaping []string
@@ -51,6 +54,7 @@ func defaultProducerConfig() producerConfig {
 		compression: DefaultCompression,
 		linger:      DefaultLinger,
 		clientID:    DefaultProducerID,
+		control:     true,
 	}
 }
 
@@ -135,6 +139,25 @@ func WithClientOpts(opts ...kgo.Opt) ProducerOpt {
 		c.clientOpts = append(c.clientOpts, opts...)
 		c.clientShaping = append(c.clientShaping, "WithClientOpts")
 	}
+}
+
+// WithResizeControl turns the Producer's part in order-safe partition
+// resizes on or off, overriding the default on. On, NewProducer joins the
+// control topic (control.DefaultTopic, created if missing; it waits up to
+// 10s for that, then goes on without it and logs a warning): the Producer
+// heartbeats, and when a resize of any topic begins it switches to the new
+// partition count at once and acks, which lets the resize's barrier cover
+// every record it partitioned with the old count (see package control).
+// Off, a resize cannot keep per-key order for this Producer's records
+// written while it runs.
+func WithResizeControl(on bool) ProducerOpt {
+	return func(c *producerConfig) { c.control = on }
+}
+
+// WithControlTopic names the control topic of the resize protocol,
+// overriding control.DefaultTopic ("surge-control").
+func WithControlTopic(name string) ProducerOpt {
+	return func(c *producerConfig) { c.controlTopic = name }
 }
 
 // validate checks the configuration once, in NewProducer.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -10,8 +11,11 @@ import (
 	"github.com/surgeio/surge/internal/output"
 )
 
-// secretKeys are never printed.
-var secretKeys = map[string]bool{"clickhouse-password": true}
+// secretKeys are never printed, nor is any key ending in "password".
+var secretKeys = map[string]bool{"clickhouse-password": true, "kafka-sasl-password": true, "sasl-password": true}
+
+// isSecret reports whether key's value must not be printed.
+func isSecret(key string) bool { return secretKeys[key] || strings.HasSuffix(key, "password") }
 
 func newConfigCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -36,7 +40,7 @@ Secrets are shown as "(set)" or "(unset)".`,
 				if k == "brokers" {
 					v = a.brokers()
 				}
-				if secretKeys[k] {
+				if isSecret(k) {
 					v = "(unset)"
 					if a.v.GetString(k) != "" {
 						v = "(set)"

@@ -120,6 +120,7 @@ func runDispatch(ctx context.Context, a *app) error {
 	if err := a.serveMetrics(ctx, v.GetString("metrics-addr"), reg); err != nil {
 		return err
 	}
+	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))
 	d, err := dispatch.New(
 		dispatch.WithClient(kc),
 		dispatch.WithGroup(group),

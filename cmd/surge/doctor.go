@@ -21,8 +21,7 @@ import (
 	"github.com/surgeio/surge/stream/triggers"
 )
 
-// exitNotReady is surge doctor's exit code when a check failed. (The lead
-// maps errNotReady to it in exitCode; until then it exits exitError.)
+// exitNotReady is surge doctor's exit code when a check failed.
 const exitNotReady = 5
 
 // errNotReady marks a doctor run with at least one failed check.

@@ -34,6 +34,8 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUnavailable
 	case errors.Is(err, schemas.ErrInvalid):
 		return exitInvalid
+	case errors.Is(err, errNotReady):
+		return exitNotReady
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		return exitInterrupted
 	}

@@ -222,8 +222,11 @@ func runGatewayServer(ctx context.Context, a *app, kc stream.ClientConfig, o gat
 			a.logger.Warn("gateway: could not create topics; /readyz reports what is missing", "err", err)
 		}
 	}
+	reg := newRegistry()
+	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))
 	popts := []stream.ProducerOpt{
 		stream.WithBrokers(kc.Brokers...),
+		stream.WithSecurity(kc.Security),
 		stream.WithTopics(topics),
 		stream.WithClientID("surge-gateway"),
 		stream.WithLinger(o.linger),
@@ -250,7 +253,7 @@ func runGatewayServer(ctx context.Context, a *app, kc stream.ClientConfig, o gat
 		gateway.WithIdempotencyWindow(o.idemWindow),
 		gateway.WithIdempotencyMaxKeys(o.idemMaxKeys),
 		gateway.WithIdempotencyTopic(o.idemTopic, o.partitions, -1),
-		gateway.WithRegistry(newRegistry()),
+		gateway.WithRegistry(reg),
 	}
 	if o.noAuth {
 		gopts = append(gopts, gateway.WithoutAuth())

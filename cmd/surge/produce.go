@@ -72,6 +72,7 @@ against 'surge report campaign-summary'.`,
 	}
 	addLoadFlags(cmd, 20000, time.Minute)
 	cmd.Flags().Bool("no-progress", false, "do not draw the progress bar")
+	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics (Kafka client metrics) on this address while producing")
 	outputFlag(cmd, "table", "json")
 	return cmd
 }
@@ -82,6 +83,11 @@ func runProduce(ctx context.Context, a *app, cmd *cobra.Command, o produceOpts) 
 		return err
 	}
 	defer release()
+	reg := newRegistry()
+	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), reg); err != nil {
+		return err
+	}
+	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))
 	if len(a.brokers()) == 0 {
 		// The embedded broker is ours to set up; a real cluster's topics
 		// are the operator's (surge topics create).
@@ -100,6 +106,8 @@ func runProduce(ctx context.Context, a *app, cmd *cobra.Command, o produceOpts) 
 func generate(ctx context.Context, a *app, kc stream.ClientConfig, cfg loadgen.Config, compression string, progress bool, w io.Writer) (*loadgen.Stats, error) {
 	p, err := stream.NewProducer(
 		stream.WithBrokers(kc.Brokers...),
+		stream.WithSecurity(kc.Security),
+		stream.WithClientOpts(kc.ExtraOpts...),
 		stream.WithCompression(compression),
 		stream.WithLogger(a.logger),
 	)

@@ -31,6 +31,12 @@ under --data-dir (or reuses a running 'surge broker'); with no --clickhouse it
 starts a private clickhouse-server there. Point both flags at real clusters in
 production.
 
+Secure connections: --kafka-sasl-* and --kafka-tls-* authenticate to and
+encrypt Kafka (SASL PLAIN, SCRAM-SHA-256/512; TLS with a private CA and
+client certificates); --clickhouse-password(-file) and --clickhouse-tls-*
+do the same for ClickHouse. Pass passwords through SURGE_* variables or
+*-password-file, not on the command line; surge never prints them.
+
 Configuration precedence: flag > environment (SURGE_<FLAG>, dashes as
 underscores, e.g. SURGE_CLICKHOUSE_USER) > config file (--config, default
 ./surge.yaml if present; keys are flag names) > default.`
@@ -61,6 +67,7 @@ func newRootCmd() *cobra.Command {
 	pf.String("clickhouse-user", "default", "ClickHouse user")
 	pf.String("clickhouse-password", "", "ClickHouse password (prefer SURGE_CLICKHOUSE_PASSWORD)")
 	pf.String("clickhouse-database", "surge", "ClickHouse database")
+	securityFlags(pf)
 	pf.String("log-level", "info", "log level: debug, info, warn, error")
 	pf.String("log-format", "text", "log format: text or json")
 	root.AddCommand(
@@ -77,6 +84,8 @@ func newRootCmd() *cobra.Command {
 		newGatewayCmd(a),
 		newDispatchCmd(a),
 		newDLQCmd(a),
+		newLagCmd(a),
+		newDoctorCmd(a),
 	)
 	return root
 }
@@ -125,6 +134,25 @@ func (a *app) init(cmd *cobra.Command) error {
 		return fmt.Errorf("%w: --log-format %q: want text or json", errUsage, f)
 	}
 	return nil
+}
+
+// securityFlags adds the Kafka and ClickHouse SASL, password and TLS flags.
+func securityFlags(pf *pflag.FlagSet) {
+	pf.String("kafka-sasl-mechanism", "", "Kafka SASL mechanism: plain, scram-sha-256 or scram-sha-512; empty for no SASL")
+	pf.String("kafka-sasl-user", "", "Kafka SASL user")
+	pf.String("kafka-sasl-password", "", "Kafka SASL password (prefer SURGE_KAFKA_SASL_PASSWORD or --kafka-sasl-password-file)")
+	pf.String("kafka-sasl-password-file", "", "file holding the Kafka SASL password (e.g. a mounted secret)")
+	pf.Bool("kafka-tls", false, "connect to Kafka over TLS (implied by the other --kafka-tls-* flags)")
+	pf.String("kafka-tls-ca", "", "PEM file of the CAs that sign the brokers' certificates (default: the system's)")
+	pf.String("kafka-tls-cert", "", "PEM client certificate, for brokers that require one (with --kafka-tls-key)")
+	pf.String("kafka-tls-key", "", "PEM key of --kafka-tls-cert")
+	pf.String("kafka-tls-server-name", "", "host name the brokers' certificates must be valid for (default: each broker's host)")
+	pf.Bool("kafka-tls-insecure-skip-verify", false, "TESTS ONLY: accept any broker certificate")
+	pf.String("clickhouse-password-file", "", "file holding the ClickHouse password (e.g. a mounted secret)")
+	pf.Bool("clickhouse-tls", false, "connect to ClickHouse's secure native port over TLS (implied by the other --clickhouse-tls-* flags)")
+	pf.String("clickhouse-tls-ca", "", "PEM file of the CAs that sign ClickHouse's certificate (default: the system's)")
+	pf.String("clickhouse-tls-server-name", "", "host name ClickHouse's certificate must be valid for (default: the --clickhouse host)")
+	pf.Bool("clickhouse-tls-insecure-skip-verify", false, "TESTS ONLY: accept any ClickHouse certificate")
 }
 
 // outputFlag adds --output to a read command.

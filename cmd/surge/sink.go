@@ -82,6 +82,7 @@ func runSink(ctx context.Context, a *app, o sinkOpts) error {
 	if err := a.serveMetrics(ctx, o.metricsAddr, reg); err != nil {
 		return err
 	}
+	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))
 	s, err := sink.New(ch, o.sinkOptions(a, kc, reg)...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

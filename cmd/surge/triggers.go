@@ -78,6 +78,7 @@ func runTriggers(ctx context.Context, a *app) error {
 	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), reg); err != nil {
 		return err
 	}
+	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))
 	r, err := triggers.New(triggerOptions(a, kc, set, reg)...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

@@ -80,6 +80,7 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), reg); err != nil {
 		return err
 	}
+	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))
 	so := a.sinkOpts()
 	s, err := sink.New(ch, so.sinkOptions(a, kc, reg)...)
 	if err != nil {

@@ -25,6 +25,7 @@ type Broker struct {
 	cluster *kfake.Cluster
 	addrs   []string
 	unlock  func()
+	dataDir string
 	once    sync.Once
 }
 
@@ -42,6 +43,10 @@ func Start(ctx context.Context, opts ...Opt) (*Broker, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
+	secOpts, err := cfg.securityOpts()
+	if err != nil {
+		return nil, fmt.Errorf("start broker: %w", err)
+	}
 
 	unlock := func() {}
 	if cfg.dataDir != "" {
@@ -53,6 +58,13 @@ func Start(ctx context.Context, opts ...Opt) (*Broker, error) {
 			return nil, fmt.Errorf("start broker on %s: %w", cfg.dataDir, err)
 		}
 		unlock = u
+		// Users come from the options on every start; a file saved by
+		// an earlier run would override them (and holds PLAIN
+		// passwords in clear).
+		if err := removeSASLState(cfg.dataDir); err != nil {
+			unlock()
+			return nil, fmt.Errorf("start broker: %w", err)
+		}
 	}
 
 	ln, err := listen(cfg.addr, cfg.advertised)
@@ -93,6 +105,7 @@ func Start(ctx context.Context, opts ...Opt) (*Broker, error) {
 	if len(cfg.brokerCfgs) > 0 {
 		kopts = append(kopts, kfake.BrokerConfigs(cfg.brokerCfgs))
 	}
+	kopts = append(kopts, secOpts...)
 
 	c, err := kfake.NewCluster(kopts...)
 	if err != nil {
@@ -104,6 +117,7 @@ func Start(ctx context.Context, opts ...Opt) (*Broker, error) {
 		cluster: c,
 		addrs:   c.ListenAddrs(),
 		unlock:  unlock,
+		dataDir: cfg.dataDir,
 	}
 	if cfg.logger != nil {
 		cfg.logger.LogAttrs(ctx, slog.LevelDebug, "broker started",
@@ -123,6 +137,9 @@ func (b *Broker) Addrs() []string {
 func (b *Broker) Close() {
 	b.once.Do(func() {
 		b.cluster.Close()
+		if b.dataDir != "" {
+			_ = removeSASLState(b.dataDir)
+		}
 		b.unlock()
 	})
 }

@@ -34,6 +34,25 @@
 // such as 0.0.0.0 it advertises 127.0.0.1 instead, and WithAdvertisedAddr
 // sets the advertised address explicitly (e.g. a container's host name).
 //
+// # SASL and TLS
+//
+// WithSASLUser makes the broker require SASL (PLAIN, SCRAM-SHA-256 or
+// SCRAM-SHA-512) and adds a user with full rights; give it once per user
+// and mechanism. A client with a wrong password, an unknown user or no SASL
+// at all has its connection closed during authentication. Users come from
+// the options on every start: the broker deletes the SASL state kfake would
+// save in the data directory (PLAIN passwords in clear) on start and on
+// Close.
+//
+// WithTLS or WithTLSFiles make the listener TLS only; WithTLSFiles with a
+// client CA file also requires client certificates signed by it (mutual
+// TLS). Package brokertest creates throwaway CAs and certificates for tests.
+//
+//	b, err := broker.Start(ctx,
+//		broker.WithSASLUser("scram-sha-256", "surge", password),
+//		broker.WithTLSFiles("broker.pem", "broker-key.pem", ""),
+//	)
+//
 // # librdkafka clients
 //
 // kcat 1.7 (librdkafka 2.0) works with default settings: ApiVersions

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +19,9 @@ type config struct {
 	syncWrites bool
 	logger     *slog.Logger
 	brokerCfgs map[string]string
+	sasl       []saslUser
+	tls        *tls.Config
+	tlsFiles   *tlsFiles
 }
 
 func defaultConfig() config {

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/surgeio/surge/stream/control"
 )
 
 // Dispatcher delivers the records of its lanes to a handler as one member
@@ -22,6 +24,7 @@ type Dispatcher struct {
 	eng     *engine
 	stats   *statsCounters
 
+	gate     *control.Gate // nil when the resize gate is off or unavailable
 	clReady  chan struct{} // closed once cl and retryCl are set
 	commitMu sync.Mutex    // one commit at a time
 	noMeta   atomic.Bool   // the broker refused commit metadata as too large
@@ -156,6 +159,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.openGate(ctx)
+	if d.gate != nil {
+		defer d.gate.Close()
+	}
 	stop := make(chan struct{})
 	engDone := make(chan struct{})
 	go func() { defer close(engDone); d.eng.run(stop) }()
@@ -165,6 +172,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return err
 	}
 	defer d.retryCl.Close()
+	if d.gate != nil {
+		d.gate.SetMember(d.cl)
+	}
 
 	pollCtx, cancelPoll := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(pollCtx)
@@ -216,6 +226,34 @@ func (d *Dispatcher) poll(ctx context.Context, cl *kgo.Client, retry bool) error
 			return nil
 		}
 	}
+}
+
+// openGate joins the resize protocol (see WithResizeGate). Without the
+// control topic the dispatcher runs on, logging that resizes cannot keep
+// order for it.
+func (d *Dispatcher) openGate(ctx context.Context) {
+	if !d.cfg.resizeGate {
+		return
+	}
+	group := d.cfg.group
+	g, err := control.OpenGate(ctx, control.GateConfig{
+		Group:      group,
+		Component:  "dispatch",
+		Topics:     d.cfg.topics,
+		Topic:      d.cfg.controlTopic,
+		ClientOpts: d.cfg.client.Opts(),
+		Logger:     d.cfg.logger,
+		// A key's older records may wait parked in the parent's retry
+		// partition: they must be done too.
+		Companion: func(topic string, parent int32) (string, int32, bool) {
+			return RetryTopic(group, topic), parent, true
+		},
+	})
+	if err != nil {
+		d.eng.log.Error("resize gate unavailable; a partition resize cannot keep per-key order for this group", "err", err)
+		return
+	}
+	d.gate = g
 }
 
 func (d *Dispatcher) pause(retry bool, topics []string, paused bool) {

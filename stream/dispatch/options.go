@@ -62,6 +62,8 @@ type config struct {
 	logger        *slog.Logger
 	registerer    prometheus.Registerer
 	now           func() time.Time
+	resizeGate    bool   // hold partitions a resize created (control.Gate)
+	controlTopic  string // "" for control.DefaultTopic
 }
 
 func defaultConfig() config {
@@ -84,6 +86,7 @@ func defaultConfig() config {
 		rebalance:     DefaultRebalanceTimeout,
 		logger:        slog.New(slog.DiscardHandler),
 		now:           time.Now,
+		resizeGate:    true,
 	}
 }
 
@@ -180,6 +183,19 @@ func WithLogger(l *slog.Logger) Opt { return func(cfg *config) { cfg.logger = l 
 
 // WithRegisterer registers the group's metrics, default none.
 func WithRegisterer(r prometheus.Registerer) Opt { return func(cfg *config) { cfg.registerer = r } }
+
+// WithResizeGate turns the resize gate on or off, overriding the default
+// on. On, the dispatcher takes part in order-safe partition resizes (see
+// package control): it registers its group in the control topic, takes a
+// resized topic's new partitions on within seconds, and holds each one
+// until the group has consumed its parent partition past the resize's
+// barrier and then the parent's retry partition up to the end it had at
+// that moment, so that a key's older records, parked ones included, are
+// done before its records on the new partition start. controlTopic ""
+// keeps control.DefaultTopic.
+func WithResizeGate(on bool, controlTopic string) Opt {
+	return func(cfg *config) { cfg.resizeGate, cfg.controlTopic = on, controlTopic }
+}
 
 func (c *config) validate() error {
 	switch {

@@ -99,6 +99,10 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 		}
 	})
 	d.retryCl.AddConsumePartitions(add)
+	if d.gate != nil {
+		// Before returning: kgo fetches the assigned partitions after.
+		d.gate.Assigned(ctx, d.cl, assigned)
+	}
 	d.eng.log.Info("partitions assigned", "partitions", fmtParts(assigned))
 }
 
@@ -111,6 +115,9 @@ func (d *Dispatcher) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[s
 		return
 	}
 	<-d.clReady
+	if d.gate != nil {
+		d.gate.Revoked(d.cl, revoked)
+	}
 	d.finish(revoked)
 	d.eng.log.Info("partitions revoked", "partitions", fmtParts(revoked))
 }
@@ -202,6 +209,9 @@ func (d *Dispatcher) onLost(_ context.Context, _ *kgo.Client, lost map[string][]
 		return
 	}
 	<-d.clReady
+	if d.gate != nil {
+		d.gate.Revoked(d.cl, lost)
+	}
 	only := map[tp]bool{}
 	for t, ps := range lost {
 		for _, p := range ps {

@@ -216,7 +216,12 @@ func (s *Sink) handoffLocked() {
 
 // onAssigned reads the watermarks of newly assigned partitions before any of
 // their records is fetched.
-func (s *Sink) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+func (s *Sink) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	defer func() { // after the partitions are owned, before kgo fetches them
+		if g := s.gate.Load(); g != nil {
+			g.Assigned(ctx, cl, assigned)
+		}
+	}()
 	log := s.cfg.logger.With("group", s.cfg.group)
 	backoff := newBackoff(s.cfg.retryMax)
 	for {
@@ -267,7 +272,10 @@ func (s *Sink) loadWatermarks(ctx context.Context, assigned map[string][]int32) 
 
 // onRevoked writes and commits everything consumed from the revoked
 // partitions before the group hands them to another member.
-func (s *Sink) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (s *Sink) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if g := s.gate.Load(); g != nil {
+		g.Revoked(cl, revoked)
+	}
 	s.ownMu.Lock()
 	for t, ps := range revoked {
 		for _, p := range ps {
@@ -286,7 +294,10 @@ func (s *Sink) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]
 
 // onLost drops what was consumed from partitions this member no longer owns:
 // another member may already be writing them.
-func (s *Sink) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+func (s *Sink) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	if g := s.gate.Load(); g != nil {
+		g.Revoked(cl, lost)
+	}
 	s.ownMu.Lock()
 	for t, ps := range lost {
 		for _, p := range ps {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/surgeio/surge/analytics"
 	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/control"
 )
 
 // MaxPollRecords is the most records one poll hands the sink. With the
@@ -38,6 +40,8 @@ type config struct {
 	retryMax      time.Duration
 	session       time.Duration
 	rebalance     time.Duration
+	resizeGate    bool   // hold partitions a resize created (control.Gate)
+	controlTopic  string // "" for control.DefaultTopic
 }
 
 // Opt configures a Sink.
@@ -80,11 +84,22 @@ func WithSessionTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.se
 // the default is 30s.
 func WithRebalanceTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.rebalance = d } }
 
+// WithResizeGate turns the resize gate on or off, overriding the default
+// on. On, the sink takes part in order-safe partition resizes (see package
+// control): it registers its group in the control topic, takes a resized
+// topic's new partitions on within seconds, and holds each one until its
+// committed offset on the parent partition passed the resize's barrier.
+// controlTopic "" keeps control.DefaultTopic.
+func WithResizeGate(on bool, controlTopic string) Opt {
+	return func(cfg *config) { cfg.resizeGate, cfg.controlTopic = on, controlTopic }
+}
+
 // Sink consumes surge's topics and writes them to ClickHouse exactly once.
 type Sink struct {
 	cfg      config
 	ch       *analytics.Conn
 	cl       *kgo.Client
+	gate     atomic.Pointer[control.Gate] // nil when off, unavailable or not yet open
 	instance string
 	metrics  *metrics
 
@@ -133,6 +148,7 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		retryMax:      5 * time.Second,
 		session:       10 * time.Second,
 		rebalance:     30 * time.Second,
+		resizeGate:    true,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -207,6 +223,9 @@ func (s *Sink) addStats(f func(*Stats)) {
 // Run consumes until ctx is done or a fatal error occurs. On the way out it
 // stops fetching, writes what it holds, commits, and leaves the group.
 func (s *Sink) Run(ctx context.Context) error {
+	if g := s.openGate(ctx); g != nil {
+		defer g.Close()
+	}
 	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFlush()
 	s.flushWG.Add(1)
@@ -229,6 +248,31 @@ func (s *Sink) Run(ctx context.Context) error {
 	s.flushWG.Wait()
 	s.cl.Close() // leaves the group; onRevoked runs with nothing left to write
 	return err
+}
+
+// openGate joins the resize protocol (see WithResizeGate) and holds the
+// partitions assigned before it was open, if a resize created them:
+// nothing of them was polled yet.
+func (s *Sink) openGate(ctx context.Context) *control.Gate {
+	if !s.cfg.resizeGate {
+		return nil
+	}
+	g, err := control.OpenGate(ctx, control.GateConfig{Group: s.cfg.group, Component: "sink",
+		Topics: s.cfg.topics.Data(), Topic: s.cfg.controlTopic, ClientOpts: s.cfg.client.Opts(), Logger: s.cfg.logger})
+	if err != nil {
+		s.cfg.logger.Error("resize gate unavailable; a partition resize cannot keep per-key order for the sink", "err", err)
+		return nil
+	}
+	g.SetMember(s.cl)
+	s.gate.Store(g)
+	owned := map[string][]int32{}
+	s.ownMu.RLock()
+	for k := range s.parts {
+		owned[k.topic] = append(owned[k.topic], k.partition)
+	}
+	s.ownMu.RUnlock()
+	g.Assigned(ctx, s.cl, owned)
+	return g
 }
 
 func (s *Sink) pollLoop(ctx context.Context) error {

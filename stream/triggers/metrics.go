@@ -16,6 +16,7 @@ type metrics struct {
 	restoreSeconds prometheus.Histogram
 	users          prometheus.Gauge
 	reloads        *prometheus.CounterVec
+	budget         *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,10 +43,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Users with state in this instance."}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "surge_triggers_rule_reloads_total",
 			Help: "Rules file reloads, by result (applied or rejected)."}, []string{"result"}),
+		budget: newBudgetGauge(),
 	}
 	if reg != nil {
 		reg.MustRegister(m.records, m.late, m.invalid, m.issued, m.value, m.commits, m.aborts, m.txnSeconds,
-			m.restoreSeconds, m.users, m.reloads)
+			m.restoreSeconds, m.users, m.reloads, m.budget)
 	}
 	return m
 }

@@ -75,6 +75,17 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 	}
 	slices.Sort(nums)
 	started := time.Now()
+	if r.gate != nil {
+		// Before returning: kgo fetches the assigned partitions after.
+		defer r.gate.Assigned(ctx, cl, assigned)
+	}
+	if err := r.growChangelog(ctx, cl, nums[len(nums)-1]+1); err != nil {
+		if ctx.Err() == nil {
+			r.fatal.Store(&err)
+			r.cfg.logger.Error("grow changelog failed; stopping", "err", err)
+		}
+		return
+	}
 	parts, n, err := r.restore(ctx, cl, nums)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -102,7 +113,10 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 // onRevoked drops the state of partitions this instance no longer owns. The
 // transaction session aborts the open transaction, so nothing they produced
 // since the last commit becomes visible.
-func (r *Runner) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (r *Runner) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if r.gate != nil {
+		r.gate.Revoked(cl, revoked)
+	}
 	r.mu.Lock()
 	for _, ps := range revoked {
 		for _, p := range ps {
@@ -117,6 +131,45 @@ func (r *Runner) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string]
 	r.addStats(func(s *Stats) { s.Partitions = owned })
 	if len(revoked) > 0 {
 		r.cfg.logger.Info("partitions revoked", "partitions", revoked)
+	}
+}
+
+// growChangelog gives the changelog at least n partitions when a resize
+// gave the inputs more (state records go to the partition number of their
+// input), and waits until cl can write to them.
+func (r *Runner) growChangelog(ctx context.Context, cl *kgo.Client, n int32) error {
+	if leader, _, _ := cl.PartitionLeader(r.changelog, n-1); leader >= 0 {
+		return nil
+	}
+	adm := kadm.NewClient(cl)
+	td, err := adm.ListTopics(ctx, r.changelog)
+	if err != nil {
+		return fmt.Errorf("describe changelog: %w", err)
+	}
+	if have := int32(len(td[r.changelog].Partitions)); have >= n {
+		return nil
+	}
+	resp, err := adm.UpdatePartitions(ctx, int(n), r.changelog)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil && !errors.Is(err, kerr.InvalidPartitions) {
+		return fmt.Errorf("grow changelog %s to %d partitions: %w", r.changelog, n, err)
+	}
+	r.cfg.logger.Info("changelog grown to match the inputs", "changelog", r.changelog, "partitions", n)
+	if leader, _, _ := cl.PartitionLeader(r.changelog, 0); leader < 0 {
+		return nil // not written to yet: the first write loads the new count
+	}
+	for {
+		if leader, _, _ := cl.PartitionLeader(r.changelog, n-1); leader >= 0 {
+			return nil
+		}
+		cl.ForceMetadataRefresh()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/control"
 	"github.com/surgeio/surge/stream/triggers/rules"
 )
 
@@ -22,6 +23,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.nparts = n
+	if r.cfg.resizeGate {
+		g, err := control.OpenGate(ctx, control.GateConfig{Group: r.cfg.group, Component: "triggers",
+			Topics: r.inputs(), Topic: r.cfg.control, ClientOpts: r.cfg.client.Opts(), Logger: r.cfg.logger})
+		if err != nil {
+			r.cfg.logger.Error("resize gate unavailable; a partition resize cannot keep per-user order for the triggers", "err", err)
+		} else {
+			r.gate = g
+			defer g.Close()
+		}
+	}
 	var static []kgo.Opt
 	if r.cfg.static {
 		static = append(static, kgo.InstanceID(r.cfg.instance))
@@ -53,6 +64,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	)...)
 	if err != nil {
 		return fmt.Errorf("create transactional client: %w", err)
+	}
+	if r.gate != nil {
+		r.gate.SetMember(sess.Client())
 	}
 	r.cfg.logger.Info("triggers running", "group", r.cfg.group, "instance", r.cfg.instance,
 		"partitions", n, "rules", len(r.set.Load().Enabled()), "changelog", r.changelog)
@@ -256,6 +270,7 @@ func (r *Runner) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn
 	if committed {
 		st.Commits = 1
 		r.metrics.observeCommit(t.issued, st)
+		r.observeBudgets()
 		if r.cfg.onIssue != nil {
 			for _, is := range t.issues {
 				r.cfg.onIssue(is)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/control"
 	"github.com/surgeio/surge/stream/triggers/rules"
 )
 
@@ -49,6 +50,8 @@ type config struct {
 	registerer  prometheus.Registerer
 	onIssue     func(rules.Issue)
 	replication int16
+	resizeGate  bool   // hold partitions a resize created (control.Gate)
+	control     string // control topic; "" for control.DefaultTopic
 }
 
 // Opt configures a Runner.
@@ -129,6 +132,18 @@ func WithOnIssue(f func(rules.Issue)) Opt { return func(cfg *config) { cfg.onIss
 // it is created; the default is -1 (the broker's default).
 func WithReplication(n int16) Opt { return func(cfg *config) { cfg.replication = n } }
 
+// WithResizeGate turns the resize gate on or off, overriding the default
+// on. On, the Runner takes part in order-safe partition resizes (see
+// package control): it registers its group in the control topic, takes a
+// resized input's new partitions on within seconds, grows the changelog to
+// match, and holds each new partition until the group's committed offset
+// on its parent partition passed the resize's barrier, so a user's events
+// are evaluated in order across the resize. controlTopic "" keeps
+// control.DefaultTopic.
+func WithResizeGate(on bool, controlTopic string) Opt {
+	return func(cfg *config) { cfg.resizeGate, cfg.control = on, controlTopic }
+}
+
 // Stats counts what a Runner did since it started.
 type Stats struct {
 	Records int64 // input records consumed
@@ -153,6 +168,8 @@ type Stats struct {
 type Runner struct {
 	cfg       config
 	changelog string
+
+	gate *control.Gate // nil when off or unavailable
 
 	mu     sync.Mutex // guards parts and the partitions' state
 	parts  map[int32]*part
@@ -186,6 +203,7 @@ func New(opts ...Opt) (*Runner, error) {
 		tick:        100 * time.Millisecond,
 		logger:      slog.New(slog.DiscardHandler),
 		replication: -1,
+		resizeGate:  true,
 	}
 	for _, o := range opts {
 		o(&cfg)

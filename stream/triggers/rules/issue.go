@@ -78,3 +78,17 @@ func Share(total int64, id, n int32) int64 {
 	}
 	return s
 }
+
+// BudgetShare is what partition p may spend of r's budget and what it has
+// spent, in coupons and in value. A zero share means the rule has no
+// budget of that kind.
+func (p *Partition) BudgetShare(r *Rule) (couponShare, couponsSpent, valueShare, valueSpent int64) {
+	sp := p.m.spent[r.ID]
+	if r.Budget.Coupons > 0 {
+		couponShare = Share(r.Budget.Coupons, p.id, p.n)
+	}
+	if r.Budget.Value > 0 {
+		valueShare = Share(r.Budget.Value, p.id, p.n)
+	}
+	return couponShare, sp.coupons, valueShare, sp.value
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/surgeio/surge/internal/output"
+	"github.com/surgeio/surge/stream/control"
+)
+
+// topicsResizeOptions are the flags of surge topics resize.
+type topicsResizeOptions struct {
+	topic         string
+	partitions    int32
+	dryRun        bool
+	allowReorder  bool
+	switchTimeout time.Duration
+	sample        int
+	format        output.Format
+}
+
+func newTopicsResizeCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "resize TOPIC --partitions N",
+		Short: "Grow a topic's partitions, keeping per-key order for surge's consumers",
+		Long: `Grow a topic to N partitions without breaking per-key order for surge's own
+consumers (dispatch, triggers, sink).
+
+N must be a multiple of the current count: a key then moves only from partition
+p to p+k*old. surge's producers switch to the new count at once and ack; the
+old partitions' end offsets after every producer switched form the barrier;
+surge's consumer groups take the new partitions on within seconds but hold each
+one until they have consumed its parent (p mod old) past the barrier. Kafka
+cannot remove partitions, so shrinking is refused. --dry-run shows the share of
+keys that move, which old partitions feed which new ones, the consumer groups
+(warning about groups that are not surge's) and the steps. An interrupted
+resize is completed by running the same command again.`,
+		Example: `  surge topics resize orders --partitions 32 --dry-run
+  surge topics resize orders --partitions 32
+  surge topics resize user-events --partitions 12 --allow-reorder`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := a.outputFormat(output.Table, output.JSON)
+			if err != nil {
+				return err
+			}
+			opts := topicsResizeOptions{
+				topic:         args[0],
+				partitions:    a.v.GetInt32("partitions"),
+				dryRun:        a.v.GetBool("dry-run"),
+				allowReorder:  a.v.GetBool("allow-reorder"),
+				switchTimeout: a.v.GetDuration("switch-timeout"),
+				sample:        a.v.GetInt("sample"),
+				format:        f,
+			}
+			return runTopicsResize(cmd.Context(), a, cmd.OutOrStdout(), opts)
+		},
+	}
+	cmd.Flags().Int32("partitions", 0, "the new partition count (a multiple of the current one)")
+	cmd.Flags().Bool("dry-run", false, "show what the resize would do and change nothing")
+	cmd.Flags().Bool("allow-reorder", false, "allow a count that is not a multiple of the current one (per-key order is then not kept)")
+	cmd.Flags().Duration("switch-timeout", control.DefaultSwitchTimeout, "how long to wait for live producers to switch before writing the barrier without them")
+	cmd.Flags().Int("sample", 10000, "recent records read to measure the key movement (0 skips)")
+	outputFlag(cmd, "table", "json")
+	return cmd
+}
+
+func runTopicsResize(ctx context.Context, a *app, w io.Writer, o topicsResizeOptions) error {
+	if o.partitions < 1 {
+		return fmt.Errorf("%w: --partitions N is required (the new partition count)", errUsage)
+	}
+	if o.switchTimeout <= 0 {
+		return fmt.Errorf("%w: --switch-timeout must be positive", errUsage)
+	}
+	kc, release, err := a.kafka(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	z, err := control.NewResizer(ctx, "", kc.Opts(), a.logger)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUnavailable, err)
+	}
+	defer z.Close()
+	plan, err := z.Plan(ctx, o.topic, o.partitions, o.allowReorder, o.sample)
+	if err != nil {
+		if errors.Is(err, control.ErrShrink) || errors.Is(err, control.ErrSameCount) ||
+			errors.Is(err, control.ErrNotMultiple) || errors.Is(err, control.ErrNoTopic) {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		return err
+	}
+	if o.dryRun {
+		if o.format == output.JSON {
+			return output.Value(w, plan)
+		}
+		printPlan(w, plan)
+		return nil
+	}
+	if o.format == output.Table {
+		printPlan(w, plan)
+		fmt.Fprintln(w)
+	}
+	var steps []control.Progress
+	err = z.Apply(ctx, plan, o.switchTimeout, func(p control.Progress) {
+		steps = append(steps, p)
+		if o.format == output.Table {
+			fmt.Fprintf(w, "%-9s %s\n", p.Step, p.Message)
+		}
+	})
+	if o.format == output.JSON {
+		if werr := output.Value(w, map[string]any{"plan": plan, "progress": steps, "done": err == nil}); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("resize %s (run the same command again to complete it): %w", o.topic, err)
+	}
+	return nil
+}
+
+// printPlan writes the dry run's report.
+func printPlan(w io.Writer, p *control.Plan) {
+	verb := "resize"
+	if p.Resuming {
+		verb = "resume the interrupted resize"
+	}
+	fmt.Fprintf(w, "%s %s: %d -> %d partitions (order-safe: %v)\n", verb, p.Topic, p.Old, p.New, p.OrderSafe)
+	fmt.Fprintf(w, "keys that move: %.1f%% (exact for a uniform hash)\n", 100*p.MovedShare)
+	if s := p.Sample; s != nil && s.Keys > 0 {
+		fmt.Fprintf(w, "measured on %d recent records: %d of %d distinct keys move (%.1f%%)\n", s.Records, s.Moved, s.Keys, 100*s.MovedShare)
+	}
+	fmt.Fprintln(w, "old partition -> partitions its keys spread over:")
+	for _, f := range p.Feeds {
+		ns := make([]string, len(f.New))
+		for i, n := range f.New {
+			ns[i] = fmt.Sprint(n)
+		}
+		fmt.Fprintf(w, "  %d -> %s\n", f.Old, strings.Join(ns, " "))
+	}
+	if len(p.Groups) == 0 {
+		fmt.Fprintln(w, "consumer groups: none")
+	} else {
+		fmt.Fprintln(w, "consumer groups:")
+		rows := make([][]any, len(p.Groups))
+		for i, g := range p.Groups {
+			comp := g.Component
+			if !g.Known {
+				comp = "NOT SURGE'S"
+			}
+			rows[i] = []any{g.Group, comp, g.State, g.Members, g.Lag}
+		}
+		_ = output.Rows(w, output.Table, []string{"group", "component", "state", "members", "lag"}, rows)
+	}
+	fmt.Fprintf(w, "live surge producers: %d\n", len(p.Producers))
+	fmt.Fprintln(w, "what happens:")
+	for i, s := range p.Steps {
+		fmt.Fprintf(w, "  %d. %s\n", i+1, s)
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}

@@ -1,0 +1,153 @@
+package triggers_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/control"
+	"github.com/surgeio/surge/stream/triggers"
+	"github.com/surgeio/surge/stream/triggers/rules"
+)
+
+// everyView issues a coupon for every page view: the coupons tell which
+// events were evaluated, and when.
+const everyView = `lateness: 1m
+campaigns:
+  - {id: c, timezone: UTC, start: "2020-01-01", end: "2030-01-01"}
+rules:
+  - {id: view, campaign: c, kind: count, events: [page_view], count: 1, within: 1h, cap: 1000, coupon: {value: 1, currency: USD, expires: 1h}}
+`
+
+// TestResizeKeepsUserOrder grows user-events from 8 to 32 partitions while
+// a stream.Producer writes page views at a steady rate and the triggers
+// run. Every event must be evaluated (one coupon each), and a user's
+// events must be committed in their order: a coupon of a user's later
+// event never commits in an earlier transaction than one of the user's
+// earlier events, though the user moved to a new partition mid-stream.
+func TestResizeKeepsUserOrder(t *testing.T) {
+	brokers := kafka(t, 8)
+	_, set := writeRules(t, everyView)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	type issued struct{ seq, txn int }
+	var mu sync.Mutex
+	got := map[string][]issued{} // user -> coupons in commit order
+	var runner atomic.Pointer[triggers.Runner]
+	r, _ := runRunner(t, brokers, set, triggers.WithOnIssue(func(is rules.Issue) {
+		user, seq := userSeq(is.Trigger)
+		txn := -1
+		if r := runner.Load(); r != nil {
+			txn = int(r.Stats().Commits) // the same for every coupon of one transaction
+		}
+		mu.Lock()
+		got[user] = append(got[user], issued{seq, txn})
+		mu.Unlock()
+	}))
+	runner.Store(r)
+
+	p, err := stream.NewProducer(stream.WithBrokers(brokers...), stream.WithLinger(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const users, perUser = 64, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, users*perUser)
+	half := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for seq := range perUser {
+			if seq == perUser/2 {
+				close(half)
+			}
+			for u := range users {
+				<-tick.C
+				user := fmt.Sprintf("u%03d", u)
+				ev := &schemas.UserEvent{EventID: fmt.Sprintf("ev-%s-%d", user, seq), UserID: user, SessionID: "s",
+					Type: schemas.EventPageView, SKU: "sku-1", TS: time.Now().UTC()}
+				wg.Add(1)
+				p.ProduceAsync(ctx, ev, func(_ stream.Ack, err error) {
+					defer wg.Done()
+					if err != nil {
+						errs <- err
+					}
+				})
+			}
+		}
+	}()
+	<-half
+	z, err := control.NewResizer(ctx, "", stream.ClientConfig{Brokers: brokers}.Opts(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	plan, err := z.Plan(ctx, topics.UserEvents, 32, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	if err := z.Apply(ctx, plan, 10*time.Second, nil); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := 0
+		for _, is := range got {
+			n += len(is)
+		}
+		mu.Unlock()
+		if n >= users*perUser || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("produce: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	moved := 0
+	for u := range users {
+		user := fmt.Sprintf("u%03d", u)
+		seen := map[int]int{}
+		for _, is := range got[user] {
+			seen[is.seq] = is.txn
+		}
+		for seq := range perUser {
+			if _, ok := seen[seq]; !ok {
+				t.Errorf("%s: event %d was never evaluated", user, seq)
+			}
+			if later, ok := seen[seq+1]; ok && later < seen[seq] {
+				t.Errorf("%s: event %d committed in transaction %d, before event %d in transaction %d", user, seq+1, later, seq, seen[seq])
+			}
+		}
+		if control.KeyPartition([]byte(user), 32) >= 8 {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatal("no user moved to a new partition; the test proves nothing")
+	}
+	t.Logf("%d of %d users moved; all events evaluated in user order %s after the resize began", moved, users, time.Since(started).Round(time.Millisecond))
+}
+
+// userSeq reads user and seq from an event id "ev-<user>-<seq>".
+func userSeq(id string) (string, int) {
+	id = strings.TrimPrefix(id, "ev-")
+	i := strings.LastIndexByte(id, '-')
+	seq, _ := strconv.Atoi(id[i+1:])
+	return id[:i], seq
+}
