@@ -60,6 +60,7 @@ backlog late.`,
 	f.Duration("rebalance-timeout", 30*time.Second, "consumer-group rebalance timeout")
 	f.Duration("reload-interval", 2*time.Second, "how often to check the rules file for changes")
 	f.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9465)")
+	f.Int32("budget-partitions", 0, "input partitions campaign budgets are split over; 0: the count before the inputs' first resize (added partitions get no share); set it to the current count after a resize only if no budgeted coupon was issued yet")
 	return cmd
 }
 
@@ -124,6 +125,7 @@ func triggerOptions(a *app, kc stream.ClientConfig, set *rules.Set, reg promethe
 		triggers.WithTransactionTimeout(a.v.GetDuration("transaction-timeout")),
 		triggers.WithSessionTimeout(a.v.GetDuration("session-timeout")),
 		triggers.WithRebalanceTimeout(a.v.GetDuration("rebalance-timeout")),
+		triggers.WithBudgetPartitions(a.v.GetInt32("budget-partitions")),
 		triggers.WithLogger(a.logger),
 		triggers.WithRegisterer(reg),
 	}

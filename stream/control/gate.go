@@ -114,6 +114,10 @@ func OpenGate(ctx context.Context, cfg GateConfig) (*Gate, error) {
 }
 
 // Close stops watching; held partitions stay paused (the member is closing).
+// State is the control topic's state as the gate last read it.
+func (g *Gate) State() *State { return g.conn.State() }
+
+// Close stops the gate.
 func (g *Gate) Close() {
 	g.cancel()
 	g.wg.Wait()

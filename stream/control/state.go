@@ -161,6 +161,19 @@ func (s *State) Open(topic string) []*Resize {
 	return out
 }
 
+// BaseCount is the partition count topic had before its first resize on
+// record (the smallest old count of its resizes that do not go beyond
+// current), or current when none is recorded.
+func (s *State) BaseCount(topic string, current int32) int32 {
+	base := current
+	for _, r := range s.Resizes {
+		if r.Topic == topic && r.New <= current && r.Old > 0 && r.Old < base {
+			base = r.Old
+		}
+	}
+	return base
+}
+
 func cmpString(a, b string) int {
 	switch {
 	case a < b:

@@ -46,3 +46,29 @@ func (r *Runner) observeBudgets() {
 		r.metrics.budget.WithLabelValues(rule.Campaign.ID, rule.ID).Set(max(left, 0))
 	}
 }
+
+// budgetPartitions is the partition count budgets are split over: the
+// configured one, else the inputs' count before their first recorded
+// resize. A resize adds partitions whose shoppers came from the old ones;
+// giving the new partitions shares of their own would let the budget be
+// spent again, so they get none (rules.Share). Without the control topic
+// the current count is used, with a warning.
+func (r *Runner) budgetPartitions(n int32) int32 {
+	if r.cfg.budgetParts > 0 {
+		return r.cfg.budgetParts
+	}
+	if r.gate == nil {
+		r.cfg.logger.Warn("control topic unavailable: campaign budgets are split over the current partition count; after a resize of the inputs that may overspend a budget", "partitions", n)
+		return n
+	}
+	st := r.gate.State()
+	base := n
+	for _, t := range r.inputs() {
+		base = min(base, st.BaseCount(t, n))
+	}
+	if base < n {
+		r.cfg.logger.Warn("inputs were resized: campaign budgets stay split over the partition count before the resize; shoppers on the added partitions get no budgeted coupons (see --budget-partitions)",
+			"partitions", n, "budget_partitions", base)
+	}
+	return base
+}

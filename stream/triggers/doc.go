@@ -63,6 +63,16 @@
 // and is not built; Backtest shows the refusals per run, and sizing the
 // budget with the backtest is the workaround.
 //
+// After the inputs are resized (surge topics resize), the budget stays
+// split over the partition count it was split over: the count before the
+// inputs' first resize on record in the control topic, or
+// WithBudgetPartitions. Partitions the resize added get no share
+// (rules.Share), so a resize can never let a budget be spent twice; the
+// price is that shoppers whose keys moved to the added partitions get no
+// budgeted coupons. When the resize happens before any budgeted coupon was
+// issued, restart the triggers with WithBudgetPartitions (surge triggers
+// --budget-partitions) set to the new count to split it over all of them.
+//
 // # Event time, lateness and idle inputs
 //
 // Windows run on event time. Each partition merges three channels (orders,

@@ -151,3 +151,97 @@ func userSeq(id string) (string, int) {
 	seq, _ := strconv.Atoi(id[i+1:])
 	return id[:i], seq
 }
+
+// TestResizeNeverGrowsBudget: a rule with a budget of 60 coupons and far
+// more demand; user-events grows from 8 to 32 partitions while the
+// triggers run, then the triggers restart on 32 partitions. The budget
+// stays split over the 8 partitions it was split over (the new partitions
+// get no share), so the total never exceeds 60 — while the run goes on
+// and after the restart.
+func TestResizeNeverGrowsBudget(t *testing.T) {
+	brokers := kafka(t, 8)
+	const budget = 60
+	_, set := writeRules(t, strings.Replace(everyView, "cap: 1000,", "cap: 1000, budget: {coupons: 60},", 1))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var issued atomic.Int64
+	count := triggers.WithOnIssue(func(rules.Issue) { issued.Add(1) })
+	_, stop := runRunner(t, brokers, set, count, triggers.WithInstanceID("budget-a"))
+
+	p, err := stream.NewProducer(stream.WithBrokers(brokers...), stream.WithLinger(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	round := func(r, users int) {
+		for u := range users {
+			user := fmt.Sprintf("b%04d", u)
+			ev := &schemas.UserEvent{EventID: fmt.Sprintf("ev-%s-%d", user, r), UserID: user, SessionID: "s",
+				Type: schemas.EventPageView, SKU: "sku-1", TS: time.Now().UTC()}
+			if _, err := p.Produce(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Spend part of the budget on 8 partitions: 30 events, one coupon each.
+	round(0, 30)
+	waitIssued(t, &issued, 30)
+
+	z, err := control.NewResizer(ctx, "", stream.ClientConfig{Brokers: brokers}.Opts(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	plan, err := z.Plan(ctx, topics.UserEvents, 32, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Apply(ctx, plan, 10*time.Second, nil); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	round(1, 400) // far more demand than the budget, on all 32 partitions
+	time.Sleep(3 * time.Second)
+	if n := issued.Load(); n > budget {
+		t.Fatalf("after the resize, %d coupons were issued; the budget is %d", n, budget)
+	}
+	stop()
+
+	// Restart on 32 partitions (orders grown too, so the inputs match).
+	if err := z.Apply(ctx, mustPlan(t, z, topics.Orders, 32), 10*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Apply(ctx, mustPlan(t, z, topics.OrdersPriority, 32), 10*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	runRunner(t, brokers, set, count, triggers.WithInstanceID("budget-a"))
+	round(2, 400)
+	time.Sleep(5 * time.Second)
+	got := coupons(t, brokers, 1, 3*time.Second, 30*time.Second)
+	if len(got) > budget || issued.Load() > budget {
+		t.Fatalf("got %d coupons (%d issued callbacks); the budget is %d", len(got), issued.Load(), budget)
+	}
+	if len(got) < 40 {
+		t.Errorf("got %d coupons; with this much demand the 8 original partitions should spend most of the budget of %d", len(got), budget)
+	}
+	t.Logf("%d coupons for a budget of %d across a resize 8 -> 32 and a restart", len(got), budget)
+}
+
+func waitIssued(t *testing.T, n *atomic.Int64, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for n.Load() < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("issued %d coupons, want %d", n.Load(), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mustPlan(t *testing.T, z *control.Resizer, topic string, n int32) *control.Plan {
+	t.Helper()
+	plan, err := z.Plan(context.Background(), topic, n, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}

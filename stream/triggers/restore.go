@@ -184,7 +184,7 @@ func (r *Runner) restore(ctx context.Context, cl *kgo.Client, nums []int32) (map
 	}
 	parts := make(map[int32]*rules.Partition, len(nums))
 	for _, id := range nums {
-		parts[id] = rules.NewPartition(set, id, r.nparts, r.cfg.idle)
+		parts[id] = rules.NewPartition(set, id, r.budgetN, r.cfg.idle)
 	}
 	adm := kadm.NewClient(cl)
 	// Wait for open transactions on the changelog to end: until then the

@@ -33,6 +33,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			defer g.Close()
 		}
 	}
+	r.budgetN = r.budgetPartitions(n)
 	var static []kgo.Opt
 	if r.cfg.static {
 		static = append(static, kgo.InstanceID(r.cfg.instance))

@@ -51,6 +51,7 @@ type config struct {
 	onIssue     func(rules.Issue)
 	replication int16
 	resizeGate  bool   // hold partitions a resize created (control.Gate)
+	budgetParts int32  // partitions budgets are split over; 0: the inputs' count before any resize
 	control     string // control topic; "" for control.DefaultTopic
 }
 
@@ -132,6 +133,15 @@ func WithOnIssue(f func(rules.Issue)) Opt { return func(cfg *config) { cfg.onIss
 // it is created; the default is -1 (the broker's default).
 func WithReplication(n int16) Opt { return func(cfg *config) { cfg.replication = n } }
 
+// WithBudgetPartitions sets the number of input partitions campaign
+// budgets are split over, overriding the default: the inputs' partition
+// count before their first resize on record in the control topic (or the
+// current count when there is none). Partitions beyond it get no share.
+// Set it to the current count after a resize only when no budgeted coupon
+// was issued under the old split (e.g. before the campaign window opens):
+// otherwise the budget can be overspent by up to the old split's spend.
+func WithBudgetPartitions(n int32) Opt { return func(cfg *config) { cfg.budgetParts = n } }
+
 // WithResizeGate turns the resize gate on or off, overriding the default
 // on. On, the Runner takes part in order-safe partition resizes (see
 // package control): it registers its group in the control topic, takes a
@@ -174,6 +184,9 @@ type Runner struct {
 	mu     sync.Mutex // guards parts and the partitions' state
 	parts  map[int32]*part
 	nparts int32
+	// budgetN is the partition count budgets are split over (see
+	// WithBudgetPartitions).
+	budgetN int32
 	topics [3]string // input topic per rules channel; "" when not consumed
 
 	lastIdleCheck int64 // Unix ms; loop goroutine only

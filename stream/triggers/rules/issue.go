@@ -70,8 +70,13 @@ type Stats struct {
 }
 
 // Share returns partition id's share of a total split over n partitions:
-// the shares add up to exactly total.
+// the shares add up to exactly total. A partition beyond the split (id ≥
+// n, one a resize added after the budget was split) gets nothing, so
+// growing the inputs never grows what a budget can spend.
 func Share(total int64, id, n int32) int64 {
+	if id >= n {
+		return 0
+	}
 	s := total / int64(n)
 	if int64(id) < total%int64(n) {
 		s++
