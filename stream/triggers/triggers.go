@@ -187,7 +187,7 @@ type Runner struct {
 	// budgetN is the partition count budgets are split over (see
 	// WithBudgetPartitions).
 	budgetN int32
-	topics [3]string // input topic per rules channel; "" when not consumed
+	topics  [3]string // input topic per rules channel; "" when not consumed
 
 	lastIdleCheck int64 // Unix ms; loop goroutine only
 
