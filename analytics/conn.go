@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/surgeio/surge/internal/tlsconf"
+
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
@@ -81,20 +83,9 @@ func (t TLSConfig) config() (*tls.Config, error) {
 	if !t.On() {
 		return nil, nil
 	}
-	c := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.InsecureSkipVerifyForTesting, //nolint:gosec // named and documented for tests only
-	}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("clickhouse tls ca file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("clickhouse tls ca file %s: no PEM certificates in it", t.CAFile)
-		}
+	c, err := tlsconf.Client(t.CAFile, t.ServerName, t.InsecureSkipVerifyForTesting)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %w", err)
 	}
 	return c, nil
 }

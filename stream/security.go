@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/surgeio/surge/internal/tlsconf"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -169,17 +171,9 @@ func (t TLS) Config() (*tls.Config, error) {
 	if !t.On() {
 		return nil, nil
 	}
-	c := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         t.ServerName,
-		InsecureSkipVerify: t.InsecureSkipVerifyForTesting, //nolint:gosec // named and documented for tests only
-	}
-	if t.CAFile != "" {
-		pool, err := LoadCAFile(t.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		c.RootCAs = pool
+	c, err := tlsconf.Client(t.CAFile, t.ServerName, t.InsecureSkipVerifyForTesting)
+	if err != nil {
+		return nil, err
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		return nil, errors.New("tls client certificate and key: set both or neither")
@@ -195,17 +189,7 @@ func (t TLS) Config() (*tls.Config, error) {
 }
 
 // LoadCAFile reads a PEM file of CA certificates into a pool.
-func LoadCAFile(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("tls ca file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("tls ca file %s: no PEM certificates in it", path)
-	}
-	return pool, nil
-}
+func LoadCAFile(path string) (*x509.CertPool, error) { return tlsconf.LoadCAFile(path) }
 
 // mechanism returns the franz-go SASL mechanism for s.
 func (s SASL) mechanism() (sasl.Mechanism, error) {
