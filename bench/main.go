@@ -50,6 +50,7 @@ var scenarios = []scenario{
 	{"triggers", "coupon triggers vs raw franz-go, events/s; coupon latency", runTriggers},
 	{"dispatch", "dispatch per-key concurrency and overhead, records/s", runDispatch},
 	{"gateway", "surge HTTP gateway vs a bare net/http handler, req/s, p99, batch events/s", runGatewayBench},
+	{"rehearsal", "peak rehearsal: 20 ms handlers, p50/p99 before/after an 8 -> 32 resize vs per-key concurrency", runRehearsal},
 }
 
 // env is what every scenario gets: the configuration, a logger, where to
