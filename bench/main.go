@@ -6,13 +6,21 @@
 //
 // Scenarios, run in this order (default: all of them):
 //
-//	producer   surge's producing path (load generator + stream.Producer)
-//	           against raw franz-go producing the same pre-encoded records
+//	producer   surge's producing path against raw franz-go producing the
+//	           same records (as Go values JSON-encoded, and pre-encoded)
 //	sink       surge's exactly-once sink against ClickHouse's Kafka table
 //	           engine, both draining the same pre-filled topic
 //	freshness  produced-to-visible latency in ClickHouse at a steady rate
 //	reports    named reports over the rollups against the same queries
 //	           over the raw tables
+//	triggers   one triggers instance with 20 rules against raw franz-go
+//	           consuming; coupon latency at 5k/s, 50k/s, in a 10× burst and
+//	           after a kill -9
+//	dispatch   per-key concurrency against one-at-a-time per partition;
+//	           no-op overhead against raw franz-go consuming
+//	gateway    the HTTP gateway against a bare net/http handler
+//	rehearsal  p50/p99 before and after an order-safe 8 -> 32 resize with
+//	           20 ms handlers, against per-key concurrency at 8 partitions
 //
 // Every scenario starts its own embedded broker (in memory) and its own
 // local clickhouse-server (in a temporary directory) and removes them when
