@@ -13,10 +13,10 @@ import (
 // A lane holds at most WithMaxBuffered records fetched and not done. When
 // it is full, the dispatcher stops polling (a gate in front of the poller)
 // rather than pausing the lane's topics: kgo drops the buffered fetch data
-// of a paused topic and fetches it again after the resume, and a fetch of
-// small compressed records holds hundreds of thousands of them, so pausing
-// a full lane on every turn of its buffer would fetch each record many
-// times. Kgo buffers one fetch per broker while nobody polls, so memory
+// of a paused topic and fetches it again after the resume, so pausing a
+// full lane on every turn of its buffer would fetch each record several
+// times. Kgo buffers one fetch per broker while nobody polls (sized to
+// about half a lane's buffer of records, see fetchsize.go), so memory
 // stays bounded either way.
 //
 // A full lane is paused only while the other lane wants records (it is

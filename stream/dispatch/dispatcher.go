@@ -22,6 +22,7 @@ type Dispatcher struct {
 	cl      *kgo.Client // group member: consumes the lanes, produces, commits
 	retryCl *kgo.Client // reads the owned retry partitions directly
 	eng     *engine
+	sizers  [2]*fetchSizer // size cl's (0) and retryCl's (1) fetches (fetchsize.go)
 	stats   *statsCounters
 
 	gate     *control.Gate // nil when the resize gate is off or unavailable
@@ -43,6 +44,7 @@ func New(opts ...Opt) (*Dispatcher, error) {
 	}
 	m, sc := newMetrics(cfg.group, cfg.registerer)
 	d := &Dispatcher{cfg: cfg, stats: sc}
+	d.sizers = [2]*fetchSizer{newFetchSizer(cfg.maxBuffered), newFetchSizer(cfg.maxBuffered)}
 	d.eng = newEngine(&d.cfg, m)
 	d.eng.write = func(ctx context.Context, r *kgo.Record) error {
 		err := d.cl.ProduceSync(ctx, r).FirstErr()
@@ -76,10 +78,12 @@ func (d *Dispatcher) newClients() error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.FetchMaxWait(fetchMaxWait),
+		kgo.WithHooks(d.sizers[1]),
 	)
 	if err != nil {
 		return fmt.Errorf("create kafka client: %w", err)
 	}
+	d.sizers[1].start(d.retryCl)
 	d.cl, err = cfg.client.NewClient(
 		kgo.ConsumerGroup(cfg.group),
 		kgo.ConsumeTopics(cfg.topics...),
@@ -99,11 +103,15 @@ func (d *Dispatcher) newClients() error {
 		// client may not have: the default 5s would hold every assignment.
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.FetchMaxWait(fetchMaxWait),
+		kgo.WithHooks(d.sizers[0]),
 	)
 	if err != nil {
 		d.retryCl.Close()
 		return fmt.Errorf("create kafka client: %w", err)
 	}
+	// Before the first fetch, which follows the first assignment (whose
+	// callback waits for clReady).
+	d.sizers[0].start(d.cl)
 	close(d.clReady)
 	return nil
 }
@@ -202,10 +210,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // poll feeds one client's fetches to the engine until ctx is done.
 func (d *Dispatcher) poll(ctx context.Context, cl *kgo.Client, retry bool) error {
-	g := &d.eng.gates[0]
+	c := 0
 	if retry {
-		g = &d.eng.gates[1]
+		c = 1
 	}
+	g, sizer := &d.eng.gates[c], d.sizers[c]
 	for {
 		if !g.wait(ctx) {
 			return nil
@@ -214,6 +223,7 @@ func (d *Dispatcher) poll(ctx context.Context, cl *kgo.Client, retry bool) error
 		if fs.IsClientClosed() || ctx.Err() != nil {
 			return nil
 		}
+		sizer.tune()
 		fs.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return

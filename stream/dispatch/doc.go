@@ -51,15 +51,21 @@
 //
 // One goroutine (the engine) owns all state; nothing else touches it. The
 // poller hands it whole polls through a one-slot channel, so the next poll
-// is fetched while the engine takes in the last one. The records of a
-// poll's partition become tasks allocated together; a key's queue is a
-// list through its tasks, and a key with nothing queued costs a map
-// insert and delete. Started tasks go to a pool of worker goroutines in
+// is fetched while the engine takes in the last one. Fetches are sized to
+// about half a lane's buffer of records (from the compressed size per
+// record seen so far; see fetchsize.go): the client fetches the next one
+// while the lanes work through the last, instead of the lanes running dry
+// each time a fetch of hundreds of thousands of records is drained. The
+// records of a poll's partition become tasks allocated together; a key's
+// queue is a list through its tasks, found by a hash of the key (no
+// string per record), and a key with nothing queued costs a map insert
+// and delete. Started tasks go to a pool of worker goroutines in
 // one batch per engine turn, and results come back in batches too, so a
 // record costs no goroutine, no channel operation and no lock of its own.
 // The pool keeps as many workers busy as the handlers' latency calls for:
 // one per running handler for slow ones (up to WithMaxInFlight), about one
-// per CPU for handlers of microseconds (see pool.go).
+// per CPU for handlers of microseconds, one fewer for handlers faster than
+// the dispatcher's own work per record (see pool.go).
 //
 // # Retries: the retry topic and its ordering rule
 //

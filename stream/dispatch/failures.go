@@ -25,7 +25,7 @@ func (e *engine) onFailure(t *task, err error) {
 		x.firstFailure = now
 	}
 	topic, partition, offset := t.source()
-	log := e.log.With("event_id", eventID(t.kr.Value), "key", t.key, "topic", topic,
+	log := e.log.With("event_id", eventID(t.kr.Value), "key", t.key(), "topic", topic,
 		"partition", partition, "offset", offset, "attempt", x.attempts, "err", err)
 	if errors.Is(err, ErrPermanent) {
 		log.Warn("permanent failure; dead-lettering")
@@ -71,7 +71,7 @@ func (e *engine) backoff(attempt int) time.Duration {
 // from now on, so that its later records follow it there.
 func (e *engine) park(t *task) {
 	r := t.part.peer
-	r.unread[t.key]++
+	r.unread[t.key()]++
 	if t.attempts() == 0 {
 		e.m.parkedBehind.Inc()
 	}
@@ -91,7 +91,7 @@ func (e *engine) deadLetter(t *task) {
 		Attempts:        x.attempts,
 		FirstFailure:    x.firstFailure,
 		LastFailure:     x.lastFailure,
-		Key:             []byte(t.key),
+		Key:             t.kr.Key,
 		Value:           rec.Value,
 		Headers:         rec.Headers,
 	}
@@ -139,7 +139,7 @@ func (e *engine) onWritten(w writeDone) {
 	if w.dead {
 		e.m.deadLettered.Inc()
 		topic, partition, offset := t.source()
-		e.log.Warn("dead-lettered", "event_id", eventID(t.kr.Value), "key", t.key, "topic", topic,
+		e.log.Warn("dead-lettered", "event_id", eventID(t.kr.Value), "key", t.key(), "topic", topic,
 			"partition", partition, "offset", offset, "attempts", t.attempts(), "reason", t.x.lastErr)
 	}
 	e.complete(t)

@@ -62,7 +62,7 @@ func (e *engine) takeSource(p *part, r *kgo.Record, t *task) {
 		p.lane.buffered--
 		return
 	}
-	t.kr, t.key, t.part, t.heapIdx = r, string(r.Key), p, -1
+	t.kr, t.kh, t.part, t.heapIdx = r, e.keyHash(r.Key), p, -1
 	if hasDispatchHeaders(r) {
 		meta, err := parseHeaders(r)
 		x := t.extra()
@@ -99,7 +99,7 @@ func (e *engine) takeRetry(p *part, r *kgo.Record, t *task) {
 		p.lane.buffered--
 		return
 	}
-	t.kr, t.key, t.part, t.heapIdx = r, key, p, -1
+	t.kr, t.kh, t.part, t.heapIdx = r, e.keyHash(r.Key), p, -1
 	t.x = &taskExtra{
 		srcTopic: src.SourceTopic, srcPartition: src.SourcePartition, srcOffset: src.SourceOffset, hasSrc: true,
 		headers: meta.ownHeaders, notBefore: meta.notBefore, attempts: src.Attempts,

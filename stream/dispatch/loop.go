@@ -3,6 +3,7 @@ package dispatch
 import (
 	"container/heap"
 	"context"
+	"hash/maphash"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ type engine struct {
 
 	lanes       [2]*lane // priority, normal
 	parts       map[tp]*part
+	seed        maphash.Seed // of keyHash
 	timers      timerHeap
 	timer       *time.Timer
 	running     int
@@ -62,6 +64,7 @@ func newEngine(cfg *config, m *metrics) *engine {
 		log:   cfg.logger.With("group", cfg.group),
 		m:     m,
 		parts: make(map[tp]*part),
+		seed:  maphash.MakeSeed(),
 		timer: time.NewTimer(time.Hour),
 		ctl:   make(chan func()),
 		// One batch of room: the poller fetches the next batch while
@@ -74,9 +77,7 @@ func newEngine(cfg *config, m *metrics) *engine {
 	}
 	e.gates[0].init()
 	e.gates[1].init()
-	e.pool = newPool(cfg.maxInFlight, &e.wg, func(t *task) time.Duration {
-		return callHandler(cfg.handler, t, func(d time.Duration) { m.latency.Observe(d.Seconds()) })
-	})
+	e.pool = newPool(cfg.maxInFlight, &e.wg, m.latency, func(t *task) bool { return callHandler(cfg.handler, t) })
 	e.timer.Stop()
 	e.lanes[0] = &lane{name: LanePriority}
 	e.lanes[1] = &lane{name: LaneNormal}
@@ -87,6 +88,10 @@ func newEngine(cfg *config, m *metrics) *engine {
 	}
 	return e
 }
+
+// keyHash is what key queues are keyed by: hashing the key's bytes costs
+// no string per record.
+func (e *engine) keyHash(key []byte) uint64 { return maphash.Bytes(e.seed, key) }
 
 func (e *engine) laneOf(topic string) *lane {
 	if e.cfg.priority[topic] {
@@ -136,12 +141,12 @@ func (e *engine) run(stop <-chan struct{}) {
 // enqueue appends t to its key's queue and activates it if it is the head.
 func (e *engine) enqueue(t *task) {
 	p := t.part
-	if tail := p.keys[t.key]; tail != nil {
+	if tail := p.keys[t.kh]; tail != nil {
 		tail.next = t
-		p.keys[t.key] = t
+		p.keys[t.kh] = t
 		return
 	}
-	p.keys[t.key] = t
+	p.keys[t.kh] = t
 	e.activate(t)
 }
 
@@ -152,7 +157,7 @@ func (e *engine) activate(t *task) {
 	switch {
 	case t.x != nil && t.x.malformed:
 		e.deadLetter(t)
-	case !p.retry && len(p.peer.keys)+len(p.peer.unread) > 0 && p.peer.parked(t.key):
+	case !p.retry && len(p.peer.keys)+len(p.peer.unread) > 0 && p.peer.parked(t.kh, t.kr.Key):
 		e.park(t)
 	case !t.due.IsZero() && t.due.After(e.cfg.now()):
 		e.wait(t)
@@ -271,7 +276,7 @@ func (e *engine) complete(t *task) {
 			e.activate(n)
 		}
 	} else {
-		delete(p.keys, t.key)
+		delete(p.keys, t.kh)
 	}
 	e.checkDrained(p)
 }

@@ -3,7 +3,10 @@ package dispatch
 import (
 	"errors"
 	"fmt"
+	"math"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -18,7 +21,7 @@ type metrics struct {
 	skipped      prometheus.Counter
 	normalPaused prometheus.Counter
 	inFlight     prometheus.Gauge
-	latency      prometheus.Histogram
+	latency      *histogram
 	commitLag    prometheus.Gauge
 	commits      prometheus.Counter
 }
@@ -59,9 +62,8 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounte
 		deadLettered: sc.deadLettered, skipped: sc.skipped, normalPaused: sc.normalPaused, commits: sc.commits,
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "surge", Subsystem: "dispatch",
 			Name: "in_flight", Help: "Handlers running.", ConstLabels: labels}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "surge", Subsystem: "dispatch",
-			Name: "handler_seconds", Help: "Handler latency.", ConstLabels: labels,
-			Buckets: []float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
+		latency: newHistogram(prometheus.NewDesc("surge_dispatch_handler_seconds", "Handler latency.", nil, labels),
+			[]float64{.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}),
 		commitLag: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "surge", Subsystem: "dispatch",
 			Name: "commit_lag_records", Help: "Records between the committed offsets and the high watermarks of the owned partitions.",
 			ConstLabels: labels}),
@@ -102,4 +104,81 @@ func (s *statsCounters) snapshot() Stats {
 		ParkedBehind: s.parkedBehind.n.Load(), DeadLettered: s.deadLettered.n.Load(),
 		Skipped: s.skipped.n.Load(), Commits: s.commits.n.Load(),
 	}
+}
+
+// histogram is handler_seconds. The workers observe into batches of
+// their own and add a batch at a time under its lock: a prometheus
+// histogram's per-call atomic updates, shared by all workers, cost more
+// than a no-op handler.
+type histogram struct {
+	desc   *prometheus.Desc
+	bounds []float64       // upper bounds, ascending; +Inf implied
+	limits []time.Duration // the bounds as durations
+
+	mu     sync.Mutex
+	counts []uint64 // per bucket, not cumulative; the last is +Inf
+	n      uint64
+	sum    float64
+}
+
+func newHistogram(desc *prometheus.Desc, bounds []float64) *histogram {
+	h := &histogram{desc: desc, bounds: bounds, counts: make([]uint64, len(bounds)+1)}
+	for _, b := range bounds {
+		h.limits = append(h.limits, time.Duration(math.Round(b*float64(time.Second))))
+	}
+	return h
+}
+
+// Describe implements prometheus.Collector.
+func (h *histogram) Describe(ch chan<- *prometheus.Desc) { ch <- h.desc }
+
+// Collect implements prometheus.Collector.
+func (h *histogram) Collect(ch chan<- prometheus.Metric) {
+	buckets := make(map[float64]uint64, len(h.bounds))
+	h.mu.Lock()
+	var cum uint64
+	for i, b := range h.bounds {
+		cum += h.counts[i]
+		buckets[b] = cum
+	}
+	n, sum := h.n, h.sum
+	h.mu.Unlock()
+	ch <- prometheus.MustNewConstHistogram(h.desc, n, sum, buckets)
+}
+
+// observations are a batch of observations not yet added.
+type observations struct {
+	counts []uint64
+	n      uint64
+	sum    time.Duration
+}
+
+func (h *histogram) batch() *observations {
+	return &observations{counts: make([]uint64, len(h.bounds)+1)}
+}
+
+func (h *histogram) observe(o *observations, d time.Duration) {
+	i := 0
+	for i < len(h.limits) && d > h.limits[i] {
+		i++
+	}
+	o.counts[i]++
+	o.n++
+	o.sum += d
+}
+
+// add adds o's observations and empties o.
+func (h *histogram) add(o *observations) {
+	if o.n == 0 {
+		return
+	}
+	h.mu.Lock()
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.n += o.n
+	h.sum += o.sum.Seconds()
+	h.mu.Unlock()
+	clear(o.counts)
+	o.n, o.sum = 0, 0
 }

@@ -39,10 +39,11 @@ type part struct {
 	// metadata (retry partitions only).
 	retrying map[*task]struct{}
 
-	// keys maps a key to the last record of its queue (the tail); the
-	// queue runs from the head, the record running or waiting, through
-	// task.next.
-	keys     map[string]*task
+	// keys maps a key's hash (engine.keyHash) to the last record of its
+	// queue (the tail); the queue runs from the head, the record running
+	// or waiting, through task.next. Keys whose hashes collide share a
+	// queue: they run one at a time, each still in its order.
+	keys     map[uint64]*task
 	ready    fifo // heads of key queues that may start now
 	running  int  // handlers started and not reported
 	inflight int  // handlers plus parking and dead-letter writes
@@ -72,7 +73,7 @@ type part struct {
 }
 
 func newPart(parent context.Context, t tp, l *lane, retry bool) *part {
-	p := &part{tp: t, lane: l, retry: retry, committed: -1, hwm: -1, keys: make(map[string]*task)}
+	p := &part{tp: t, lane: l, retry: retry, committed: -1, hwm: -1, keys: make(map[uint64]*task)}
 	p.win.next = -1
 	p.ctx, p.cancel = context.WithCancel(parent)
 	if retry {
@@ -83,10 +84,10 @@ func newPart(parent context.Context, t tp, l *lane, retry bool) *part {
 	return p
 }
 
-// parked reports whether key has records in the retry partition that are
-// not done (retry partitions only).
-func (p *part) parked(key string) bool {
-	return p.unread[key] > 0 || p.keys[key] != nil
+// parked reports whether key (of hash h) has records in the retry
+// partition that are not done (retry partitions only).
+func (p *part) parked(h uint64, key []byte) bool {
+	return p.keys[h] != nil || p.unread[string(key)] > 0
 }
 
 // priorDone reports whether the previous owner recorded offset o as done,
@@ -245,7 +246,7 @@ const (
 // starts (Record).
 type task struct {
 	kr      *kgo.Record
-	key     string
+	kh      uint64 // the key's hash
 	part    *part
 	next    *task // the key's next record
 	due     time.Time
@@ -290,10 +291,13 @@ func (t *task) attempts() int {
 // a retry record).
 func (t *task) offset() int64 { return t.kr.Offset }
 
+// key is the record's key.
+func (t *task) key() string { return string(t.kr.Key) }
+
 // record is what the handler receives.
 func (t *task) record() Record {
 	r := t.kr
-	rec := Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: t.key, Value: r.Value,
+	rec := Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: r.Value,
 		Headers: r.Headers, Timestamp: r.Timestamp, EventID: eventID(r.Value), Attempt: 1, Lane: t.part.lane.name}
 	if x := t.x; x != nil {
 		rec.Headers, rec.NotBefore, rec.Attempt = x.headers, x.notBefore, x.attempts+1

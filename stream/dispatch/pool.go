@@ -22,7 +22,10 @@ import (
 // gets a worker — a worker that takes a task and sees more queued wakes or
 // starts the next one, so a batch fans out without the engine waking each
 // worker; with fast handlers (microseconds) as many as there are CPUs,
-// since more would only take turns on them and pay a wake-up per task. A
+// since more would only take turns on them and pay a wake-up per task;
+// with handlers faster than the dispatcher's own work per record (a few
+// microseconds at most), one fewer, since a worker then keeps up with the
+// engine and the Kafka client, and those need the CPU left. A
 // watchdog wakes one more worker whenever the queue made no progress for
 // a millisecond, so a usually fast handler that blocks holds the others
 // back for no longer than that (and its latency soon counts as slow).
@@ -40,6 +43,7 @@ type pool struct {
 	workers   int
 	max       int
 	fast      int    // workers at once for fast handlers
+	tiny      int    // workers at once for tiny handlers
 	pops      uint64 // tasks taken, for the watchdog
 	watching  bool   // the watchdog waits for a queue
 	closed    bool
@@ -47,21 +51,26 @@ type pool struct {
 	spare     []*task
 	latency   atomic.Int64 // moving average of handler calls, ns
 
-	done chan struct{}             // signalled when results goes from empty to not
-	call func(*task) time.Duration // runs the handler, sets task.err; how long it took
+	done chan struct{}    // signalled when results goes from empty to not
+	call func(*task) bool // runs the handler, sets task.err; false if not called
+	hist *histogram       // handler latency
 	wg   *sync.WaitGroup
 }
 
 // slowCall is the average handler latency above which every queued task
 // gets a worker of its own; below it a worker takes up to fastBatch tasks
-// at once.
+// at once. Below tinyCall a handler takes less than the dispatcher spends
+// on a record.
 const (
 	slowCall  = 50 * time.Microsecond
+	tinyCall  = 5 * time.Microsecond
 	fastBatch = 16
 )
 
-func newPool(bound int, wg *sync.WaitGroup, call func(*task) time.Duration) *pool {
-	p := &pool{max: bound, fast: min(bound, max(2, runtime.GOMAXPROCS(0))), done: make(chan struct{}, 1), call: call, wg: wg}
+func newPool(bound int, wg *sync.WaitGroup, hist *histogram, call func(*task) bool) *pool {
+	procs := runtime.GOMAXPROCS(0)
+	p := &pool{max: bound, fast: min(bound, max(2, procs)), tiny: min(bound, max(1, procs-1)),
+		done: make(chan struct{}, 1), call: call, hist: hist, wg: wg}
 	p.cond = sync.NewCond(&p.mu)
 	p.watchCond = sync.NewCond(&p.mu)
 	p.latency.Store(int64(time.Millisecond)) // slow until calls show otherwise
@@ -97,8 +106,14 @@ func (p *pool) spreadLocked() {
 	if p.queue.len() == 0 {
 		return
 	}
-	active := p.workers - p.idle
-	if active < p.fast || time.Duration(p.latency.Load()) > slowCall {
+	want := p.fast
+	switch avg := time.Duration(p.latency.Load()); {
+	case avg > slowCall:
+		want = p.max
+	case avg <= tinyCall:
+		want = p.tiny
+	}
+	if p.workers-p.idle < want {
 		p.wakeLocked()
 	}
 }
@@ -121,6 +136,7 @@ func (p *pool) work() {
 	defer p.wg.Done()
 	var mine []*task // taken from the queue, not run yet
 	var done []*task // run, not reported yet
+	obs := p.hist.batch()
 	p.mu.Lock()
 	for {
 		for p.queue.len() == 0 && !p.closed {
@@ -134,7 +150,8 @@ func (p *pool) work() {
 		}
 		// Fast handlers: take a few tasks at once, one lock for them all.
 		n := 1
-		if time.Duration(p.latency.Load()) <= slowCall {
+		avg := p.latency.Load()
+		if time.Duration(avg) <= slowCall {
 			n = min(p.queue.len(), fastBatch)
 		}
 		for range n {
@@ -144,18 +161,28 @@ func (p *pool) work() {
 		p.spreadLocked()
 		p.mu.Unlock()
 
+		// One clock read per call: a call's time runs from the end of
+		// the one before (what lies between is a few field copies).
+		base := time.Now()
+		var last time.Duration
 		for i, t := range mine {
-			took := p.call(t)
+			called := p.call(t)
 			done = append(done, t)
-			if took <= 0 {
+			if !called {
+				last = time.Since(base)
 				continue
 			}
-			// A moving average over about 16 calls; concurrent updates
-			// may lose one, which does not matter here.
-			avg := p.latency.Load()
-			p.latency.Store(avg + (int64(took)-avg)/16)
+			now := time.Since(base)
+			took := now - last
+			last = now
+			p.hist.observe(obs, took)
+			// A moving average over about 16 calls, kept here for the
+			// batch; concurrent batches may lose an update, which does
+			// not matter here.
+			avg += (int64(took) - avg) / 16
 			if took > slowCall && i < len(mine)-1 {
 				// Slower than expected: give the rest back for others.
+				p.latency.Store(avg)
 				p.mu.Lock()
 				for _, r := range mine[i+1:] {
 					p.queue.push(r)
@@ -165,6 +192,8 @@ func (p *pool) work() {
 				break
 			}
 		}
+		p.latency.Store(avg)
+		p.hist.add(obs)
 		clear(mine)
 		mine = mine[:0]
 
@@ -226,19 +255,15 @@ func (p *pool) close() {
 }
 
 // callHandler runs h for t with its partition's context: the worker's
-// half of a task. A task of a dropped partition is not called (0).
-func callHandler(h Handler, t *task, observe func(time.Duration)) time.Duration {
+// half of a task. A task of a dropped partition is not called (false).
+func callHandler(h Handler, t *task) bool {
 	ctx := t.part.ctx
 	if err := ctx.Err(); err != nil {
 		t.err = err
-		return 0
+		return false
 	}
-	rec := t.record()
-	t0 := time.Now()
-	t.err = safeCall(ctx, h, rec)
-	took := time.Since(t0)
-	observe(took)
-	return took
+	t.err = safeCall(ctx, h, t.record())
+	return true
 }
 
 // safeCall calls h, turning a panic into a permanent error.

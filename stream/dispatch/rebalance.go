@@ -10,6 +10,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// sizePartitions shares the clients' fetches out over n owned source
+// partitions (and as many retry partitions; see fetchsize.go).
+func (d *Dispatcher) sizePartitions(n int) {
+	for _, s := range d.sizers {
+		s.setPartitions(n)
+	}
+}
+
+// sources counts the owned source partitions.
+func (e *engine) sources() int {
+	n := 0
+	for _, p := range e.parts {
+		if !p.retry && !p.dropped {
+			n++
+		}
+	}
+	return n
+}
+
 func (d *Dispatcher) ownedSources() map[string][]int32 {
 	out := map[string][]int32{}
 	d.eng.do(func() {
@@ -64,6 +83,7 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 		return -1, nil, nil
 	}
 	add := map[string]map[int32]kgo.Offset{}
+	var owned int
 	d.eng.do(func() {
 		for t, ps := range assigned {
 			rt := RetryTopic(d.cfg.group, t)
@@ -97,7 +117,10 @@ func (d *Dispatcher) onAssigned(ctx context.Context, _ *kgo.Client, assigned map
 				add[rt][pn] = kgo.NewOffset().At(start)
 			}
 		}
+		owned = d.eng.sources()
 	})
+	// Before returning: kgo fetches the assigned partitions after.
+	d.sizePartitions(owned)
 	d.retryCl.AddConsumePartitions(add)
 	if d.gate != nil {
 		// Before returning: kgo fetches the assigned partitions after.
@@ -182,6 +205,7 @@ commit:
 // partitions, cancelling anything still running for them.
 func (d *Dispatcher) drop(only map[tp]bool) {
 	remove := map[string][]int32{}
+	var owned int
 	d.eng.do(func() {
 		for k := range only {
 			s := d.eng.parts[k]
@@ -198,7 +222,9 @@ func (d *Dispatcher) drop(only map[tp]bool) {
 			}
 			remove[s.peer.topic] = append(remove[s.peer.topic], s.peer.partition)
 		}
+		owned = d.eng.sources()
 	})
+	d.sizePartitions(owned)
 	d.retryCl.RemoveConsumePartitions(remove)
 }
 
