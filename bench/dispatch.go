@@ -159,6 +159,10 @@ sides run twice each, alternately, and the best run of each counts.
   the hand-off to its worker pool and back in batches, commits with their
   metadata every 200 ms); timed like the raw side, from Run to the last
   handler call (retry topic creation, group join and first fetch included).
+  The dispatcher sizes its fetches to its lanes' buffers (about half a
+  lane's worth of records per fetch, shared over the owned partitions), so
+  its first records arrive after a small fetch rather than kgo's default
+  50 MiB one.
 `, e.cfg.partitions, fmtCount(dispatchKeys), baseFor, float64(e.cfg.partitions)/dispatchHandlerLatency.Seconds())
 	sec.Body = body.String()
 	return sec, nil
