@@ -148,13 +148,18 @@
 //
 // # Memory
 //
-// State per active user is small (about 560 bytes on the heap for a user
+// State per active user is small (about 400 bytes on the heap for a user
 // with a count window entry and a campaign sum, measured by
-// rules.TestMemoryPerActiveUser). Window entries older than the watermark
-// minus the window are trimmed; a user's state is evicted (and tombstoned
-// in the changelog) once the watermark passes its expiry: the end of its
-// last window, or the campaign end for campaign-scoped progress (first-time
-// flags, campaign sums, per-user caps).
+// rules.TestMemoryPerActiveUser) and holds no pointers but the user's id
+// and its list of rule states: rule ids are interned per partition and
+// window entries live in large chunks the garbage collector does not scan,
+// so a million users cost little garbage collection; the state of a
+// dropped user is reused for the next new one. Window entries older than
+// the watermark minus the window are trimmed; a user's state is evicted
+// (and tombstoned in the changelog) once the watermark passes its expiry:
+// the end of its last window, or the campaign end for campaign-scoped
+// progress (first-time flags, campaign sums, per-user caps). The window
+// chunks are kept for the partition's life and reused.
 //
 // # Reloading rules
 //

@@ -59,11 +59,12 @@ type Set struct {
 	// Rules in file order, disabled ones included.
 	Rules []*Rule
 
-	byType    map[string][]*Rule // enabled rules triggered by an event type
-	absenceBy map[string][]*Rule // enabled absence rules cancelled by an event type
-	byID      map[string]*Rule
-	longest   time.Duration
-	hasVIP    bool
+	// byType is, per event type, the enabled rules it triggers and the
+	// enabled absence rules it cancels: one lookup per event.
+	byType  map[string]*dispatch
+	byID    map[string]*Rule
+	longest time.Duration
+	hasVIP  bool
 }
 
 // Campaign is a calendar window in a named time zone.
@@ -124,7 +125,24 @@ type Rule struct {
 	Line        int // where the rule starts in the file
 
 	skuSet map[string]bool
-	cats   [][]string
+	cats   [][]skuPattern // per filter category, its patterns
+
+	// The rule's times in Unix ms.
+	withinMs, startMs, endMs int64
+	pos                      int // index in Set.Rules
+}
+
+// dispatch lists the rules an event type concerns.
+type dispatch struct {
+	triggers []*Rule // enabled rules the type triggers
+	cancels  []*Rule // enabled absence rules the type cancels
+}
+
+// skuPattern is a category pattern: an exact SKU, or a prefix (written
+// with a trailing "*").
+type skuPattern struct {
+	s      string
+	prefix bool
 }
 
 // Rule returns the rule with the given id, or nil.
@@ -199,10 +217,18 @@ func Load(path string) (*Set, error) {
 
 // index builds the lookup tables of an already validated set.
 func (s *Set) index() {
-	s.byType = make(map[string][]*Rule)
-	s.absenceBy = make(map[string][]*Rule)
+	s.byType = make(map[string]*dispatch)
 	s.byID = make(map[string]*Rule)
-	for _, r := range s.Rules {
+	typ := func(t string) *dispatch {
+		d := s.byType[t]
+		if d == nil {
+			d = &dispatch{}
+			s.byType[t] = d
+		}
+		return d
+	}
+	for i, r := range s.Rules {
+		r.pos = i
 		s.byID[r.ID] = r
 		r.skuSet = nil
 		if len(r.Filter.SKUs) > 0 {
@@ -213,17 +239,29 @@ func (s *Set) index() {
 		}
 		r.cats = r.cats[:0]
 		for _, c := range r.Filter.Categories {
-			r.cats = append(r.cats, s.Categories[c])
+			var pats []skuPattern
+			for _, p := range s.Categories[c] {
+				if pre, ok := strings.CutSuffix(p, "*"); ok {
+					pats = append(pats, skuPattern{pre, true})
+				} else {
+					pats = append(pats, skuPattern{p, false})
+				}
+			}
+			r.cats = append(r.cats, pats)
 		}
+		r.withinMs = r.Within.Milliseconds()
+		r.startMs, r.endMs = r.Campaign.Start.UnixMilli(), r.Campaign.End.UnixMilli()
 		if !r.Enabled {
 			continue
 		}
 		s.hasVIP = s.hasVIP || r.Filter.VIP
 		for _, t := range r.Events {
-			s.byType[t] = append(s.byType[t], r)
+			d := typ(t)
+			d.triggers = append(d.triggers, r)
 		}
 		for _, t := range r.Absent {
-			s.absenceBy[t] = append(s.absenceBy[t], r)
+			d := typ(t)
+			d.cancels = append(d.cancels, r)
 		}
 		keep := r.Within
 		if r.Kind == KindSum && r.Within == 0 || r.Kind == KindFirst || r.Cap > 0 {

@@ -37,10 +37,21 @@ type Partition struct {
 	set   *Set
 	idle  int64 // ms, event time: Replay's idle timeout
 
-	users  map[string]*userState
+	users  map[string]*userState // with the ghosts of the batch (see userState.gone)
+	ghosts int                   // ghosts in users
+	win    windows               // the window entries of the rule states
+	spare  []*userState          // dropped user states for reuse (free)
 	m      *meta
+
+	// Rule ids are interned per partition (ruleState.rid): names by
+	// interned id, and back; rids is the interned id of each rule of the
+	// set in force, byRid the rule of the set by interned id.
+	names  []string
+	ids    map[string]uint32
+	rids   []uint32
+	byRid  []*Rule
 	timers timerHeap
-	evict  expHeap
+	expiry expHeap
 
 	// idleSince is, per channel, the processing time at which the caller
 	// declared it idle, 0 while it is live. Not part of the state: a
@@ -50,8 +61,10 @@ type Partition struct {
 	apply []*Rule // scratch: the rules an event changes
 
 	tracking  bool
-	undo      map[string]undoRef // user -> encoded state before the batch
-	undoBuf   []byte             // the encoded states undo points into
+	batch     uint16      // numbers the tracked batches (userState.batch)
+	undo      []undoRef   // the users changed in the batch, in order
+	undoBuf   []byte      // the encoded states undo points into
+	vals      []userValue // the values Changes emits
 	metaUndo  *meta
 	metaDirty bool // budget spend or channel progress changed since Begin
 
@@ -65,15 +78,20 @@ func NewPartition(set *Set, id, n int32, idle time.Duration) *Partition {
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
-	return &Partition{id: id, n: max(n, 1), set: set, idle: idle.Milliseconds(),
-		users: make(map[string]*userState), m: &meta{spent: map[string]spend{}}}
+	p := &Partition{id: id, n: max(n, 1), set: set, idle: idle.Milliseconds(),
+		users: make(map[string]*userState), m: &meta{spent: map[string]spend{}}, ids: map[string]uint32{}}
+	p.indexRules()
+	return p
 }
 
 // SetRules switches to a new rule set; state is kept by rule id.
-func (p *Partition) SetRules(set *Set) { p.set = set }
+func (p *Partition) SetRules(set *Set) {
+	p.set = set
+	p.indexRules()
+}
 
 // Users is the number of users with state.
-func (p *Partition) Users() int { return len(p.users) }
+func (p *Partition) Users() int { return len(p.users) - p.ghosts }
 
 // Watermark is the partition's event-time watermark.
 func (p *Partition) Watermark() time.Time { return time.UnixMilli(p.m.wm).UTC() }
@@ -107,7 +125,10 @@ func (p *Partition) Process(ev *Event, ch int, out []Issue) (_ []Issue, late boo
 		p.advance(0)
 	}
 	set := p.set
-	triggers, cancels := set.byType[ev.Type], set.absenceBy[ev.Type]
+	var triggers, cancels []*Rule
+	if d := set.byType[ev.Type]; d != nil {
+		triggers, cancels = d.triggers, d.cancels
+	}
 	newVIP := ev.VIP && set.hasVIP
 	if len(triggers) == 0 && len(cancels) == 0 && !newVIP {
 		return out, false
@@ -115,16 +136,22 @@ func (p *Partition) Process(ev *Event, ch int, out []Issue) (_ []Issue, late boo
 	// Find what the event changes before touching any state: most events
 	// change nothing, and an unchanged user costs no undo copy and no
 	// changelog record.
-	u := p.users[ev.User]
+	ghost := p.users[ev.User]
+	u := ghost
+	if u != nil && u.gone {
+		u = nil
+	} else {
+		ghost = nil
+	}
 	vip := ev.VIP || u != nil && u.vip
 	newVIP = newVIP && (u == nil || !u.vip)
 	apply := p.apply[:0]
 	for _, r := range triggers {
-		if !r.Campaign.Contains(ev.TS) || !r.matches(ev, vip) {
+		if ev.TS < r.startMs || ev.TS >= r.endMs || !r.matches(ev, vip) {
 			continue
 		}
 		if u != nil {
-			if rs := u.rule(r.ID); rs != nil && (r.Cap > 0 && int(rs.issued) >= r.Cap ||
+			if rs := u.rule(p.rid(r)); rs != nil && (r.Cap > 0 && int(rs.issued) >= r.Cap ||
 				r.Kind == KindFirst && rs.seen || r.Kind == KindAbsence && rs.pending != 0) {
 				continue
 			}
@@ -144,9 +171,7 @@ func (p *Partition) Process(ev *Event, ch int, out []Issue) (_ []Issue, late boo
 	}
 	p.Stats.Events++
 	if u == nil {
-		u = &userState{id: strings.Clone(ev.User), rules: make([]ruleState, 0, len(apply)+1)}
-		p.touchNew(u.id)
-		p.users[u.id] = u
+		u = p.newUser(ev.User, ghost, len(apply)+1)
 	} else {
 		p.touch(u)
 	}
@@ -155,13 +180,13 @@ func (p *Partition) Process(ev *Event, ch int, out []Issue) (_ []Issue, late boo
 	}
 	if cancelled {
 		for _, r := range cancels {
-			if rs := u.rule(r.ID); rs != nil && rs.pending != 0 && ev.TS >= rs.pending && ev.TS <= rs.pending+r.Within.Milliseconds() && r.matches(ev, vip) {
+			if rs := u.rule(p.rid(r)); rs != nil && rs.pending != 0 && ev.TS >= rs.pending && ev.TS <= rs.pending+r.withinMs && r.matches(ev, vip) {
 				rs.pending = 0
 			}
 		}
 	}
 	for _, r := range apply {
-		rs := u.ruleOrNew(r.ID)
+		rs := u.ruleOrNew(p.rid(r))
 		switch r.Kind {
 		case KindCount:
 			out = p.count(r, u, rs, ev, out)
@@ -170,9 +195,9 @@ func (p *Partition) Process(ev *Event, ch int, out []Issue) (_ []Issue, late boo
 		case KindAbsence:
 			// A cancelling event may have been read first: it came from
 			// another input, or out of order within the lateness.
-			if !seenWithin(rs.ts, ev.TS, ev.TS+r.Within.Milliseconds()) {
+			if !seenWithin(p.win.view(rs.ts), ev.TS, ev.TS+r.withinMs) {
 				rs.pending = ev.TS
-				p.timers.push(timer{at: ev.TS + r.Within.Milliseconds(), user: u.id, rule: r.ID, start: ev.TS})
+				p.timers.push(timer{at: ev.TS + r.withinMs, user: u.id, rule: r.ID, rid: rs.rid, start: ev.TS})
 			}
 		case KindFirst:
 			rs.seen = true
@@ -195,15 +220,14 @@ func (p *Partition) remember(u *userState, cancels []*Rule, ev *Event) {
 		if !r.matches(ev, u.vip) {
 			continue
 		}
-		rs := u.ruleOrNew(r.ID)
-		insertSorted(&rs.ts, nil, ev.TS, 0)
+		rs := u.ruleOrNew(p.rid(r))
+		p.win.insertSorted(rs, ev.TS, 0, false)
+		ts := p.win.view(rs.ts)
 		k := 0
-		for k < len(rs.ts) && (rs.ts[k] < p.m.wm || len(rs.ts)-k > MaxCancelEntries) {
+		for k < len(ts) && (ts[k] < p.m.wm || len(ts)-k > MaxCancelEntries) {
 			k++
 		}
-		if k > 0 {
-			rs.ts = append(rs.ts[:0], rs.ts[k:]...)
-		}
+		p.win.dropFront(&rs.ts, k)
 	}
 }
 
@@ -218,28 +242,29 @@ func seenWithin(ts []int64, from, to int64) bool {
 }
 
 func (p *Partition) count(r *Rule, u *userState, rs *ruleState, ev *Event, out []Issue) []Issue {
-	within := r.Within.Milliseconds()
-	insertSorted(&rs.ts, nil, ev.TS, 0)
+	within := r.withinMs
+	p.win.insertSorted(rs, ev.TS, 0, false)
 	p.trimWindow(rs, within)
-	for end := len(rs.ts) - 1; end >= 0; end-- {
-		if rs.ts[end] < ev.TS {
+	ts := p.win.view(rs.ts)
+	for end := len(ts) - 1; end >= 0; end-- {
+		if ts[end] < ev.TS {
 			break
 		}
 		n := 0
-		for j := end; j >= 0 && rs.ts[end]-rs.ts[j] < within; j-- {
+		for j := end; j >= 0 && ts[end]-ts[j] < within; j-- {
 			n++
 		}
 		if n >= r.Count {
 			before := len(out)
 			out = p.fire(r, u, rs, ev.ID, ev.TS, out)
 			if len(out) > before {
-				rs.ts = rs.ts[:0]
+				rs.ts.n = 0
 			}
 			break
 		}
 	}
-	if len(rs.ts) > r.Count {
-		rs.ts = append(rs.ts[:0], rs.ts[len(rs.ts)-r.Count:]...)
+	if int(rs.ts.n) > r.Count {
+		p.win.dropFront(&rs.ts, int(rs.ts.n)-r.Count)
 	}
 	return out
 }
@@ -259,61 +284,30 @@ func (p *Partition) sum(r *Rule, u *userState, rs *ruleState, ev *Event, out []I
 		}
 		return out
 	}
-	within := r.Within.Milliseconds()
-	insertSorted(&rs.ts, &rs.amts, ev.TS, ev.Amount)
+	within := r.withinMs
+	p.win.insertSorted(rs, ev.TS, ev.Amount, true)
 	p.trimWindow(rs, within)
-	if len(rs.ts) > MaxSumEntries {
-		k := len(rs.ts) - MaxSumEntries
-		rs.ts, rs.amts = append(rs.ts[:0], rs.ts[k:]...), append(rs.amts[:0], rs.amts[k:]...)
+	if rs.ts.n > MaxSumEntries {
+		k := int(rs.ts.n) - MaxSumEntries
+		p.win.dropFront(&rs.ts, k)
+		p.win.dropFront(&rs.amts, k)
 	}
-	for end := len(rs.ts) - 1; end >= 0 && rs.ts[end] >= ev.TS; end-- {
+	ts, amts := p.win.view(rs.ts), p.win.view(rs.amts)
+	for end := len(ts) - 1; end >= 0 && ts[end] >= ev.TS; end-- {
 		var total int64
-		for j := end; j >= 0 && rs.ts[end]-rs.ts[j] < within; j-- {
-			total += rs.amts[j]
+		for j := end; j >= 0 && ts[end]-ts[j] < within; j-- {
+			total += amts[j]
 		}
 		if total >= r.Threshold {
 			before := len(out)
 			out = p.fire(r, u, rs, ev.ID, ev.TS, out)
 			if len(out) > before {
-				rs.ts, rs.amts = rs.ts[:0], rs.amts[:0]
+				rs.ts.n, rs.amts.n = 0, 0
 			}
 			break
 		}
 	}
 	return out
-}
-
-// trimWindow drops window entries no future window can include: future
-// events are at or after the watermark.
-func (p *Partition) trimWindow(rs *ruleState, within int64) {
-	k := 0
-	for k < len(rs.ts) && rs.ts[k] <= p.m.wm-within {
-		k++
-	}
-	if k > 0 {
-		rs.ts = append(rs.ts[:0], rs.ts[k:]...)
-		if rs.amts != nil {
-			rs.amts = append(rs.amts[:0], rs.amts[k:]...)
-		}
-	}
-}
-
-// insertSorted inserts t (and a into amts when given) keeping ts ascending;
-// an equal time goes after the existing ones. It returns the index.
-func insertSorted(ts, amts *[]int64, t, a int64) int {
-	i := len(*ts)
-	for i > 0 && (*ts)[i-1] > t {
-		i--
-	}
-	*ts = append(*ts, 0)
-	copy((*ts)[i+1:], (*ts)[i:])
-	(*ts)[i] = t
-	if amts != nil {
-		*amts = append(*amts, 0)
-		copy((*amts)[i+1:], (*amts)[i:])
-		(*amts)[i] = a
-	}
-	return i
 }
 
 // fire issues r's coupon to user if the budget share allows.
@@ -356,37 +350,41 @@ func (p *Partition) settle(u *userState, at int64) {
 	if u.vip {
 		exp = at + set.longest.Milliseconds() + late // a VIP is remembered for the longest window
 	}
-	kept := u.rules[:0]
-	for _, rs := range u.rules {
-		r := set.byID[rs.rule]
-		if r == nil {
-			continue // rule removed from the file
-		}
-		if rs.issued == 0 && !rs.seen && rs.total == 0 && rs.pending == 0 && len(rs.ts) == 0 {
+	kept := 0
+	for i := range u.rules {
+		rs := &u.rules[i]
+		r := p.ruleOf(rs.rid)
+		if r == nil || rs.issued == 0 && !rs.seen && rs.total == 0 && rs.pending == 0 && rs.ts.n == 0 {
+			// Rule removed from the file, or nothing to remember.
+			p.win.release(&rs.ts)
+			p.win.release(&rs.amts)
 			continue
 		}
 		rs.exp = 0
-		if len(rs.ts) > 0 {
-			rs.exp = rs.ts[len(rs.ts)-1] + r.Within.Milliseconds() + late
+		if rs.ts.n > 0 {
+			rs.exp = p.win.last(rs.ts) + r.withinMs + late
 		}
 		if rs.pending != 0 {
-			rs.exp = max(rs.exp, rs.pending+r.Within.Milliseconds()+late)
+			rs.exp = max(rs.exp, rs.pending+r.withinMs+late)
 		}
 		if rs.seen || rs.total != 0 || rs.issued > 0 && r.Cap > 0 {
-			rs.exp = max(rs.exp, r.Campaign.End.UnixMilli()+late)
+			rs.exp = max(rs.exp, r.endMs+late)
 		}
 		exp = max(exp, rs.exp)
-		kept = append(kept, rs)
+		if kept != i {
+			u.rules[kept] = *rs
+		}
+		kept++
 	}
-	clear(u.rules[len(kept):])
-	u.rules = kept
+	clear(u.rules[kept:])
+	u.rules = u.rules[:kept]
 	if len(u.rules) == 0 && !u.vip {
-		delete(p.users, u.id)
+		p.drop(u)
 		return
 	}
 	u.exp = max(exp, u.exp)
 	if u.inHeap == 0 {
 		u.inHeap = exp
-		p.evict.push(expiry{at: exp, user: u.id})
+		p.expiry.push(expiry{at: exp, u: u})
 	}
 }

@@ -72,7 +72,7 @@ func (r *Rule) skuMatches(sku string) bool {
 	}
 	for _, pats := range r.cats {
 		for _, p := range pats {
-			if pre, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(sku, pre) || p == sku {
+			if p.prefix && strings.HasPrefix(sku, p.s) || p.s == sku {
 				return true
 			}
 		}

@@ -3,6 +3,7 @@ package rules
 type timer struct {
 	at, start  int64
 	user, rule string
+	rid        uint32 // rule, interned
 }
 
 // timerHeap is a min-heap of timers (typed: no boxing per push).
@@ -28,8 +29,8 @@ func (h *timerHeap) push(t timer) { push(h, t, timerHeap.less) }
 func (h *timerHeap) pop() timer   { return pop(h, timerHeap.less) }
 
 type expiry struct {
-	at   int64
-	user string
+	at int64
+	u  *userState
 }
 
 // expHeap is a min-heap of user expiries.

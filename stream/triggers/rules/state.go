@@ -8,55 +8,96 @@ import (
 
 // userState is everything the engine remembers about one user.
 type userState struct {
-	id    string // the user id, the key in Partition.users
-	vip   bool
+	id    string      // the user id, the key in Partition.users
 	rules []ruleState // only rules with something to remember
 	// exp is when the whole state may be dropped (event time, Unix ms):
 	// the latest expiry of its rule states.
 	exp int64
 	// inHeap is the expiry the eviction heap holds for this user, 0 if none.
 	inHeap int64
+	// undo is the index in Partition.undo of the user's undo record,
+	// taken in batch (a Partition.batch; 0: none yet).
+	undo  int32
+	batch uint16
+	vip   bool
+	// gone marks a dropped state: entries of the eviction heap that still
+	// point to it are stale. While a batch is tracked a dropped user stays
+	// in Partition.users as a ghost until the batch ends, so that a new
+	// state of the user in the same batch reuses it and its undo record.
+	gone bool
 }
 
-// ruleState is one user's progress on one rule.
+// ruleState is one user's progress on one rule. It holds no pointers:
+// its rule is an interned id (Partition.names) and its window entries are
+// in the partition's windows.
 type ruleState struct {
-	rule    string
-	issued  uint32  // coupons issued to the user by the rule in its campaign
-	seen    bool    // first: the first event happened
-	total   int64   // sum over the campaign window
-	pending int64   // absence: time of the event that started the timer, 0 if none
-	ts      []int64 // count and windowed sum: event times, ascending
-	amts    []int64 // windowed sum: amounts, parallel to ts
-	exp     int64   // when this rule state may be dropped
+	total   int64  // sum over the campaign window
+	pending int64  // absence: time of the event that started the timer, 0 if none
+	exp     int64  // when this rule state may be dropped
+	ts      window // count and windowed sum: event times, ascending
+	amts    window // windowed sum: amounts, parallel to ts
+	rid     uint32 // the rule's id, interned
+	issued  uint32 // coupons issued to the user by the rule in its campaign
+	seen    bool   // first: the first event happened
 }
 
-func (u *userState) rule(id string) *ruleState {
+func (u *userState) rule(rid uint32) *ruleState {
 	for i := range u.rules {
-		if u.rules[i].rule == id {
+		if u.rules[i].rid == rid {
 			return &u.rules[i]
 		}
 	}
 	return nil
 }
 
-func (u *userState) ruleOrNew(id string) *ruleState {
-	if rs := u.rule(id); rs != nil {
+func (u *userState) ruleOrNew(rid uint32) *ruleState {
+	if rs := u.rule(rid); rs != nil {
 		return rs
 	}
-	u.rules = append(u.rules, ruleState{rule: id})
+	u.rules = append(u.rules, ruleState{rid: rid})
 	return &u.rules[len(u.rules)-1]
 }
 
-// empty reports whether nothing is left worth keeping.
-func (u *userState) empty() bool { return len(u.rules) == 0 && !u.vip }
+// release empties u's rule states, freeing their window entries.
+func (p *Partition) release(u *userState) {
+	for i := range u.rules {
+		p.win.release(&u.rules[i].ts)
+		p.win.release(&u.rules[i].amts)
+	}
+	clear(u.rules)
+	u.rules = u.rules[:0]
+}
+
+// maxSpare bounds the dropped user states a partition keeps for reuse.
+const maxSpare = 1 << 14
+
+// free releases u, whose state is dropped for good (it is gone and no
+// longer in p.users), and keeps it for reuse by newUser. Eviction heap
+// entries may still point to it: while spare it is gone, and once reused
+// an entry is taken only if its time is the new user's inHeap, when the
+// new user has an entry of the same time of its own, so the check is the
+// one that entry makes.
+func (p *Partition) free(u *userState) {
+	p.release(u)
+	if len(p.spare) < maxSpare {
+		p.spare = append(p.spare, u)
+	}
+}
+
+// userValue is a user's state to encode (Changes).
+type userValue struct {
+	p *Partition
+	u *userState
+}
+
+// AppendTo appends the binary form of the user's state to b.
+func (v *userValue) AppendTo(b []byte) []byte { return v.p.encode(b, v.u) }
 
 const stateVersion = 1
 
-// AppendTo appends the binary form of u to b: compact varints, rule ids as
+// encode appends the binary form of u to b: compact varints, rule ids as
 // strings so that a changed rules file still finds its state.
-func (u *userState) AppendTo(b []byte) []byte { return u.encode(b) }
-
-func (u *userState) encode(b []byte) []byte {
+func (p *Partition) encode(b []byte, u *userState) []byte {
 	b = append(b, stateVersion)
 	flags := byte(0)
 	if u.vip {
@@ -65,9 +106,11 @@ func (u *userState) encode(b []byte) []byte {
 	b = append(b, flags)
 	b = binary.AppendVarint(b, u.exp)
 	b = binary.AppendUvarint(b, uint64(len(u.rules)))
-	for _, rs := range u.rules {
-		b = binary.AppendUvarint(b, uint64(len(rs.rule)))
-		b = append(b, rs.rule...)
+	for i := range u.rules {
+		rs := &u.rules[i]
+		id := p.names[rs.rid]
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		b = append(b, id...)
 		b = binary.AppendUvarint(b, uint64(rs.issued))
 		seen := byte(0)
 		if rs.seen {
@@ -77,14 +120,16 @@ func (u *userState) encode(b []byte) []byte {
 		b = binary.AppendVarint(b, rs.total)
 		b = binary.AppendVarint(b, rs.pending)
 		b = binary.AppendVarint(b, rs.exp)
-		b = binary.AppendUvarint(b, uint64(len(rs.ts)))
+		ts := p.win.view(rs.ts)
+		b = binary.AppendUvarint(b, uint64(len(ts)))
 		prev := int64(0)
-		for _, t := range rs.ts {
+		for _, t := range ts {
 			b = binary.AppendVarint(b, t-prev)
 			prev = t
 		}
-		b = binary.AppendUvarint(b, uint64(len(rs.amts)))
-		for _, a := range rs.amts {
+		amts := p.win.view(rs.amts)
+		b = binary.AppendUvarint(b, uint64(len(amts)))
+		for _, a := range amts {
 			b = binary.AppendVarint(b, a)
 		}
 	}
@@ -144,7 +189,18 @@ func (r *reader) string() string {
 	return s
 }
 
-func decodeUser(id string, b []byte) (*userState, error) {
+func (r *reader) bytes() []byte {
+	n := r.uvarint(uint64(len(r.b)))
+	if r.err != nil {
+		return nil
+	}
+	s := r.b[:n]
+	r.b = r.b[n:]
+	return s
+}
+
+// decode reads a user's state written by encode.
+func (p *Partition) decode(id string, b []byte) (*userState, error) {
 	r := &reader{b: b}
 	if v := r.byte(); v != stateVersion {
 		return nil, fmt.Errorf("%w: version %d", errCorrupt, v)
@@ -153,21 +209,33 @@ func decodeUser(id string, b []byte) (*userState, error) {
 	n := r.uvarint(MaxRules * 4)
 	u.rules = make([]ruleState, 0, n)
 	for range n {
-		rs := ruleState{rule: r.string(), issued: uint32(r.uvarint(1 << 32)), seen: r.byte() == 1,
+		name := r.bytes()
+		if r.err != nil {
+			break
+		}
+		rs := ruleState{rid: p.internBytes(name), issued: uint32(r.uvarint(1 << 32)), seen: r.byte() == 1,
 			total: r.varint(), pending: r.varint(), exp: r.varint()}
-		nt := r.uvarint(uint64(len(r.b)))
-		prev := int64(0)
-		for range nt {
-			prev += r.varint()
-			rs.ts = append(rs.ts, prev)
-		}
-		na := r.uvarint(uint64(len(r.b)))
-		for range na {
-			rs.amts = append(rs.amts, r.varint())
-		}
 		u.rules = append(u.rules, rs)
+		st := &u.rules[len(u.rules)-1]
+		if nt := r.uvarint(maxWindowEntries); nt > 0 {
+			ts := p.win.reserve(&st.ts, int(nt))[:nt]
+			prev := int64(0)
+			for i := range ts {
+				prev += r.varint()
+				ts[i] = prev
+			}
+			st.ts.n = uint16(nt)
+		}
+		if na := r.uvarint(maxWindowEntries); na > 0 {
+			amts := p.win.reserve(&st.amts, int(na))[:na]
+			for i := range amts {
+				amts[i] = r.varint()
+			}
+			st.amts.n = uint16(na)
+		}
 	}
 	if r.err != nil {
+		p.release(u)
 		return nil, r.err
 	}
 	return u, nil

@@ -84,11 +84,11 @@ func (p *Partition) due(out []Issue) []Issue {
 	wm := p.m.wm
 	for len(p.timers) > 0 && p.timers[0].at < wm {
 		t := p.timers.pop()
-		u := p.users[t.user]
+		u := p.user(t.user)
 		if u == nil {
 			continue
 		}
-		rs := u.rule(t.rule)
+		rs := u.rule(t.rid)
 		r := p.set.byID[t.rule]
 		if rs == nil || rs.pending != t.start {
 			continue // cancelled, fired, or a stale duplicate
@@ -97,7 +97,7 @@ func (p *Partition) due(out []Issue) []Issue {
 		if r == nil || !r.Enabled || r.Kind != KindAbsence {
 			rs.pending = 0
 		} else if at := t.start + r.Within.Milliseconds(); at >= wm {
-			p.timers.push(timer{at: at, user: t.user, rule: t.rule, start: t.start})
+			p.timers.push(timer{at: at, user: t.user, rule: t.rule, rid: t.rid, start: t.start})
 			continue
 		} else {
 			rs.pending = 0
@@ -107,19 +107,18 @@ func (p *Partition) due(out []Issue) []Issue {
 		}
 		p.settle(u, t.at)
 	}
-	for len(p.evict) > 0 && p.evict[0].at <= wm {
-		e := p.evict.pop()
-		u := p.users[e.user]
-		if u == nil || u.inHeap != e.at {
+	for len(p.expiry) > 0 && p.expiry[0].at <= wm {
+		e := p.expiry.pop()
+		u := e.u
+		if u.gone || u.inHeap != e.at {
 			continue // gone, or a stale entry
 		}
 		if u.exp > wm {
 			u.inHeap = u.exp
-			p.evict.push(expiry{at: u.exp, user: e.user})
+			p.expiry.push(expiry{at: u.exp, u: u})
 			continue
 		}
-		p.touch(u)
-		delete(p.users, e.user)
+		p.evict(u)
 		p.Stats.Evicted++
 	}
 	return out
