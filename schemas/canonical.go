@@ -1,6 +1,9 @@
 package schemas
 
-import "time"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // Records in canonical form — exactly as Encode writes them: fixed key
 // order, no spaces, strings of printable ASCII without escapes, integers
@@ -60,6 +63,25 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+// Masks for hasSpecial: one byte value in every byte of a word.
+const (
+	ones   = 0x0101010101010101
+	highs  = 0x8080808080808080
+	quotes = ones * '"'
+	slashs = ones * '\\'
+)
+
+// hasSpecial reports whether any byte of x is not plainByte: below 0x20,
+// above 0x7e, a quote or a backslash. It may also report true for a plain
+// byte above a special one (a borrow), never false for a special byte, so
+// a caller that falls back to plainByte then is exact.
+func hasSpecial(x uint64) bool {
+	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	less := (x - ones*0x20) & ^x & highs // a byte < 0x20
+	more := ((x + ones) | x) & highs     // a byte > 0x7e
+	return less|more|zero(x^quotes)|zero(x^slashs) != 0
+}
+
 // Str reads the rest of a string whose opening quote is part of the last
 // literal, and its closing quote. It returns the string's byte range in the
 // input. Empty strings and strings longer than MaxIDBytes fail: the general
@@ -69,6 +91,9 @@ func (s *CanonicalScanner) Str() (start, end int) {
 		return 0, 0
 	}
 	start = s.i
+	for s.i+8 <= len(s.b) && !hasSpecial(binary.LittleEndian.Uint64(s.b[s.i:])) {
+		s.i += 8 // eight plain bytes at a time
+	}
 	for s.i < len(s.b) && plainByte[s.b[s.i]] {
 		s.i++
 	}

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -100,4 +101,39 @@ func mustDecode(t *testing.T, data []byte) Record {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestHasSpecial: the word test never misses a byte that is not plain,
+// and says false for words of plain bytes only.
+func TestHasSpecial(t *testing.T) {
+	check := func(b [8]byte) {
+		var x uint64
+		special := false
+		for i := 7; i >= 0; i-- {
+			x = x<<8 | uint64(b[i])
+			special = special || !plainByte[b[i]]
+		}
+		if got := hasSpecial(x); special && !got || !special && got {
+			t.Fatalf("hasSpecial(% x): got %v, want %v", b, got, special)
+		}
+	}
+	plain := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
+	for pos := range 8 {
+		for c := range 256 {
+			b := plain
+			b[pos] = byte(c)
+			check(b)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200_000 {
+		var b [8]byte
+		for i := range b {
+			b[i] = byte(0x20 + rng.IntN(0x5f)) // mostly plain
+			if rng.IntN(16) == 0 {
+				b[i] = byte(rng.IntN(256))
+			}
+		}
+		check(b)
+	}
 }
