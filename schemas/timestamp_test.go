@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -72,5 +73,39 @@ func TestAppendTime(t *testing.T) {
 		if want := `"` + tt.in.UTC().Format("2006-01-02T15:04:05.000Z07:00") + `"`; want != tt.want {
 			t.Errorf("test case %v: want %s disagrees with time.Format %s", tt.in, tt.want, want)
 		}
+	}
+}
+
+// TestAppendTimeMatchesFormat: the arithmetic formatter agrees with
+// time.Format over years 0000..9999, in any location, at day, month and
+// leap-year edges and at random instants.
+func TestAppendTimeMatchesFormat(t *testing.T) {
+	const layout = `"2006-01-02T15:04:05.000Z"`
+	zones := []*time.Location{time.UTC, time.FixedZone("east", 13*3600+45*60), time.FixedZone("west", -11*3600)}
+	check := func(tm time.Time) {
+		if y := tm.UTC().Year(); y < 0 || y > 9999 {
+			return // outside what validation lets through
+		}
+		got := string(appendTime(nil, tm))
+		if want := tm.UTC().Format(layout); got != want {
+			t.Fatalf("appendTime(%v): got %s, want %s", tm, got, want)
+		}
+	}
+	for _, y := range []int{0, 1, 4, 99, 100, 400, 1582, 1899, 1900, 1969, 1970, 1999, 2000, 2024, 2100, 2400, 9999} {
+		for _, m := range []time.Month{1, 2, 3, 12} {
+			for _, d := range []int{1, 28, 29, 31} {
+				for _, z := range zones {
+					check(time.Date(y, m, d, 0, 0, 0, 0, z))
+					check(time.Date(y, m, d, 23, 59, 59, 999_999_999, z))
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	first := time.Date(0, 1, 2, 0, 0, 0, 0, time.UTC).Unix()
+	last := time.Date(9999, 12, 30, 0, 0, 0, 0, time.UTC).Unix()
+	for range 200_000 {
+		tm := time.Unix(first+rng.Int64N(last-first), rng.Int64N(1e9)).In(zones[rng.IntN(len(zones))])
+		check(tm)
 	}
 }
