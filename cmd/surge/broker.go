@@ -76,6 +76,7 @@ surge commands then reach it with the matching --kafka-sasl-* and
 	f.String("tls-cert", "", "PEM certificate of the broker: serve TLS only (with --tls-key)")
 	f.String("tls-key", "", "PEM key of --tls-cert")
 	f.String("tls-client-ca", "", "PEM CA file: require client certificates signed by it (mutual TLS)")
+	f.String("metrics-addr", "", "serve Prometheus /metrics (process and Go runtime) on this address")
 	return cmd
 }
 
@@ -141,6 +142,10 @@ func runBroker(ctx context.Context, a *app, cmd *cobra.Command, o brokerOpts) er
 	}
 	if desc == "" {
 		desc = "plaintext, no authentication"
+	}
+	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), newRegistry()); err != nil {
+		stop()
+		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "surge broker listening on %s (%s; data in %s); Ctrl-C to stop\n", b.Addrs()[0], desc, o.dataDir)
 	<-ctx.Done()
