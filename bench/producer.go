@@ -149,15 +149,16 @@ Records per run and side: %s generated with seed %d: %s user events (mean
 value %.0f bytes), %s orders (%.0f bytes), %s order status changes (%.0f
 bytes); keys are user ids. Topics have %d partitions.
 
-- **surge (loadgen + Producer)**, the figure held to the target:
-  loadgen.Generator with Rate 0 (as fast as the sender takes records,
+- **surge (loadgen + Producer)**, compared with pre-encoded franz-go in
+  the strictest reading of the target: loadgen.Generator with Rate 0 (as fast as the sender takes records,
   MaxInFlight %s) handing each record to stream.Producer.ProduceAsync, which
   validates, encodes and produces it (acks=all, idempotent, lz4, linger %s,
   murmur2 sticky-key partitioning). Timed from the start of Run until every
   record is acked.
 - **surge Producer alone**: the same generator's records built before
   timing, then handed to stream.Producer.ProduceAsync in a loop; timed until
-  Flush returns. It is the producer's own cost without the generator's.
+  Flush returns. It is the producer's own cost without the generator's,
+  and the side held to the target, against franz-go + JSON.
 - **franz-go**: the same records, pre-encoded before timing, each produced
   as a new kgo.Record with kgo.Client.Produce and a promise, on a client with
   the same options (acks=all, idempotent, lz4, linger %s, sticky-key
