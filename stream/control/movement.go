@@ -37,8 +37,9 @@ func CheckResize(old, new int32, allowReorder bool) (orderSafe bool, err error) 
 		if allowReorder {
 			return false, nil
 		}
+		lo := max(old*(new/old), 2*old) // the nearest multiples that grow the topic
 		return false, fmt.Errorf("%w: %d -> %d; with a multiple (e.g. %d or %d) a key moves only from partition p to p+k*%d, whose records surge holds back until p is consumed past the resize; otherwise keys move between existing partitions and per-key order cannot be kept (pass --allow-reorder to accept that)",
-			ErrNotMultiple, old, new, old*(new/old), old*(new/old+1), old)
+			ErrNotMultiple, old, new, lo, lo+old, old)
 	}
 	return true, nil
 }

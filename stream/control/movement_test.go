@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -26,6 +27,20 @@ func TestCheckResize(t *testing.T) {
 		safe, err := CheckResize(tt.old, tt.new, tt.allowReorder)
 		if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) || safe != tt.wantSafe {
 			t.Errorf("CheckResize(%d, %d, %v): got %v, %v; want %v, %v", tt.old, tt.new, tt.allowReorder, safe, err, tt.wantSafe, tt.wantErr)
+		}
+	}
+}
+
+// TestNotMultipleSuggestsGrowth: the refusal suggests multiples that grow
+// the topic, never the current count.
+func TestNotMultipleSuggestsGrowth(t *testing.T) {
+	for _, c := range []struct {
+		old, new int32
+		want     string
+	}{{8, 12, "e.g. 16 or 24"}, {8, 20, "e.g. 16 or 24"}, {8, 36, "e.g. 32 or 40"}, {3, 4, "e.g. 6 or 9"}} {
+		_, err := CheckResize(c.old, c.new, false)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("CheckResize(%d, %d): got %v, want it to suggest %q", c.old, c.new, err, c.want)
 		}
 	}
 }
