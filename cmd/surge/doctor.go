@@ -190,7 +190,39 @@ func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, rep *doctorRe
 	for _, t := range topics {
 		rep.Checks = append(rep.Checks, doctorTopic(st.Topic(t), rep.Plan, minRepl))
 	}
+	if c, ok := doctorCoPartitioned(st); ok {
+		rep.Checks = append(rep.Checks, c)
+	}
 	return a.doctorGroups(tctx, adm, rep, st)
+}
+
+// doctorCoPartitioned checks that the triggers' inputs (orders, the
+// priority lane and user events) have one partition count: the triggers
+// meet a shopper's orders and events in one partition number and refuse to
+// start otherwise. ok is false when any of them was not read.
+func doctorCoPartitioned(st *plan.State) (doctorCheck, bool) {
+	t := stream.DefaultTopics()
+	names := []string{t.Orders, t.OrdersPriority, t.UserEvents}
+	counts := make([]string, len(names))
+	var most int32
+	same := true
+	for i, n := range names {
+		ts := st.Topic(n)
+		if !ts.Exists {
+			return doctorCheck{}, false
+		}
+		counts[i] = fmt.Sprintf("%s %d", n, ts.Partitions)
+		if i > 0 && ts.Partitions != st.Topic(names[0]).Partitions {
+			same = false
+		}
+		most = max(most, ts.Partitions)
+	}
+	c := doctorCheck{Name: "triggers inputs", Status: analytics.CheckOK, Message: "co-partitioned: " + strings.Join(counts, ", ")}
+	if !same {
+		c.Status, c.Message = analytics.CheckWarn, "not co-partitioned: "+strings.Join(counts, ", ")+"; surge triggers refuses to start"
+		c.Fix = fmt.Sprintf("resize the smaller ones to %d: surge topics resize TOPIC --partitions %d", most, most)
+	}
+	return c, true
 }
 
 func doctorTopic(t plan.TopicState, p *plan.Plan, minRepl int) doctorCheck {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/surgeio/surge/stream/plan"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -173,5 +175,29 @@ func TestDoctorNoServers(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestDoctorCoPartitioned: the triggers' three inputs must share one
+// partition count; a resize of only one of them is flagged with the fix.
+func TestDoctorCoPartitioned(t *testing.T) {
+	topics := stream.DefaultTopics()
+	state := func(orders, prio, events int32) *plan.State {
+		return &plan.State{Topics: map[string]plan.TopicState{
+			topics.Orders:         {Topic: topics.Orders, Exists: true, Partitions: orders},
+			topics.OrdersPriority: {Topic: topics.OrdersPriority, Exists: true, Partitions: prio},
+			topics.UserEvents:     {Topic: topics.UserEvents, Exists: events > 0, Partitions: events},
+		}}
+	}
+	c, ok := doctorCoPartitioned(state(8, 8, 8))
+	if !ok || c.Status != analytics.CheckOK {
+		t.Errorf("8/8/8: got %+v, %v; want ok", c, ok)
+	}
+	c, ok = doctorCoPartitioned(state(32, 8, 8))
+	if !ok || c.Status != analytics.CheckWarn || !strings.Contains(c.Fix, "--partitions 32") || !strings.Contains(c.Message, "orders 32") {
+		t.Errorf("32/8/8: got %+v, %v; want a warning with the resize to 32", c, ok)
+	}
+	if _, ok := doctorCoPartitioned(state(8, 8, 0)); ok {
+		t.Error("user-events missing: got a check, want none (the topic check reports it)")
 	}
 }
