@@ -250,8 +250,19 @@ type pending struct {
 // batch when its first record's context ends, and one caller giving up
 // must not fail other callers' records.
 func (pd *pending) produce(ctx context.Context) {
-	pd.slot = pd.p.epoch.Load() & 1
-	pd.p.inflight[pd.slot].Add(1)
+	// Count the record in the slot of an epoch that is still current
+	// after the count: a switch that bumped the epoch in between may have
+	// seen the old slot empty already, and two switches later the stale
+	// slot is another switch's old one, which it would not wait for.
+	for {
+		e := pd.p.epoch.Load()
+		pd.slot = e & 1
+		pd.p.inflight[pd.slot].Add(1)
+		if pd.p.epoch.Load() == e {
+			break
+		}
+		pd.p.inflight[pd.slot].Add(-1)
+	}
 	pd.ctx.arm(ctx)
 	pd.rec.Context = &pd.ctx
 	pd.p.cl.Produce(&pd.ctx, &pd.rec, pd.fn)

@@ -17,9 +17,10 @@ import (
 // Resize protocol, producer side (see package control for the whole).
 //
 // Every record the Producer hands its client is counted in one of two
-// in-flight counters, chosen by the switch epoch's parity at that moment,
-// and uncounted in its promise: one atomic load and two atomic adds per
-// record. A switch to a topic's new partition count (1) waits until the
+// in-flight counters, chosen by the switch epoch's parity at that moment
+// (read again after the count; if a switch bumped it in between, the count
+// moves to the new epoch's counter), and uncounted in its promise: two
+// atomic loads and two atomic adds per record. A switch to a topic's new partition count (1) waits until the
 // client's cached metadata holds the new partitions
 // (kgo's Client.PartitionLeader reads the same per-topic partitions that
 // Produce partitions with, and a metadata update never shrinks them), then

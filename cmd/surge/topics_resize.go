@@ -83,7 +83,11 @@ func runTopicsResize(ctx context.Context, a *app, w io.Writer, o topicsResizeOpt
 		return err
 	}
 	defer release()
-	z, err := control.NewResizer(ctx, "", kc.Opts(), a.logger)
+	newResizer := control.NewResizer
+	if o.dryRun {
+		newResizer = control.NewDryRunResizer // creates nothing, not even the control topic
+	}
+	z, err := newResizer(ctx, "", kc.Opts(), a.logger)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUnavailable, err)
 	}

@@ -148,3 +148,31 @@ func partitionCount(t *testing.T, brokers []string, topic string) int {
 	}
 	return len(td[topic].Partitions)
 }
+
+// TestTopicsResizeDryRunCreatesNothing: a dry run on a cluster that never
+// saw a resize leaves it as it was: no partitions and no control topic.
+func TestTopicsResizeDryRunCreatesNothing(t *testing.T) {
+	brokers := testenv.KafkaPartitions(t, 8, "orders")
+	out, _, err := run(t, "topics", "resize", "orders", "--brokers", brokers[0], "--partitions", "16", "--dry-run")
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if !strings.Contains(out, "resize orders: 8 -> 16 partitions") {
+		t.Errorf("dry run output:\n%s\nwant the plan 8 -> 16", out)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	td, err := kadm.NewClient(cl).ListTopics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := td.Names(); len(got) != 1 || got[0] != "orders" {
+		t.Errorf("topics after a dry run: got %v, want only orders", got)
+	}
+	if got := partitionCount(t, brokers, "orders"); got != 8 {
+		t.Errorf("after the dry run: got %d partitions, want 8", got)
+	}
+}

@@ -27,19 +27,42 @@ type Conn struct {
 	next    int64         // offset after the last record applied
 	changed chan struct{} // closed and replaced when next moves
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
+	missing bool // the control topic does not exist and was not created
 }
 
 // Open connects to the control topic through a client built from
 // clientOpts (seed brokers, TLS, SASL), creating the topic if it is
 // missing (one partition, compacted), and starts reading it from the start.
 func Open(ctx context.Context, topic string, clientOpts []kgo.Opt, log *slog.Logger) (*Conn, error) {
+	return open(ctx, topic, clientOpts, log, true)
+}
+
+// open is Open; without create, a missing control topic is not created:
+// the Conn then reads an empty state and cannot write.
+func open(ctx context.Context, topic string, clientOpts []kgo.Opt, log *slog.Logger, create bool) (*Conn, error) {
 	if topic == "" {
 		topic = DefaultTopic
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if !create {
+		exists, err := topicExists(ctx, topic, clientOpts)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			cl, err := kgo.NewClient(clientOpts...)
+			if err != nil {
+				return nil, fmt.Errorf("open control topic %s: %w", topic, err)
+			}
+			c := &Conn{cl: cl, adm: kadm.NewClient(cl), topic: topic, log: log, st: newState(), changed: make(chan struct{}),
+				done: make(chan struct{}), missing: true, cancel: func() {}}
+			close(c.done)
+			return c, nil
+		}
 	}
 	if err := ensureTopic(ctx, topic, clientOpts); err != nil {
 		return nil, err
@@ -60,6 +83,21 @@ func Open(ctx context.Context, topic string, clientOpts []kgo.Opt, log *slog.Log
 	c.cancel = cancel
 	go c.read(rctx) // ends on Close
 	return c, nil
+}
+
+// topicExists reports whether the control topic exists.
+func topicExists(ctx context.Context, topic string, clientOpts []kgo.Opt) (bool, error) {
+	cl, err := kgo.NewClient(clientOpts...)
+	if err != nil {
+		return false, fmt.Errorf("open control topic %s: %w", topic, err)
+	}
+	defer cl.Close()
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return false, fmt.Errorf("describe control topic %s: %w", topic, err)
+	}
+	d, ok := td[topic]
+	return ok && d.Err == nil, nil
 }
 
 // ensureTopic creates the control topic if it does not exist, with a
@@ -156,6 +194,9 @@ func (c *Conn) State() *State {
 
 // Write writes records and waits for their acks.
 func (c *Conn) Write(ctx context.Context, recs ...Record) error {
+	if c.missing {
+		return fmt.Errorf("write to control topic %s: it does not exist (opened without creating it)", c.topic)
+	}
 	krs := make([]*kgo.Record, 0, len(recs))
 	for _, r := range recs {
 		if r.Time.IsZero() {
@@ -176,6 +217,9 @@ func (c *Conn) Write(ctx context.Context, recs ...Record) error {
 // CatchUp waits until every record written to the control topic before
 // the call is applied to the state.
 func (c *Conn) CatchUp(ctx context.Context) error {
+	if c.missing {
+		return nil
+	}
 	end, err := c.endOffset(ctx)
 	if err != nil {
 		return err

@@ -41,7 +41,8 @@
 //     offsets of partitions 0..O-1 and writes them as the barrier B.
 //  4. A consumer group member's Gate, on assignment (before kgo fetches),
 //     pauses each new partition p and resumes it once the group's
-//     committed offset on p mod O is at least B[p mod O] (dispatch also
+//     committed offset on p mod O (or that partition's log start offset,
+//     when records below it were deleted) is at least B[p mod O] (dispatch also
 //     waits for the parent's retry partition to be committed up to the end
 //     it had at that moment, since parked records are done only there).
 //     Gates refresh the member's metadata when a resize begins and when
@@ -57,9 +58,14 @@
 // for every record below it is done. So each of K's records in p starts
 // after all of K's records in p mod O are done: per-key order holds for
 // surge's consumers, across producers too (a record produced after
-// another one was acked lands after it). Chains (8 -> 16 -> 32) hold
-// transitively: a partition new in the second resize waits for its parent,
-// which may itself wait for its own.
+// another one was acked lands after it). Chains (8 -> 16 -> 32): a
+// partition new in the second resize waits for its parent past the second
+// barrier and, when a resize created that parent too, for the parent's
+// parent past the first barrier, and so on: a parent that was still empty
+// at the second barrier says nothing about its own parent. A resize left
+// incomplete under a later one is completed by running it again (surge
+// topics resize T --partitions <its count>), which the gate's warning and
+// the later resize's plan name.
 //
 // # Limits
 //
@@ -69,7 +75,9 @@
 //     the old count after the barrier can be consumed out of order.
 //   - The switch timeout: a live producer that does not ack in time is
 //     named in a warning and in the barrier record (Missing); its records
-//     written with the old count after the barrier are not held back.
+//     written with the old count after the barrier are not held back. A
+//     producer that stops heartbeating during the wait without acking or
+//     closing is not waited for past LiveWindow, and is named there too.
 //   - A producer whose first record to T is written during the resize and
 //     loads T's metadata from a broker that has not yet learnt of the new
 //     partitions can still use the old count; kfake and KRaft propagate
@@ -77,13 +85,21 @@
 //   - Clocks: liveness compares heartbeat times (the producer's clock) with
 //     the resizer's; skew beyond LiveWindow/3 misjudges liveness.
 //   - Non-surge consumer groups do not hold: the resize warns about them.
+//   - A gate that cannot read the control topic to its end on an
+//     assignment holds by what it read so far: a resize begun since is
+//     not held for (logged as an error).
+//   - Topics written in transactions (coupons): the barrier is an end
+//     offset, which is a commit marker's; a group that commits only up to
+//     its last data record (the sink) passes it with the next record
+//     written to the parent, so the new partitions wait for that.
 //   - Triggers keep per-partition state: a user whose key moved starts with
 //     fresh rule state (windows, caps, first-time flags) on its new
 //     partition, while its old state stays with the parent until evicted,
-//     and budget shares are split by the partition count the Runner
-//     started with (a new partition gets a share as if it were one of the
-//     old count: budgets can be overspent until the triggers restart). The
-//     Runner grows its changelog to match. Resize all three triggers
+//     and budget shares stay split over the count before the inputs' first
+//     resize: a partition a resize added gets no share, so a budget is
+//     never spent twice, and its shoppers get no budgeted coupons (see
+//     triggers' --budget-partitions). The Runner grows its changelog to
+//     match. Resize all three triggers
 //     inputs together: the Runner refuses to start on inputs with
 //     different counts.
 //

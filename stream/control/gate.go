@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -68,10 +70,19 @@ type heldKey struct {
 }
 
 type hold struct {
+	since  time.Time
+	warned time.Time
+	// chain is the resize that created the partition and its parent,
+	// then the resize that created that parent (if one did) and its
+	// parent, and so on down to a partition no resize created. A parent
+	// that was empty at its barrier says nothing about its own parent,
+	// so every link must be passed, not only the first.
+	chain []link
+}
+
+type link struct {
 	resize     string
 	parent     int32
-	since      time.Time
-	warned     time.Time
 	compTopic  string
 	compPart   int32
 	compTarget int64 // companion end offset to reach; -1 until observed
@@ -159,8 +170,10 @@ func (g *Gate) Assigned(ctx context.Context, cl *kgo.Client, assigned map[string
 	cctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
 	if err := g.conn.CatchUp(cctx); err != nil {
-		g.log.Error("resize gate: reading the control topic failed; new partitions are not held", "err", err)
-		return
+		// What was read so far still holds the resizes it tells of.
+		g.log.Error("resize gate: reading the control topic to its end failed; holding by what was read so far, partitions of a resize begun since are not held", "err", err)
+		cctx, cancel = context.WithTimeout(ctx, catchUpTimeout)
+		defer cancel()
 	}
 	st := g.conn.State()
 	var topics []string
@@ -184,10 +197,15 @@ func (g *Gate) Assigned(ctx context.Context, cl *kgo.Client, assigned map[string
 			if r == nil {
 				continue
 			}
-			parent, _ := r.Parent(p)
-			h := &hold{resize: r.ID, parent: parent, since: now, warned: now, compTarget: -1}
-			if g.cfg.Companion != nil {
-				h.compTopic, h.compPart, _ = g.cfg.Companion(t, parent)
+			h := &hold{since: now, warned: now}
+			for cur := p; r != nil; r = st.Creator(t, ids[t], cur) {
+				parent, _ := r.Parent(cur) // < cur: the chain ends
+				l := link{resize: r.ID, parent: parent, compTarget: -1}
+				if g.cfg.Companion != nil {
+					l.compTopic, l.compPart, _ = g.cfg.Companion(t, parent)
+				}
+				h.chain = append(h.chain, l)
+				cur = parent
 			}
 			g.held[heldKey{t, p}] = h
 			pause[t] = append(pause[t], p)
@@ -279,8 +297,9 @@ func (g *Gate) consumes(topic string) bool {
 }
 
 // release resumes the held partitions whose parent the group consumed past
-// the barrier (and, with a companion, whose companion is consumed to the
-// end it had then).
+// the barrier, and the parent's parent past its own barrier, and so on
+// (and, with a companion, whose companions are consumed to the end they
+// had then).
 func (g *Gate) release(ctx context.Context) {
 	g.mu.Lock()
 	if len(g.held) == 0 {
@@ -290,21 +309,23 @@ func (g *Gate) release(ctx context.Context) {
 	member := g.member
 	hs := make(map[heldKey]hold, len(g.held))
 	for k, h := range g.held {
-		hs[k] = *h
+		c := *h
+		c.chain = slices.Clone(h.chain)
+		hs[k] = c
 	}
 	g.mu.Unlock()
 	st := g.conn.State()
-	topicSet := map[string]bool{}
+	topicSet, compSet := map[string]bool{}, map[string]bool{}
 	for k, h := range hs {
 		topicSet[k.topic] = true
-		if h.compTopic != "" {
-			topicSet[h.compTopic] = true
+		for _, l := range h.chain {
+			if l.compTopic != "" {
+				topicSet[l.compTopic], compSet[l.compTopic] = true, true
+			}
 		}
 	}
-	var topics []string
-	for t := range topicSet {
-		topics = append(topics, t)
-	}
+	topics := slices.Collect(maps.Keys(topicSet))
+	compTopics := slices.Collect(maps.Keys(compSet))
 	committed, err := g.adm.FetchOffsetsForTopics(ctx, g.cfg.Group, topics...)
 	if err != nil {
 		g.log.Debug("resize gate: fetch committed offsets", "err", err)
@@ -318,49 +339,82 @@ func (g *Gate) release(ctx context.Context) {
 	}
 	now := time.Now()
 	resume := map[string][]int32{}
-	targets := map[heldKey]int64{}
+	targets := map[heldKey]map[int]int64{}
+	var ends, starts kadm.ListedOffsets
 	for k, h := range hs {
-		r := st.Resizes[h.resize]
-		if r == nil || r.Barrier == nil {
-			if now.Sub(h.warned) >= holdWarnEvery {
-				g.log.Warn("resize gate: partition held by a resize whose barrier is not written yet; run the resize again to complete it",
-					"topic", k.topic, "partition", k.partition, "resize", h.resize, "held_for", now.Sub(h.since).Round(time.Second),
-					"fix", fmt.Sprintf("surge topics resize %s --partitions %d", k.topic, maxNew(r)))
-				g.mu.Lock()
-				if gh := g.held[k]; gh != nil {
-					gh.warned = now
+		passed := true
+		for _, l := range h.chain {
+			r := st.Resizes[l.resize]
+			if r == nil || r.Barrier == nil {
+				passed = false
+				if now.Sub(h.warned) >= holdWarnEvery {
+					g.log.Warn("resize gate: partition held by a resize whose barrier is not written yet; run the resize again to complete it",
+						"topic", k.topic, "partition", k.partition, "resize", l.resize, "held_for", now.Sub(h.since).Round(time.Second),
+						"fix", fmt.Sprintf("surge topics resize %s --partitions %d", k.topic, maxNew(r)))
+					g.mu.Lock()
+					if gh := g.held[k]; gh != nil {
+						gh.warned = now
+					}
+					g.mu.Unlock()
 				}
-				g.mu.Unlock()
+				break
 			}
+			if int(l.parent) < len(r.Barrier) && at(k.topic, l.parent) < r.Barrier[l.parent] {
+				// Records deleted below the barrier (retention) are
+				// never consumed: the group starts at the log start
+				// when its commit is older or missing.
+				if starts == nil {
+					if starts, err = g.adm.ListStartOffsets(ctx, topics...); err != nil {
+						starts = kadm.ListedOffsets{}
+					}
+				}
+				if o, ok := starts.Lookup(k.topic, l.parent); !ok || o.Err != nil || o.Offset < r.Barrier[l.parent] {
+					passed = false
+					break
+				}
+			}
+		}
+		if !passed {
 			continue
 		}
-		if int(h.parent) < len(r.Barrier) && at(k.topic, h.parent) < r.Barrier[h.parent] {
-			continue
-		}
-		if h.compTopic != "" {
-			target := h.compTarget
-			if target < 0 {
-				ends, err := g.adm.ListEndOffsets(ctx, h.compTopic)
-				if err != nil {
-					continue
-				}
-				o, ok := ends.Lookup(h.compTopic, h.compPart)
-				if !ok || o.Err != nil {
-					continue
-				}
-				target = o.Offset
-				targets[k] = target
-			}
-			if at(h.compTopic, h.compPart) < target {
+		for i, l := range h.chain {
+			if l.compTopic == "" {
 				continue
 			}
+			target := l.compTarget
+			if target < 0 {
+				if ends == nil {
+					if ends, err = g.adm.ListEndOffsets(ctx, compTopics...); err != nil {
+						ends = kadm.ListedOffsets{}
+					}
+				}
+				o, ok := ends.Lookup(l.compTopic, l.compPart)
+				if !ok || o.Err != nil {
+					passed = false
+					break
+				}
+				target = o.Offset
+				if targets[k] == nil {
+					targets[k] = map[int]int64{}
+				}
+				targets[k][i] = target
+			}
+			if at(l.compTopic, l.compPart) < target {
+				passed = false
+			}
 		}
-		resume[k.topic] = append(resume[k.topic], k.partition)
+		if passed {
+			resume[k.topic] = append(resume[k.topic], k.partition)
+		}
 	}
 	g.mu.Lock()
-	for k, t := range targets {
-		if gh := g.held[k]; gh != nil && gh.compTarget < 0 {
-			gh.compTarget = t
+	for k, ts := range targets {
+		if gh := g.held[k]; gh != nil {
+			for i, t := range ts {
+				if i < len(gh.chain) && gh.chain[i].compTarget < 0 {
+					gh.chain[i].compTarget = t
+				}
+			}
 		}
 	}
 	var released []string

@@ -20,9 +20,10 @@ const DefaultSwitchTimeout = 30 * time.Second
 
 // Resizer plans and performs resizes through the control topic.
 type Resizer struct {
-	conn *Conn
-	opts []kgo.Opt
-	log  *slog.Logger
+	conn   *Conn
+	opts   []kgo.Opt
+	log    *slog.Logger
+	dryRun bool // from NewDryRunResizer: Apply refuses
 }
 
 // NewResizer connects to the control topic (created if missing) with a
@@ -36,6 +37,20 @@ func NewResizer(ctx context.Context, controlTopic string, clientOpts []kgo.Opt, 
 		return nil, err
 	}
 	return &Resizer{conn: conn, opts: clientOpts, log: log}, nil
+}
+
+// NewDryRunResizer is NewResizer for plans only: it reads the control topic
+// if it exists and creates nothing, so a dry run leaves the cluster as it
+// was. Its Apply fails.
+func NewDryRunResizer(ctx context.Context, controlTopic string, clientOpts []kgo.Opt, log *slog.Logger) (*Resizer, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	conn, err := open(ctx, controlTopic, clientOpts, log, false)
+	if err != nil {
+		return nil, err
+	}
+	return &Resizer{conn: conn, opts: clientOpts, log: log, dryRun: true}, nil
 }
 
 // Close closes the control connection.
@@ -105,14 +120,30 @@ func (z *Resizer) Plan(ctx context.Context, topic string, n int32, allowReorder 
 	cur := int32(len(d.Partitions))
 	st := z.conn.State()
 	p := &Plan{Topic: topic, TopicID: d.ID.String(), New: n, Old: cur}
+	var others []*Resize
 	for _, r := range st.Open(topic) {
-		if r.New == n && (r.TopicID == "" || r.TopicID == p.TopicID) && (cur == r.Old || cur == r.New) {
+		if r.TopicID != "" && r.TopicID != p.TopicID {
+			continue // of a topic deleted since
+		}
+		// cur > r.New: a later resize grew the topic further while this
+		// one was interrupted; its new partitions stay held until it is
+		// completed, which the gate tells the operator to do.
+		if r.New == n && (cur == r.Old || cur >= r.New) {
 			p.Old, p.Resuming, p.OrderSafe = r.Old, true, r.OrderSafe
+		} else {
+			others = append(others, r)
 		}
 	}
 	if !p.Resuming {
 		if p.OrderSafe, err = CheckResize(cur, n, allowReorder); err != nil {
 			return nil, fmt.Errorf("resize %s: %w", topic, err)
+		}
+	}
+	for _, r := range others {
+		// Partitions it never created are another resize's to hold.
+		if r.OrderSafe && r.New > r.Old && (r.Created || cur >= r.New) {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("resize %s (%d -> %d) is not complete: consumers hold partitions %d..%d until it is; complete it with: surge topics resize %s --partitions %d",
+				r.ID, r.Old, r.New, r.Old, r.New-1, topic, r.New))
 		}
 	}
 	p.Resize = ResizeID(topic, p.TopicID, p.Old, p.New)
@@ -265,6 +296,9 @@ type Progress struct {
 // partitions, the producers' switch (up to switchTimeout) and the barrier.
 // It can be run again on the same plan after an interruption.
 func (z *Resizer) Apply(ctx context.Context, p *Plan, switchTimeout time.Duration, progress func(Progress)) error {
+	if z.dryRun {
+		return fmt.Errorf("resize %s: a dry-run resizer does not apply plans", p.Topic)
+	}
 	if progress == nil {
 		progress = func(Progress) {}
 	}
@@ -331,6 +365,7 @@ func (z *Resizer) Apply(ctx context.Context, p *Plan, switchTimeout time.Duratio
 func (z *Resizer) awaitSwitch(ctx context.Context, p *Plan, timeout time.Duration, progress func(Progress)) ([]string, error) {
 	deadline := time.Now().Add(timeout)
 	last := -1
+	waited := map[string]bool{} // producers live at some point of the wait
 	for {
 		if err := z.conn.CatchUp(ctx); err != nil {
 			return nil, err
@@ -343,6 +378,7 @@ func (z *Resizer) awaitSwitch(ctx context.Context, p *Plan, timeout time.Duratio
 		var missing []string
 		live := st.Live(time.Now(), LiveWindow)
 		for _, pr := range live {
+			waited[pr.ID] = true
 			if _, ok := r.Switched[pr.ID]; !ok {
 				missing = append(missing, pr.ID)
 			}
@@ -352,9 +388,29 @@ func (z *Resizer) awaitSwitch(ctx context.Context, p *Plan, timeout time.Duratio
 			progress(Progress{Step: "switched", Message: fmt.Sprintf("producers switched %d/%d", n, len(live)), Switched: n, Live: len(live)})
 		}
 		if len(missing) == 0 {
-			return nil, nil
+			// Not waited for any more, but named: a producer that went
+			// silent without acking or closing (crashed, or cut off
+			// from the control topic while still producing).
+			var silent []string
+			for id := range waited {
+				if _, ok := r.Switched[id]; !ok && !st.Producers[id].Closed {
+					silent = append(silent, id)
+				}
+			}
+			if len(silent) > 0 {
+				slices.Sort(silent)
+				z.log.Warn("producers stopped heartbeating without acking the switch; writing the barrier without them: if they still produce, their records written with the old partition count may be consumed out of order",
+					"silent", silent)
+				progress(Progress{Step: "switched", Message: fmt.Sprintf("producers that stopped heartbeating without acking: %v", silent), Missing: silent})
+			}
+			return silent, nil
 		}
 		if time.Now().After(deadline) {
+			for id := range waited {
+				if _, ok := r.Switched[id]; !ok && !st.Producers[id].Closed && !slices.Contains(missing, id) {
+					missing = append(missing, id) // went silent meanwhile
+				}
+			}
 			slices.Sort(missing)
 			z.log.Warn("producers did not switch within the switch timeout; writing the barrier without them: their records written with the old partition count after it may be consumed out of order",
 				"missing", missing, "timeout", timeout)

@@ -47,7 +47,8 @@ type Resize struct {
 	Barrier   []int64
 	BarrierAt time.Time
 	// Missing names the producers that had not acked when the barrier was
-	// written after the switch timeout.
+	// written: live ones at the switch timeout, and ones that stopped
+	// heartbeating during the wait without acking or closing.
 	Missing []string
 }
 
@@ -163,10 +164,15 @@ func (s *State) Open(topic string) []*Resize {
 
 // BaseCount is the partition count topic had before its first resize on
 // record (the smallest old count of its resizes that do not go beyond
-// current), or current when none is recorded.
-func (s *State) BaseCount(topic string, current int32) int32 {
+// current), or current when none is recorded. topicID, when not empty,
+// must match the resizes' (a topic deleted and created again under its
+// name is another topic).
+func (s *State) BaseCount(topic, topicID string, current int32) int32 {
 	base := current
 	for _, r := range s.Resizes {
+		if topicID != "" && r.TopicID != "" && r.TopicID != topicID {
+			continue
+		}
 		if r.Topic == topic && r.New <= current && r.Old > 0 && r.Old < base {
 			base = r.Old
 		}

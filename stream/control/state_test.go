@@ -82,3 +82,27 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Errorf("round trip: got %+v key %q, want %+v", out, out.Key(), in)
 	}
 }
+
+// TestStateBaseCount: the count before the first resize on record, for
+// this topic id only: a topic deleted and created again under its name
+// (another id) has no resize of its own yet.
+func TestStateBaseCount(t *testing.T) {
+	st := newState()
+	st.apply(Record{Kind: KindBegin, Resize: ResizeID("orders", "old-id", 8, 16), Topic: "orders", TopicID: "old-id", Old: 8, New: 16, OrderSafe: true})
+	st.apply(Record{Kind: KindBegin, Resize: ResizeID("orders", "new-id", 32, 64), Topic: "orders", TopicID: "new-id", Old: 32, New: 64, OrderSafe: true})
+	tests := []struct {
+		topicID string
+		current int32
+		want    int32
+	}{
+		{"old-id", 16, 8},
+		{"new-id", 32, 32}, // recreated with 32: the old topic's resize is not its own
+		{"new-id", 64, 32},
+		{"", 16, 8}, // id unknown: every resize of the name counts
+	}
+	for _, tt := range tests {
+		if got := st.BaseCount("orders", tt.topicID, tt.current); got != tt.want {
+			t.Errorf("BaseCount(orders, %q, %d): got %d, want %d", tt.topicID, tt.current, got, tt.want)
+		}
+	}
+}

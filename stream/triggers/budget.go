@@ -64,7 +64,7 @@ func (r *Runner) budgetPartitions(n int32) int32 {
 	st := r.gate.State()
 	base := n
 	for _, t := range r.inputs() {
-		base = min(base, st.BaseCount(t, n))
+		base = min(base, st.BaseCount(t, r.topicIDs[t], n))
 	}
 	if base < n {
 		r.cfg.logger.Warn("inputs were resized: campaign budgets stay split over the partition count before the resize; shoppers on the added partitions get no budgeted coupons (see --budget-partitions)",

@@ -29,11 +29,13 @@ func (r *Runner) prepareTopics(ctx context.Context) (int32, error) {
 		return 0, fmt.Errorf("describe topics: %w", err)
 	}
 	var n int32
+	r.topicIDs = map[string]string{}
 	for _, t := range r.inputs() {
 		d, ok := td[t]
 		if !ok || d.Err != nil {
 			return 0, fmt.Errorf("input topic %s does not exist; create the topics first (surge topics create)", t)
 		}
+		r.topicIDs[t] = d.ID.String()
 		if c := int32(len(d.Partitions)); n == 0 {
 			n = c
 		} else if c != n {

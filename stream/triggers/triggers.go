@@ -186,8 +186,9 @@ type Runner struct {
 	nparts int32
 	// budgetN is the partition count budgets are split over (see
 	// WithBudgetPartitions).
-	budgetN int32
-	topics  [3]string // input topic per rules channel; "" when not consumed
+	budgetN  int32
+	topicIDs map[string]string // input topic -> its Kafka topic id, from prepareTopics
+	topics   [3]string         // input topic per rules channel; "" when not consumed
 
 	lastIdleCheck int64 // Unix ms; loop goroutine only
 
