@@ -89,9 +89,11 @@
 //     assignment holds by what it read so far: a resize begun since is
 //     not held for (logged as an error).
 //   - Topics written in transactions (coupons): the barrier is an end
-//     offset, which is a commit marker's; a group that commits only up to
-//     its last data record (the sink) passes it with the next record
-//     written to the parent, so the new partitions wait for that.
+//     offset, which is a commit marker's. The sink reads markers
+//     (kgo.KeepControlRecords) and commits past them, so it passes the
+//     barrier as soon as it has written the parent's records; a group that
+//     commits only up to its last data record would wait for the next
+//     record written to the parent.
 //   - Triggers keep per-partition state: a user whose key moved starts with
 //     fresh rule state (windows, caps, first-time flags) on its new
 //     partition, while its old state stays with the parent until evicted,

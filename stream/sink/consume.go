@@ -116,14 +116,18 @@ func (s *Sink) tableFor(topic string, r schemas.Record) (analytics.Table, string
 // decoded is a record's decoding result: its table and record, or the
 // reason it is rejected.
 type decoded struct {
-	table  analytics.Table
-	rec    schemas.Record
-	reason string
+	table   analytics.Table
+	rec     schemas.Record
+	reason  string
+	control bool // a transaction marker: no row, only a position
 }
 
 // decode decodes and routes one record. It touches no sink state, so polled
 // records are decoded in parallel.
 func (s *Sink) decode(r *kgo.Record) decoded {
+	if r.Attrs.IsControl() {
+		return decoded{control: true}
+	}
 	if len(r.Value) == 0 {
 		return decoded{table: analytics.TableSinkRejects, reason: "empty record value"}
 	}
@@ -183,6 +187,9 @@ func (s *Sink) addLocked(r *kgo.Record, d decoded) {
 		j.started = time.Now()
 	}
 	j.next[key] = r.Offset + 1
+	if d.control {
+		return // committed past with the job; nothing to write
+	}
 	if ps.holds(d.table, r.Offset) {
 		s.addStats(func(st *Stats) { st.Replayed++ })
 		s.metrics.replayed.Inc()

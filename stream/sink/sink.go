@@ -188,6 +188,11 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		kgo.ConsumeTopics(cfg.topics.Data()...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers (the coupons topic is written in
+		// transactions) are delivered so that the committed offset moves
+		// past a marker that ends a partition: lag reads 0 and a resize's
+		// barrier, which can fall on a marker, is passed.
+		kgo.KeepControlRecords(),
 		kgo.DisableAutoCommit(),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(cfg.session),
@@ -295,7 +300,13 @@ func (s *Sink) pollLoop(ctx context.Context) error {
 			s.metrics.fetchErrors.Inc()
 		})
 		recs := fetches.Records()
-		s.addStats(func(st *Stats) { st.Consumed += int64(len(recs)) })
+		data := int64(len(recs))
+		for _, r := range recs {
+			if r.Attrs.IsControl() {
+				data--
+			}
+		}
+		s.addStats(func(st *Stats) { st.Consumed += data })
 		if cap(dec) < len(recs) {
 			dec = make([]decoded, len(recs))
 		}
