@@ -104,7 +104,7 @@ func addGatewayFlags(cmd *cobra.Command) {
 	f.Duration("produce-timeout", gateway.DefaultProduceTimeout, "how long a request waits for Kafka's ack before 503")
 	f.Duration("shutdown-timeout", gateway.DefaultShutdownTimeout, "bound on answering requests in progress and flushing at shutdown")
 	f.Duration("idempotency-window", gateway.DefaultIdempotencyWindow, "how long retries with the same idempotency key get the first answer")
-	f.Int("idempotency-max-keys", gateway.DefaultIdempotencyMaxKeys, "idempotency keys held in memory (about 250 bytes each)")
+	f.Int("idempotency-max-keys", gateway.DefaultIdempotencyMaxKeys, "idempotency keys held in memory (about 150 bytes each)")
 	f.String("idempotency-topic", gateway.DefaultIdempotencyTopic, `compacted topic keeping idempotency results across restarts ("" = memory only)`)
 	f.Duration("linger", 0, "producer linger: how long a partition's batch waits for more records (0: send at once; under load records batch up while a request is in flight)")
 	f.String("compression", "lz4", "Kafka compression: none, gzip, snappy, lz4, zstd")

@@ -79,9 +79,10 @@
 // Results are kept for the idempotency window (24h) and at most
 // DefaultIdempotencyMaxKeys keys in memory, the oldest dropped first
 // (surge_gateway_idempotency_evicted_total counts keys dropped early). They
-// are also written to the compacted topic gateway-idempotency (key: API
-// key name, "|", idempotency key; value: body hash, time and acks) and read
-// back when a gateway starts, so a retry after a restart is answered the
+// are also written, in batches a few milliseconds after the answer, to
+// the compacted topic gateway-idempotency (key: API key name, "|",
+// idempotency key; value: body hash, time and acks) and read back when a
+// gateway starts, so a retry after a restart is answered the
 // same. What is guaranteed: a retry within the window, with the same key
 // and body, to a gateway that was stopped gracefully in between, or that
 // wrote the result before it crashed, produces no second record. Not

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -70,12 +71,7 @@ func TestMetrics(t *testing.T) {
 	post(t, g.url, "/v1/orders", orderJSON("currency", `"XXX"`), auth(shopSecret)...)
 	post(t, g.url, "/v1/orders", orderJSON(), auth("nope")...)
 	post(t, g.url, "/v1/events:batch", []byte("["+eventJSON("u-1", "")+`,{"kind":"user_event"}]`), auth(shopSecret)...)
-	r := do(t, http.MethodGet, g.url+"/metrics", nil)
-	if r.status != http.StatusOK {
-		t.Fatalf("/metrics: got %d", r.status)
-	}
-	body := string(r.body)
-	for _, want := range []string{
+	wants := []string{
 		`surge_gateway_requests_total{code="202",route="/v1/orders"} 1`,
 		`surge_gateway_requests_total{code="400",route="/v1/orders"} 1`,
 		`surge_gateway_requests_total{code="401",route="/v1/orders"} 1`,
@@ -90,9 +86,26 @@ func TestMetrics(t *testing.T) {
 		`surge_gateway_producer_buffered_bytes 0`,
 		`surge_gateway_inflight_bytes 0`,
 		`surge_gateway_idempotency_keys 1`,
-	} {
-		if !strings.Contains(body, want) {
-			t.Errorf("/metrics lacks %q", want)
+	}
+	// The idempotency results are written in the background, so the
+	// producer may still hold them for a moment after the answers.
+	var missing []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r := do(t, http.MethodGet, g.url+"/metrics", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("/metrics: got %d", r.status)
 		}
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(string(r.body), want) {
+				missing = append(missing, want)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range missing {
+		t.Errorf("/metrics lacks %q", want)
 	}
 }

@@ -46,73 +46,148 @@ type idemAck struct {
 	Offset    int64  `json:"o"`
 }
 
+// idemGather is how long the idempotency writer lets results gather
+// before it writes them, so that they reach Kafka in a few large batches
+// rather than one small batch per request, which would cost the
+// producer and the broker about as much as the orders themselves.
+const idemGather = 2 * time.Millisecond
+
+// idemKeepBatch is the largest queue array the writer keeps for reuse.
+const idemKeepBatch = 4096
+
 // idemLog writes results to the compacted idempotency topic from one
 // goroutine, and reads them back on start.
 type idemLog struct {
-	topic   string
-	p       *stream.Producer
-	log     *slog.Logger
-	mu      sync.RWMutex // guards closed against enqueue
-	closed  bool
-	ch      chan *idemValueKey
-	done    chan struct{}
-	written atomic.Int64
-	failed  atomic.Int64
-	dropped atomic.Int64
+	topic     string
+	p         *stream.Producer
+	log       *slog.Logger
+	mu        sync.Mutex
+	closed    bool
+	queue     []idemResult  // results waiting to be written, oldest first
+	wake      chan struct{} // one buffered wake-up for the writer
+	done      chan struct{}
+	onWritten func(stream.Ack, error) // l.written, bound once
+	written   atomic.Int64
+	failed    atomic.Int64
+	dropped   atomic.Int64
 }
 
-type idemValueKey struct {
-	key string
-	val idemValue
+// idemResult is one result waiting to be written: a key's acks as they
+// stand after a request.
+type idemResult struct {
+	key     string
+	hash    bodyHash
+	created int64
+	acks    []savedAck // never modified once queued
 }
 
 func newIdemLog(topic string, p *stream.Producer, log *slog.Logger) *idemLog {
-	l := &idemLog{topic: topic, p: p, log: log, ch: make(chan *idemValueKey, idemQueue), done: make(chan struct{})}
+	l := &idemLog{topic: topic, p: p, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	l.onWritten = l.wrote
 	go l.run() // ended by close
 	return l
 }
 
-// enqueue schedules a snapshot of e for writing. It never blocks: it runs
-// on the producer's callback goroutine.
-func (l *idemLog) enqueue(e *entry, acks []savedAck) {
-	// key, hash and created never change once the entry exists.
-	v := &idemValueKey{key: e.key, val: idemValue{V: 1, Hash: hex.EncodeToString(e.hash[:]), Created: e.created}}
-	for i, a := range acks {
-		if a.ok {
-			v.val.Acks = append(v.val.Acks, idemAck{Index: i, Kind: string(a.kind), EventID: a.eventID,
-				Topic: a.ack.Topic, Partition: a.ack.Partition, Offset: a.ack.Offset})
-		}
-	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
+// enqueue schedules the result of c's key, acks, for writing. It never
+// blocks: it runs on the producer's callback goroutine.
+func (l *idemLog) enqueue(c *claim, acks []savedAck) {
+	l.mu.Lock()
+	if l.closed || len(l.queue) >= idemQueue {
+		l.mu.Unlock()
 		l.dropped.Add(1)
 		return
 	}
-	select {
-	case l.ch <- v:
-	default:
-		l.dropped.Add(1)
+	l.queue = append(l.queue, idemResult{key: c.key, hash: c.hash, created: c.created, acks: acks})
+	first := len(l.queue) == 1
+	l.mu.Unlock()
+	if first {
+		select {
+		case l.wake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
 	}
 }
 
+// run writes queued results until close: each wake-up, it waits
+// idemGather for more results, then hands all of them to the producer.
 func (l *idemLog) run() {
 	defer close(l.done)
-	for v := range l.ch {
-		b, err := json.Marshal(v.val)
-		if err != nil {
-			l.failed.Add(1)
+	var batch []idemResult
+	for range l.wake {
+		time.Sleep(idemGather)
+		for {
+			l.mu.Lock()
+			batch, l.queue = l.queue, batch[:0]
+			closed := l.closed
+			l.mu.Unlock()
+			if len(batch) == 0 {
+				if closed {
+					return
+				}
+				break
+			}
+			for i := range batch {
+				l.write(&batch[i])
+			}
+			clear(batch) // let the written results go
+			if cap(batch) > idemKeepBatch {
+				batch = nil // after a backlog, do not keep its array
+			}
+		}
+	}
+}
+
+// write hands one result to the producer: key and value share one buffer,
+// which the producer owns from then on.
+func (l *idemLog) write(r *idemResult) {
+	buf := make([]byte, 0, len(r.key)+64+len(r.acks)*96)
+	buf = append(buf, r.key...)
+	k := len(buf)
+	buf = appendIdemValue(buf, r.hash, r.created, r.acks)
+	l.p.ProduceRaw(context.Background(), l.topic, buf[:k:k], buf[k:], l.onWritten)
+}
+
+func (l *idemLog) wrote(_ stream.Ack, err error) {
+	if err != nil {
+		l.failed.Add(1)
+		l.log.Warn("write idempotency record", slog.String("topic", l.topic), slog.Any("err", err))
+		return
+	}
+	l.written.Add(1)
+}
+
+// appendIdemValue appends the JSON of an idemValue: what json.Marshal
+// writes for it, without building one.
+func appendIdemValue(b []byte, h bodyHash, created int64, acks []savedAck) []byte {
+	b = append(b, `{"v":1,"h":"`...)
+	b = hex.AppendEncode(b, h[:])
+	b = append(b, `","t":`...)
+	b = strconv.AppendInt(b, created, 10)
+	b = append(b, `,"a":[`...)
+	n := 0
+	for i := range acks {
+		a := &acks[i]
+		if !a.ok {
 			continue
 		}
-		l.p.ProduceRaw(context.Background(), l.topic, []byte(v.key), b, func(_ stream.Ack, err error) {
-			if err != nil {
-				l.failed.Add(1)
-				l.log.Warn("write idempotency record", slog.String("topic", l.topic), slog.Any("err", err))
-				return
-			}
-			l.written.Add(1)
-		})
+		if n++; n > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"i":`...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, `,"k":`...)
+		b = appendString(b, string(a.kind))
+		b = append(b, `,"e":`...)
+		b = appendString(b, a.eventID)
+		b = append(b, `,"t":`...)
+		b = appendString(b, a.ack.Topic)
+		b = append(b, `,"p":`...)
+		b = strconv.AppendInt(b, int64(a.ack.Partition), 10)
+		b = append(b, `,"o":`...)
+		b = strconv.AppendInt(b, a.ack.Offset, 10)
+		b = append(b, '}')
 	}
+	return append(b, "]}"...)
 }
 
 // close stops taking results and returns once every queued one was handed
@@ -121,7 +196,10 @@ func (l *idemLog) close() {
 	l.mu.Lock()
 	if !l.closed {
 		l.closed = true
-		close(l.ch)
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
 	}
 	l.mu.Unlock()
 	<-l.done

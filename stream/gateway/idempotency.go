@@ -22,6 +22,20 @@ func hashBody(b []byte) bodyHash {
 	return h
 }
 
+// keyID identifies an idempotency key in the window: the first 128 bits
+// of the SHA-256 of the namespaced key (API key name, "|", key). The
+// window keeps ids rather than keys so that it holds no pointers (see
+// idemstore.go); two keys sharing an id is as unlikely as two bodies
+// sharing a bodyHash.
+type keyID [16]byte
+
+func idOf(key string) keyID {
+	s := sha256.Sum256([]byte(key))
+	var id keyID
+	copy(id[:], s[:])
+	return id
+}
+
 // savedAck is one accepted record of a request: what a retry is answered
 // with instead of producing the record again.
 type savedAck struct {
@@ -31,39 +45,40 @@ type savedAck struct {
 	ack     stream.Ack
 }
 
-// entry is the state of one idempotency key. While a request works on it,
-// busy is set; a second request with the key makes wait and waits for it
-// to close. acks is replaced, never modified, once set, so a snapshot of
-// it can be read without the lock.
-type entry struct {
+// claim is a request's hold on an idempotency key, from window.begin to
+// window.finish. acks are the items earlier requests with the key stored.
+type claim struct {
 	key     string
+	slot    int32
+	id      keyID
 	hash    bodyHash
 	created int64      // unix ms of the first request
-	acks    []savedAck // by item index; empty until something was accepted
-	busy    bool
-	wait    chan struct{} // made by the first waiter, closed by finish
-
-	prev, next *entry // insertion order, oldest first
+	acks    []savedAck // by item index; empty when nothing was accepted before
 }
 
 // accepted reports whether item i was accepted before.
-func (e *entry) accepted(i int) bool { return i < len(e.acks) && e.acks[i].ok }
+func (c *claim) accepted(i int) bool { return i < len(c.acks) && c.acks[i].ok }
 
 type beginResult int
 
 const (
-	claimed    beginResult = iota // the caller works on the entry and must call finish
+	claimed    beginResult = iota // the caller works on the key and must call finish
 	conflict                      // the key was used with another body
 	inProgress                    // another request works on the key; wait on the channel
 )
 
 // window keeps the results of recent requests by idempotency key: at most
 // max keys, each for ttl after its first request, oldest dropped first.
-// Entries being worked on are never dropped.
+// Keys being worked on are never dropped. Its storage holds no pointers
+// (idemstore.go), so the garbage collector does not scan it.
 type window struct {
 	mu         sync.Mutex
-	m          map[string]*entry
-	head, tail *entry
+	ids        map[keyID]int32 // slot of each key
+	slots      slots
+	head, tail int32 // insertion order, oldest first; -1: none
+	acks       arena
+	waits      map[int32]chan struct{} // of busy slots with waiters, closed by finish
+	scratch    []byte
 	ttl        time.Duration
 	max        int
 	now        func() time.Time
@@ -71,71 +86,78 @@ type window struct {
 }
 
 func newWindow(ttl time.Duration, maxKeys int, now func() time.Time) *window {
-	return &window{m: make(map[string]*entry), ttl: ttl, max: maxKeys, now: now}
+	return &window{ids: make(map[keyID]int32), slots: newSlots(), head: -1, tail: -1,
+		acks: newArena(), waits: make(map[int32]chan struct{}), ttl: ttl, max: maxKeys, now: now}
 }
 
 // begin claims key for a request whose body hashes to h. It returns the
-// entry and claimed (the caller must call finish), conflict, or inProgress
-// with a channel that closes when the other request finishes.
-func (w *window) begin(key string, h bodyHash) (*entry, <-chan struct{}, beginResult) {
+// claim and claimed (the caller must call finish), conflict, or
+// inProgress with a channel that closes when the other request finishes.
+func (w *window) begin(key string, h bodyHash) (*claim, <-chan struct{}, beginResult) {
+	id := idOf(key)
 	now := w.now().UnixMilli()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.expire(now, 8)
-	e := w.m[key]
-	if e != nil && !e.busy && w.isExpired(e, now) {
-		w.remove(e)
-		e = nil
-	}
-	switch {
-	case e == nil:
-		e = &entry{key: key, hash: h, created: now, busy: true}
-		w.m[key] = e
-		w.push(e)
-		w.evict()
-		return e, nil, claimed
-	case e.hash != h:
-		return nil, nil, conflict
-	case e.busy:
-		if e.wait == nil {
-			e.wait = make(chan struct{})
+	i, found := w.ids[id]
+	if found {
+		if s := w.slots.at(i); !s.busy && w.isExpired(s, now) {
+			w.remove(i)
+			found = false
 		}
-		return nil, e.wait, inProgress
 	}
-	e.busy = true
-	return e, nil, claimed
+	if !found {
+		i = w.add(id, h, now)
+		w.slots.at(i).busy = true
+		w.evict()
+		return &claim{key: key, slot: i, id: id, hash: h, created: now}, nil, claimed
+	}
+	s := w.slots.at(i)
+	switch {
+	case s.hash != h:
+		return nil, nil, conflict
+	case s.busy:
+		ch := w.waits[i]
+		if ch == nil {
+			ch = make(chan struct{})
+			w.waits[i], s.waited = ch, true
+		}
+		return nil, ch, inProgress
+	}
+	s.busy = true
+	return &claim{key: key, slot: i, id: id, hash: s.hash, created: s.created,
+		acks: decodeAcks(w.acks.get(s.acks))}, nil, claimed
 }
 
-// finish releases a claimed entry, recording the acks of items accepted by
-// this request (nil: none; the slice is taken over). An entry without any
-// accepted item is dropped: there is nothing a retry must not repeat. When
-// the entry gained acks it returns all of them, to be persisted (the slice
-// is never modified afterwards); else nil.
-func (w *window) finish(e *entry, acks []savedAck) []savedAck {
+// finish releases a claim, recording the acks of items accepted by this
+// request (nil: none; the slice is taken over). A key without any
+// accepted item is dropped: there is nothing a retry must not repeat.
+// When the key gained acks it returns all of them, to be persisted (the
+// slice is never modified afterwards); else nil.
+func (w *window) finish(c *claim, acks []savedAck) []savedAck {
+	merged := mergeAcks(c, acks)
 	w.mu.Lock()
-	var merged []savedAck
-	for i, a := range acks {
-		if !a.ok || e.accepted(i) {
-			continue
-		}
-		if merged == nil {
-			if len(e.acks) == 0 {
-				merged = acks // the caller hands acks over
-			} else {
-				merged = make([]savedAck, max(len(acks), len(e.acks)))
-				copy(merged, e.acks)
-			}
-		}
-		merged[i] = a
+	s := w.slots.at(c.slot)
+	if s.id != c.id || !s.busy { // cannot happen: a busy key is never dropped
+		w.mu.Unlock()
+		return merged
 	}
 	if merged != nil {
-		e.acks = merged
+		w.scratch = appendAcks(w.scratch[:0], merged)
+		old := s.acks
+		s.acks = w.acks.put(w.scratch)
+		w.acks.release(old)
 	}
-	if !e.hasAcks() && w.m[e.key] == e {
-		w.remove(e)
+	var ch chan struct{}
+	if s.waited {
+		ch = w.waits[c.slot]
+		delete(w.waits, c.slot)
 	}
-	ch := e.wait
-	e.busy, e.wait = false, nil
+	if s.acks.n == 0 {
+		w.remove(c.slot)
+	} else {
+		s.busy, s.waited = false, false
+	}
 	w.mu.Unlock()
 	if ch != nil {
 		close(ch)
@@ -143,13 +165,25 @@ func (w *window) finish(e *entry, acks []savedAck) []savedAck {
 	return merged
 }
 
-func (e *entry) hasAcks() bool {
-	for _, a := range e.acks {
-		if a.ok {
-			return true
+// mergeAcks returns the acks stored for c's key with the newly accepted
+// items of acks added, or nil when acks adds nothing.
+func mergeAcks(c *claim, acks []savedAck) []savedAck {
+	var merged []savedAck
+	for i, a := range acks {
+		if !a.ok || c.accepted(i) {
+			continue
 		}
+		if merged == nil {
+			if len(c.acks) == 0 {
+				merged = acks // the caller hands acks over
+			} else {
+				merged = make([]savedAck, max(len(acks), len(c.acks)))
+				copy(merged, c.acks)
+			}
+		}
+		merged[i] = a
 	}
-	return false
+	return merged
 }
 
 // load puts a result read back from the idempotency topic, replacing an
@@ -159,17 +193,20 @@ func (w *window) load(key string, h bodyHash, created int64, acks []savedAck) {
 	if now-created > w.ttl.Milliseconds() {
 		return
 	}
+	id := idOf(key)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if e := w.m[key]; e != nil {
-		if !e.busy {
-			e.hash, e.created, e.acks = h, created, acks
+	w.scratch = appendAcks(w.scratch[:0], acks)
+	if i, ok := w.ids[id]; ok {
+		if s := w.slots.at(i); !s.busy {
+			old := s.acks
+			s.hash, s.created, s.acks = h, created, w.acks.put(w.scratch)
+			w.acks.release(old)
 		}
 		return
 	}
-	e := &entry{key: key, hash: h, created: created, acks: acks}
-	w.m[key] = e
-	w.push(e)
+	i := w.add(id, h, created)
+	w.slots.at(i).acks = w.acks.put(w.scratch)
 	w.evict()
 }
 
@@ -177,62 +214,72 @@ func (w *window) load(key string, h bodyHash, created int64, acks []savedAck) {
 func (w *window) len() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.m)
+	return len(w.ids)
 }
 
-func (w *window) isExpired(e *entry, now int64) bool {
-	return now-e.created > w.ttl.Milliseconds()
+func (w *window) isExpired(s *slot, now int64) bool {
+	return now-s.created > w.ttl.Milliseconds()
 }
 
-// expire drops up to n expired entries from the old end.
+// expire drops up to n expired keys from the old end.
 func (w *window) expire(now int64, n int) {
-	for e := w.head; e != nil && n > 0; n-- {
-		next := e.next
-		if !w.isExpired(e, now) {
+	for i := w.head; i >= 0 && n > 0; n-- {
+		s := w.slots.at(i)
+		next := s.next
+		if !w.isExpired(s, now) {
 			return
 		}
-		if !e.busy {
-			w.remove(e)
+		if !s.busy {
+			w.remove(i)
 		}
-		e = next
+		i = next
 	}
 }
 
-// evict drops the oldest idle entries while over max.
+// evict drops the oldest idle keys while over max.
 func (w *window) evict() {
-	for e := w.head; e != nil && len(w.m) > w.max; {
-		next := e.next
-		if !e.busy {
-			w.remove(e)
+	for i := w.head; i >= 0 && len(w.ids) > w.max; {
+		s := w.slots.at(i)
+		next := s.next
+		if !s.busy {
+			w.remove(i)
 			w.evicted++
 		}
-		e = next
+		i = next
 	}
 }
 
-func (w *window) push(e *entry) {
-	e.prev, e.next = w.tail, nil
-	if w.tail != nil {
-		w.tail.next = e
+// add puts a new idle key at the young end and returns its slot.
+func (w *window) add(id keyID, h bodyHash, created int64) int32 {
+	i := w.slots.alloc()
+	s := w.slots.at(i)
+	s.id, s.hash, s.created = id, h, created
+	s.prev = w.tail
+	if w.tail >= 0 {
+		w.slots.at(w.tail).next = i
 	} else {
-		w.head = e
+		w.head = i
 	}
-	w.tail = e
+	w.tail = i
+	w.ids[id] = i
+	return i
 }
 
-func (w *window) remove(e *entry) {
-	delete(w.m, e.key)
-	if e.prev != nil {
-		e.prev.next = e.next
+func (w *window) remove(i int32) {
+	s := w.slots.at(i)
+	delete(w.ids, s.id)
+	if s.prev >= 0 {
+		w.slots.at(s.prev).next = s.next
 	} else {
-		w.head = e.next
+		w.head = s.next
 	}
-	if e.next != nil {
-		e.next.prev = e.prev
+	if s.next >= 0 {
+		w.slots.at(s.next).prev = s.prev
 	} else {
-		w.tail = e.prev
+		w.tail = s.prev
 	}
-	e.prev, e.next = nil, nil
+	w.acks.release(s.acks)
+	w.slots.release(i)
 }
 
 // validIdempotencyKey checks an Idempotency-Key header: 1 to 255 bytes of

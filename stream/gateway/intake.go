@@ -35,7 +35,7 @@ type itemResult struct {
 func (r *itemResult) ok() bool { return r.state == itemAccepted || r.state == itemReplayed }
 
 // intake is one request's records on their way to Kafka. The producer's
-// callbacks fill res under mu; the last one finishes the idempotency entry,
+// callbacks fill res under mu; the last one finishes the idempotency claim,
 // whether or not the request is still waiting, so a retry always finds
 // the real outcome.
 type intake struct {
@@ -43,7 +43,7 @@ type intake struct {
 	who   *principal
 	recs  []schemas.Record // nil for items rejected before producing
 	sizes []int
-	e     *entry // idempotency entry, if the request has a key
+	e     *claim // hold on the idempotency key, if the request has one
 
 	mu     sync.Mutex
 	res    []itemResult
@@ -145,7 +145,7 @@ func (it *intake) admit(ctx context.Context, key string, h bodyHash) *refusal {
 	return nil
 }
 
-// release gives the idempotency entry back without new results.
+// release gives the idempotency claim back without new results.
 func (it *intake) release() {
 	if it.e != nil {
 		it.g.idem.finish(it.e, nil)
@@ -193,7 +193,7 @@ func (it *intake) callback(i int) func(stream.Ack, error) {
 }
 
 // complete runs once every produced item has its answer: it records the
-// acks in the idempotency entry (and queues them for the idempotency
+// acks in the idempotency window (and queues them for the idempotency
 // topic) and wakes the request.
 func (it *intake) complete() {
 	if it.e != nil {

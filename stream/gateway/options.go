@@ -142,8 +142,9 @@ func WithProduceTimeout(d time.Duration) Opt { return func(c *config) { c.produc
 func WithIdempotencyWindow(d time.Duration) Opt { return func(c *config) { c.idemWindow = d } }
 
 // WithIdempotencyMaxKeys bounds the results kept in memory, overriding
-// DefaultIdempotencyMaxKeys (1,000,000; about 250 bytes each). The oldest
-// go first when the bound is reached.
+// DefaultIdempotencyMaxKeys (1,000,000; about 150 bytes each, in storage
+// the garbage collector does not scan). The oldest go first when the
+// bound is reached.
 func WithIdempotencyMaxKeys(n int) Opt { return func(c *config) { c.idemMaxKeys = n } }
 
 // WithIdempotencyTopic sets the compacted topic that keeps results across

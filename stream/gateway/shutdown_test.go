@@ -29,6 +29,11 @@ func TestGracefulShutdown(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ctx, ln) }()
 	post(t, url, "/v1/orders", orderJSON(), auth(shopSecret)...).accepted(t)
+	// Its idempotency result is written in the background; let it go out
+	// before Kafka stalls, so that only the n orders below are buffered.
+	for deadline := time.Now().Add(5 * time.Second); g.ilog.written.Load() < 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 
 	release := stallProduce(c)
 	defer release()
