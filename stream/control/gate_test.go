@@ -52,6 +52,43 @@ func commitOffset(t *testing.T, adm *kadm.Client, group, topic string, p int32, 
 
 func heldOf(g *Gate, topic string) []int32 { return g.Held()[topic] }
 
+// waitReleased fails t unless g holds no partition of topic within d;
+// what says why it should have released them.
+func waitReleased(t *testing.T, g *Gate, topic string, d time.Duration, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for len(heldOf(g, topic)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: got %v held, want none", what, heldOf(g, topic))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// newTestResizer returns a Resizer on the default control topic, closed
+// when the test ends.
+func newTestResizer(t *testing.T, ctx context.Context, opts []kgo.Opt) *Resizer {
+	t.Helper()
+	z, err := NewResizer(ctx, "", opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(z.Close)
+	return z
+}
+
+// manualProducer returns a client that writes records to the partition
+// they name, closed when the test ends.
+func manualProducer(t *testing.T, opts []kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
 // TestGateChainWaitsForGrandparent: orders grows 8 -> 16 -> 32 while the
 // group has not consumed partition 4 past the first barrier. Partition 12
 // (new in the first resize) received nothing before the second began, so
@@ -67,19 +104,11 @@ func TestGateChainWaitsForGrandparent(t *testing.T) {
 	for i := range 5 {
 		recs = append(recs, &kgo.Record{Topic: "orders", Partition: 4, Value: fmt.Appendf(nil, "%d", i)})
 	}
-	pcl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pcl.Close()
+	pcl := manualProducer(t, opts)
 	if err := pcl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	z, err := NewResizer(ctx, "", opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
+	z := newTestResizer(t, ctx, opts)
 	b1 := resizeTo(t, z, "orders", 16)
 	b2 := resizeTo(t, z, "orders", 32)
 	if b1[4] != 5 || b2[12] != 0 {
@@ -104,13 +133,7 @@ func TestGateChainWaitsForGrandparent(t *testing.T) {
 		t.Fatalf("held with partition 4 unconsumed: got %v, want [12 28]", got)
 	}
 	commitOffset(t, adm, "g", "orders", 4, 5)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(heldOf(g, "orders")) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("held after partition 4 passed its barrier: got %v, want none", heldOf(g, "orders"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReleased(t, g, "orders", 5*time.Second, "held after partition 4 passed its barrier")
 }
 
 // TestResumeIntermediateResize: orders' resize 8 -> 16 is interrupted after
@@ -124,11 +147,7 @@ func TestResumeIntermediateResize(t *testing.T) {
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	z, err := NewResizer(ctx, "", opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
+	z := newTestResizer(t, ctx, opts)
 	p1, err := z.Plan(ctx, "orders", 16, false, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -182,19 +201,11 @@ func TestGateHoldsWithStaleState(t *testing.T) {
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pcl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pcl.Close()
+	pcl := manualProducer(t, opts)
 	if err := pcl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: 4, Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	z, err := NewResizer(ctx, "", opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
+	z := newTestResizer(t, ctx, opts)
 	resizeTo(t, z, "orders", 16)
 	g, err := OpenGate(ctx, GateConfig{Group: "g", Topics: []string{"orders"}, ClientOpts: opts, Poll: 50 * time.Millisecond})
 	if err != nil {
@@ -241,21 +252,13 @@ func TestGateParentDeletedBelowBarrier(t *testing.T) {
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	pcl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pcl.Close()
+	pcl := manualProducer(t, opts)
 	for range 3 {
 		if err := pcl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: 4, Value: []byte("x")}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	z, err := NewResizer(ctx, "", opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
+	z := newTestResizer(t, ctx, opts)
 	if b := resizeTo(t, z, "orders", 16); b[4] != 3 {
 		t.Fatalf("barrier of 4: got %d, want 3", b[4])
 	}
@@ -277,13 +280,7 @@ func TestGateParentDeletedBelowBarrier(t *testing.T) {
 	}
 	defer member.Close()
 	g.Assigned(ctx, member, map[string][]int32{"orders": {12}})
-	deadline := time.Now().Add(3 * time.Second)
-	for len(heldOf(g, "orders")) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("held with the parent's records below the barrier deleted: got %v, want none", heldOf(g, "orders"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReleased(t, g, "orders", 3*time.Second, "held with the parent's records below the barrier deleted")
 }
 
 // TestApplyNamesSilentProducer: a producer live when the resize began
@@ -296,11 +293,7 @@ func TestApplyNamesSilentProducer(t *testing.T) {
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...)}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	z, err := NewResizer(ctx, "", opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Close()
+	z := newTestResizer(t, ctx, opts)
 	// Its last heartbeat leaves it live for one more second.
 	if err := z.conn.Write(ctx, Record{Kind: KindHeartbeat, Producer: "quiet", Time: time.Now().Add(-LiveWindow + time.Second)}); err != nil {
 		t.Fatal(err)
