@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,7 +13,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/surgeio/surge/analytics"
-	"github.com/surgeio/surge/internal/testenv"
 	"github.com/surgeio/surge/schemas"
 )
 
@@ -110,13 +106,7 @@ func TestClusterDDLErrors(t *testing.T) {
 // what a production cluster gives surge, minus ZooKeeper.
 func clusterServer(t *testing.T) *analytics.LocalServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
+	port := freePort(t)
 	files := map[string]string{
 		"config.d/cluster.xml": fmt.Sprintf(`<yandex>
     <remote_servers>
@@ -135,26 +125,7 @@ func clusterServer(t *testing.T) *analytics.LocalServer {
 </yandex>
 `,
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := analytics.StartLocal(ctx, dir, analytics.WithTCPPort(port), analytics.WithLogger(slog.New(slog.DiscardHandler)))
-	if errors.Is(err, analytics.ErrServerNotInstalled) {
-		testenv.Unavailable(t, "clickhouse-server not installed")
-	}
-	if err != nil {
-		t.Fatalf("start clickhouse-server with a cluster config: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	return srv
+	return startLocalWithFiles(t, "clickhouse-server with a cluster config", files, analytics.WithTCPPort(port))
 }
 
 // TestClusterDDLOnServer runs the cluster schema on a real server. Without

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/surgeio/surge/analytics"
-	"github.com/surgeio/surge/internal/testenv"
 	"github.com/surgeio/surge/stream/broker/brokertest"
 )
 
@@ -34,15 +33,9 @@ type secureServer struct {
 
 func startSecureServer(t *testing.T) secureServer {
 	t.Helper()
-	dir := t.TempDir()
 	ca := brokertest.NewCA(t, "clickhouse")
 	cert, key := ca.Issue(t, "clickhouse", "127.0.0.1", "localhost")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsPort := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	tlsPort := freePort(t)
 	files := map[string]string{
 		"config.d/secure.xml": fmt.Sprintf(`<?xml version="1.0"?>
 <yandex>
@@ -63,29 +56,7 @@ func startSecureServer(t *testing.T) secureServer {
 </%[1]s></users></yandex>
 `, secureUser, securePassword),
 	}
-	for name, body := range files {
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv, err := analytics.StartLocal(ctx, dir, analytics.WithLogger(slog.New(slog.DiscardHandler)))
-	if errors.Is(err, analytics.ErrServerNotInstalled) {
-		testenv.Unavailable(t, "clickhouse-server not installed")
-	}
-	if err != nil {
-		t.Fatalf("start local clickhouse with TLS and a password user: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Stop(); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
+	srv := startLocalWithFiles(t, "local clickhouse with TLS and a password user", files)
 	return secureServer{plainAddr: srv.Addr(), tlsAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort)), caFile: ca.CertFile}
 }
 
