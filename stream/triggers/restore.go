@@ -104,6 +104,7 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 	}
 	r.mu.Unlock()
 	r.rebalanced.Store(true)
+	r.budgetsStale.Store(true) // owned shares changed
 	r.metrics.restoreSeconds.Observe(time.Since(started).Seconds())
 	r.mu.Lock()
 	owned := len(r.parts)
@@ -127,6 +128,7 @@ func (r *Runner) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string
 	}
 	r.mu.Unlock()
 	r.rebalanced.Store(true)
+	r.budgetsStale.Store(true) // owned shares changed
 	r.mu.Lock()
 	owned := len(r.parts)
 	r.mu.Unlock()

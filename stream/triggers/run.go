@@ -271,7 +271,9 @@ func (r *Runner) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn
 	if committed {
 		st.Commits = 1
 		r.metrics.observeCommit(t.issued, st)
-		r.observeBudgets()
+		if len(t.issued) > 0 || r.budgetsStale.Swap(false) {
+			r.observeBudgets() // spend changes only when coupons are issued
+		}
 		if r.cfg.onIssue != nil {
 			for _, is := range t.issues {
 				r.cfg.onIssue(is)
@@ -350,6 +352,7 @@ func (r *Runner) applyReload() {
 		p.SetRules(set)
 	}
 	r.set.Store(set)
+	r.budgetsStale.Store(true) // budgets may have changed
 	r.mu.Unlock()
 	r.addStats(func(s *Stats) { s.Reloads++ })
 	r.cfg.logger.Info("rules reloaded", "rules", len(set.Enabled()))

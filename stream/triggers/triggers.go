@@ -198,6 +198,9 @@ type Runner struct {
 	// rebalanced is set when partitions are assigned or revoked: the open
 	// transaction cannot commit, the loop ends it at once.
 	rebalanced atomic.Bool
+	// budgetsStale is set when the owned partitions change: the budget
+	// gauge is recomputed at the next commit even if it issued nothing.
+	budgetsStale atomic.Bool
 
 	statsMu sync.Mutex
 	stats   Stats
