@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/surgeio/surge/stream/plan"
 
-	"github.com/spf13/cobra"
-	"github.com/spf13/viper"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -25,32 +22,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
-
-// runWired runs the CLI in process like run, adding doctor and topics plan
-// to the tree when root.go does not wire them yet.
-func runWired(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	root := newRootCmd()
-	wire := func(parent *cobra.Command, path []string, mk func(*app) *cobra.Command) {
-		if c, _, err := root.Find(path); err == nil && c.Name() == path[len(path)-1] {
-			return
-		}
-		b := &app{v: viper.New()}
-		c := mk(b)
-		c.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return b.init(cmd) }
-		parent.AddCommand(c)
-	}
-	wire(root, []string{"doctor"}, newDoctorCmd)
-	if topics, _, err := root.Find([]string{"topics"}); err == nil && topics.Name() == "topics" {
-		wire(topics, []string{"topics", "plan"}, newTopicsPlanCmd)
-	}
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), errb.String(), err
-}
 
 // joinStable starts a member of group on topics and waits until the group
 // is Stable with it. The member leaves when the test ends.
@@ -84,7 +55,7 @@ func TestDoctorReady(t *testing.T) {
 	conn := testenv.ClickHouseConn(t)
 	joinStable(t, brokers, sink.DefaultGroup, topics.Data()...)
 
-	out, stderr, err := runWired(t, "doctor", "--brokers", strings.Join(brokers, ","),
+	out, stderr, err := run(t, "doctor", "--brokers", strings.Join(brokers, ","),
 		"--clickhouse", conn.Addr(), "--clickhouse-database", conn.Database(),
 		"--min-disk-free", "0.01", "--forecast", "orders=1000/s", "--partition-capacity", "10000/s", "--output", "json")
 	if err != nil {
@@ -135,7 +106,7 @@ func TestDoctorNotReady(t *testing.T) {
 		}
 	})
 
-	out, _, err := runWired(t, "doctor", "--brokers", strings.Join(brokers, ","),
+	out, _, err := run(t, "doctor", "--brokers", strings.Join(brokers, ","),
 		"--clickhouse", srv.Addr(), "--clickhouse-database", db, "--min-disk-free", "0.01",
 		"--forecast", "orders=100000/s", "--partition-capacity", "10000/s")
 	if !errors.Is(err, errNotReady) {
@@ -167,7 +138,7 @@ func TestDoctorNotReady(t *testing.T) {
 
 func TestDoctorNoServers(t *testing.T) {
 	t.Chdir(t.TempDir())
-	out, _, err := runWired(t, "doctor", "--data-dir", t.TempDir())
+	out, _, err := run(t, "doctor", "--data-dir", t.TempDir())
 	if !errors.Is(err, errNotReady) {
 		t.Fatalf("got %v, want errNotReady", err)
 	}

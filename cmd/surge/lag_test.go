@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/segmentio/encoding/json"
-	"github.com/spf13/cobra"
-	"github.com/spf13/viper"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -40,16 +38,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// runLagCLI runs surge with args in process under ctx. When the root
-// command does not have 'lag' yet, it is added with its own app.
+// runLagCLI runs surge with args in process under ctx.
 func runLagCLI(ctx context.Context, out io.Writer, args ...string) error {
 	root := newRootCmd()
-	if c, _, err := root.Find([]string{"lag"}); err != nil || c.Name() != "lag" {
-		a := &app{v: viper.New()}
-		cmd := newLagCmd(a)
-		cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return a.init(cmd) }
-		root.AddCommand(cmd)
-	}
 	root.SetOut(out)
 	root.SetErr(io.Discard)
 	root.SetArgs(args)

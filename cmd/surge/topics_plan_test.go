@@ -18,7 +18,7 @@ func TestTopicsPlanGivenCapacity(t *testing.T) {
 	t.Chdir(t.TempDir())
 	topics := stream.DefaultTopics()
 	brokers := testenv.KafkaPartitions(t, 8, topics.Orders, topics.UserEvents)
-	out, _, err := runWired(t, "topics", "plan", "--brokers", strings.Join(brokers, ","),
+	out, _, err := run(t, "topics", "plan", "--brokers", strings.Join(brokers, ","),
 		"--forecast", "orders=20000/s,user-events=150k/s@250B", "--partition-capacity", "9500/s", "--output", "json")
 	if err != nil {
 		t.Fatalf("topics plan: %v\n%s", err, out)
@@ -40,7 +40,7 @@ func TestTopicsPlanGivenCapacity(t *testing.T) {
 		t.Errorf("user-events: got %d partitions (%s), want 32 (grow)", ue.Partitions, ue.Action)
 	}
 
-	out, _, err = runWired(t, "topics", "plan", "--brokers", strings.Join(brokers, ","),
+	out, _, err = run(t, "topics", "plan", "--brokers", strings.Join(brokers, ","),
 		"--forecast", "orders=20000/s", "--partition-capacity", "9500/s")
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestTopicsPlanGivenCapacity(t *testing.T) {
 func TestTopicsPlanProbe(t *testing.T) {
 	t.Chdir(t.TempDir())
 	brokers := testenv.KafkaPartitions(t, 4, "orders")
-	out, stderr, err := runWired(t, "topics", "plan", "--brokers", strings.Join(brokers, ","),
+	out, stderr, err := run(t, "topics", "plan", "--brokers", strings.Join(brokers, ","),
 		"--forecast", "orders=20000/s@300B", "--probe-duration", "300ms")
 	if err != nil {
 		t.Fatalf("topics plan with a probe: %v\n%s", err, stderr)
@@ -97,7 +97,7 @@ func TestTopicsPlanUsageErrors(t *testing.T) {
 		{[]string{"--forecast", "orders=1/s", "--record-bytes", "huge"}, "--record-bytes"},
 		{[]string{"--forecast-file", "/nonexistent.yaml"}, "invalid forecast"},
 	} {
-		_, _, err := runWired(t, append([]string{"topics", "plan", "--brokers", "127.0.0.1:1"}, tt.args...)...)
+		_, _, err := run(t, append([]string{"topics", "plan", "--brokers", "127.0.0.1:1"}, tt.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("topics plan %v: got %v, want an error containing %q", tt.args, err, tt.want)
 			continue
