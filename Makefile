@@ -13,12 +13,20 @@ all: build
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/surge
 
-# deps installs the Debian packages surge's demo and tests use, when missing.
+# deps installs the Debian packages surge's demo and tests use, when missing:
+# clickhouse-server (local and cluster tests), kcat and python3-confluent-kafka
+# (librdkafka clients), wrk (bench), zookeeper (ClickHouse cluster tests),
+# chromium and chromium-driver (the campaign page's browser test), prometheus
+# (promtool checks of /metrics and alert rules).
 deps:
 	@missing=""; \
-	command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ] || missing="$$missing clickhouse-server clickhouse-client"; \
+	command -v clickhouse-server >/dev/null || [ -x /usr/sbin/clickhouse-server ] || [ -x /usr/bin/clickhouse-server ] || missing="$$missing clickhouse-server clickhouse-client"; \
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	[ -f /usr/share/java/zookeeper.jar ] || missing="$$missing zookeeper"; \
+	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	python3 -c 'import confluent_kafka' 2>/dev/null || missing="$$missing python3-confluent-kafka"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
