@@ -102,6 +102,10 @@ func parse(data []byte, k Kind) (*rawRecord, error) {
 		err = invalid(k, "", "malformed JSON near byte "+strconv.Itoa(len(data)-len(rest)))
 	case len(rest) != 0:
 		err = invalid(k, "", "unexpected data after the JSON object at byte "+strconv.Itoa(len(data)-len(rest)))
+	default:
+		if field, problem := strictCheck(data); problem != "" {
+			err = invalid(k, field, problem)
+		}
 	}
 	if err != nil {
 		releaseRaw(raw)

@@ -36,8 +36,12 @@
 // Decoding is strict about what surge reads and lenient about the rest:
 //
 //   - Unknown fields are ignored, at any depth. Keys match exactly (no case
-//     folding). When a key appears twice, the last value wins, as in
-//     encoding/json.
+//     folding). A key that appears twice in one object, at any depth, is an
+//     error naming the field ("duplicate key"): a parser would keep the last
+//     value and silently drop the first, which may be the invalid one.
+//   - A \u escape of a lone UTF-16 surrogate (\ud800 without its low half)
+//     is an error naming the field: it is not a character, and replacing it
+//     with U+FFFD would make different invalid ids equal.
 //   - A null value counts as an absent field.
 //   - The input must be one JSON object, optionally surrounded by
 //     whitespace, in valid UTF-8, nested at most MaxDepth levels deep. An
