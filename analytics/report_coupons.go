@@ -4,14 +4,16 @@ package analytics
 // coupon currency, the coupons issued and their face value, how many were
 // redeemed (an order carries the coupon id), the redemption rate, the revenue
 // of the redeeming orders (in the orders' currency, normally the campaign's)
-// and the cost (face value of the redeemed coupons).
+// and the cost (face value of the redeemed coupons). The table output
+// formats all three money columns in the row's (coupon) currency.
 //
 // Each coupon is joined with its redeeming orders through a per-coupon
 // aggregate, so a coupon redeemed on two orders (an application bug) counts
 // once as redeemed while both orders' revenue counts.
 var couponPerformance = report{
-	name: "coupon-performance",
-	desc: "per campaign and rule: coupons issued, redeemed, redemption rate, revenue of redeeming orders, cost",
+	name:  "coupon-performance",
+	desc:  "per campaign and rule: coupons issued, redeemed, redemption rate, revenue of redeeming orders, cost",
+	money: map[string]string{"issued_value": "currency", "revenue": "currency", "cost": "currency"},
 	query: func(p ReportParams) (string, []any) {
 		w, args := p.where("campaign_id", "issued_at")
 		return `

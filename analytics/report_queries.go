@@ -7,8 +7,10 @@ import "strings"
 // column names from this file are ever spliced into SQL text.
 var reports = []report{
 	{
-		name: "campaign-summary",
-		desc: "per campaign and currency: orders, GMV, buyers, average order value, coupons issued and redeemed",
+		name:   "campaign-summary",
+		desc:   "per campaign and currency: orders, GMV, buyers, average order value, coupons issued and redeemed",
+		money:  map[string]string{"gmv": "currency", "avg_order_value": "currency"},
+		rollup: true,
 		query: func(p ReportParams) (string, []any) {
 			ow, oargs := p.where("campaign_id", "minute")
 			cw, cargs := p.where("campaign_id", "minute")
@@ -45,8 +47,10 @@ ORDER BY campaign, currency`, append(oargs, cargs...)
 		},
 	},
 	{
-		name: "gmv-per-minute",
-		desc: "per minute, campaign and currency: orders and GMV",
+		name:   "gmv-per-minute",
+		desc:   "per minute, campaign and currency: orders and GMV",
+		money:  map[string]string{"gmv": "currency"},
+		rollup: true,
 		query: func(p ReportParams) (string, []any) {
 			w, args := p.where("campaign_id", "minute")
 			return `
@@ -104,8 +108,9 @@ ORDER BY campaign`, append(eargs, oargs...)
 		},
 	},
 	{
-		name: "top-skus",
-		desc: "the 20 SKUs with the most revenue: units, revenue and orders, per currency",
+		name:  "top-skus",
+		desc:  "the 20 SKUs with the most revenue: units, revenue and orders, per currency",
+		money: map[string]string{"revenue": "currency"},
 		query: func(p ReportParams) (string, []any) {
 			w, args := p.where("campaign_id", "created_at")
 			return `
@@ -123,6 +128,8 @@ LIMIT 20`, args
 		},
 	},
 	couponPerformance,
+	funnelEvents,
+	couponsPerRule,
 }
 
 // where returns a WHERE clause filtering on p, with campaignCol and timeCol

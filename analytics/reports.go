@@ -26,15 +26,24 @@ type ReportParams struct {
 
 // ReportResult is a report's table. Cells are int64, uint64, float64,
 // string or time.Time (UTC), so they marshal cleanly to JSON and text.
+// Money cells hold integer (or, for averages, fractional) minor units of
+// the currency named in another column of the row; Money says which.
 type ReportResult struct {
 	Name    string
 	Columns []string
 	Rows    [][]any
+	// Money maps each money column to the column holding its currency.
+	Money map[string]string
 }
 
 type report struct {
 	name, desc string
 	query      func(ReportParams) (sql string, args []any)
+	// money maps each money column to its currency column.
+	money map[string]string
+	// rollup is set when the report reads only the per-minute rollups, so
+	// it answers in milliseconds however many raw events there are.
+	rollup bool
 }
 
 // ReportNames lists the named reports, in a stable order.
@@ -42,6 +51,19 @@ func ReportNames() []string {
 	names := make([]string, len(reports))
 	for i, r := range reports {
 		names[i] = r.name
+	}
+	return names
+}
+
+// RollupReportNames lists the reports that read only the per-minute
+// rollups (no raw table), in the order of ReportNames. Their cost does not
+// grow with the raw events, so they are the ones a live page may poll.
+func RollupReportNames() []string {
+	var names []string
+	for _, r := range reports {
+		if r.rollup {
+			names = append(names, r.name)
+		}
 	}
 	return names
 }
@@ -80,6 +102,7 @@ func (c *Conn) Report(ctx context.Context, name string, p ReportParams) (*Report
 		return nil, fmt.Errorf("report %s: %w", name, err)
 	}
 	res.Name = name
+	res.Money = r.money
 	return res, nil
 }
 

@@ -139,6 +139,28 @@ func TestReports(t *testing.T) {
 				{"A", "EUR", int64(1), int64(1000), uint64(1)},
 				{"C", "EUR", int64(1), int64(500), uint64(1)},
 			}},
+		{"funnel-events", "funnel-events", analytics.ReportParams{},
+			[]string{"campaign", "page_view", "add_to_cart", "checkout_started", "orders"},
+			[][]any{
+				{"bf", uint64(4), uint64(4), uint64(1), uint64(3)},
+				{"xmas", uint64(1), uint64(1), uint64(1), uint64(1)},
+			}},
+		{"funnel-events bf 10:00 to 10:02", "funnel-events",
+			analytics.ReportParams{Campaign: "bf", From: at("10:00:00"), To: at("10:02:00")}, nil,
+			[][]any{{"bf", uint64(2), uint64(2), uint64(1), uint64(2)}}},
+		{"coupons-per-rule", "coupons-per-rule", analytics.ReportParams{},
+			[]string{"campaign", "rule", "issued", "issued_value"},
+			[][]any{
+				{"bf", "r1", uint64(2), int64(1000)},
+				{"spring", "r3", uint64(1), int64(100)},
+				{"xmas", "r2", uint64(1), int64(300)},
+			}},
+		{"coupons-per-rule from 10:00", "coupons-per-rule", analytics.ReportParams{From: at("10:00:00")}, nil,
+			[][]any{
+				{"bf", "r1", uint64(1), int64(500)},
+				{"spring", "r3", uint64(1), int64(100)},
+				{"xmas", "r2", uint64(1), int64(300)},
+			}},
 		{"empty range", "gmv-per-minute", analytics.ReportParams{From: at("12:00:00"), To: at("13:00:00")}, nil,
 			[][]any{}},
 	}
@@ -193,6 +215,41 @@ func TestReportInjection(t *testing.T) {
 	}
 }
 
+func TestReportCampaigns(t *testing.T) {
+	conn := testenv.ClickHouseConn(t)
+	loadReportData(t, conn)
+	got, err := conn.Campaigns(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"bf", "spring", "xmas"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Campaigns() = %q, want %q", got, want)
+	}
+}
+
+// TestReportDisplayRows checks that the table form of a report writes money
+// in major units of each row's currency and leaves the rows themselves (the
+// JSON and CSV form) in integer minor units.
+func TestReportDisplayRows(t *testing.T) {
+	conn := testenv.ClickHouseConn(t)
+	loadReportData(t, conn)
+	res, err := conn.Report(context.Background(), "campaign-summary", analytics.ReportParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]any{
+		{"bf", "EUR", uint64(3), "€65.00", uint64(2), "€21.67", uint64(2), uint64(1)},
+		{"spring", "", uint64(0), "0", uint64(0), "0", uint64(1), uint64(0)},
+		{"xmas", "USD", uint64(1), "$7.00", uint64(1), "$7.00", uint64(1), uint64(1)},
+	}
+	if got := res.DisplayRows(); !reflect.DeepEqual(got, want) {
+		t.Errorf("DisplayRows:\ngot  %#v\nwant %#v", got, want)
+	}
+	if res.Rows[0][3] != int64(6500) {
+		t.Errorf("Rows[0][3] = %#v after DisplayRows, want int64(6500)", res.Rows[0][3])
+	}
+}
+
 func TestReportErrors(t *testing.T) {
 	conn := testenv.ClickHouseConn(t)
 	ctx := context.Background()
@@ -212,9 +269,13 @@ func TestReportErrors(t *testing.T) {
 }
 
 func TestReportCatalog(t *testing.T) {
-	want := []string{"campaign-summary", "gmv-per-minute", "funnel", "top-skus", "coupon-performance"}
+	want := []string{"campaign-summary", "gmv-per-minute", "funnel", "top-skus", "coupon-performance", "funnel-events", "coupons-per-rule"}
 	if got := analytics.ReportNames(); !reflect.DeepEqual(got, want) {
 		t.Errorf("ReportNames() = %q, want %q", got, want)
+	}
+	wantRollup := []string{"campaign-summary", "gmv-per-minute", "funnel-events", "coupons-per-rule"}
+	if got := analytics.RollupReportNames(); !reflect.DeepEqual(got, wantRollup) {
+		t.Errorf("RollupReportNames() = %q, want %q", got, wantRollup)
 	}
 	for _, name := range want {
 		if d := analytics.DescribeReport(name); d == "" || strings.Contains(d, "\n") {

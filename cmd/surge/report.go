@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -52,7 +53,7 @@ func newReportCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return output.Rows(cmd.OutOrStdout(), f, res.Columns, res.Rows)
+			return writeReport(cmd.OutOrStdout(), f, res)
 		},
 	}
 	cmd.Flags().String("campaign", "", "only this campaign")
@@ -62,16 +63,16 @@ func newReportCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// parseWhen reads an RFC 3339 time or a duration before now; empty is zero.
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
+// writeReport prints a report: for people (table) money in major units of
+// its currency ("$1,910,002.87"); as JSON or CSV the integer minor units
+// next to the currency, as stored.
+func writeReport(w io.Writer, f output.Format, res *analytics.ReportResult) error {
+	rows := res.Rows
+	if f == output.Table {
+		rows = res.DisplayRows()
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-11-27T00:00:00Z) nor a duration ago (90m)", s)
+	return output.Rows(w, f, res.Columns, rows)
 }
+
+// parseWhen reads an RFC 3339 time or a duration before now; empty is zero.
+func parseWhen(s string, now time.Time) (time.Time, error) { return analytics.ParseWhen(s, now) }

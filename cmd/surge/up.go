@@ -175,7 +175,7 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	if err != nil {
 		return err
 	}
-	return output.Rows(out, output.Table, res.Columns, res.Rows)
+	return writeReport(out, output.Table, res)
 }
 
 func ensureTopics(ctx context.Context, kc stream.ClientConfig, topics stream.Topics, partitions int32) error {
