@@ -25,6 +25,8 @@ type gatewayOpts struct {
 	addr            string
 	keys            *gateway.Keys // nil with noAuth
 	noAuth          bool
+	noAuthAnyAddr   bool // --no-auth on a non-loopback address, accepted explicitly
+	readTimeout     time.Duration
 	maxBody         int64
 	maxBatchBody    int64
 	maxBatchItems   int
@@ -51,6 +53,14 @@ shopper events, and the gateway writes them to Kafka.
                          array or NDJSON (application/x-ndjson)
   GET  /healthz, /readyz, /metrics, /openapi.json
 
+Scopes: an order_status record also needs orders:write (it changes an order:
+paid, cancelled, a vip priority, which the payment and inventory services act
+on), so a key that may only send shopper events cannot move orders; without it
+the record gets 403 (in a batch, that item). Bodies may be gzipped
+(Content-Encoding: gzip; the size limits apply to the decompressed body); any
+other encoding gets 415. A body that has not arrived within --read-timeout
+gets 408.
+
 A 202 is sent only after Kafka acknowledged the record (acks=all, idempotent
 producer); if Kafka does not within --produce-timeout the answer is 503 with
 Retry-After. Orders with priority vip or urgent go to the orders-priority topic.
@@ -61,7 +71,9 @@ or event_id) gets the first answer and writes nothing again, for
 
 API keys come from a YAML file (--keys-file, or SURGE_GATEWAY_KEYS_FILE) that
 holds only their SHA-256 hashes; make one with 'surge gateway hash-key'. Without
-keys the gateway refuses to start unless --no-auth is given (local demos only).
+keys the gateway refuses to start unless --no-auth is given (local demos only);
+--no-auth serves only a loopback address (127.0.0.1, ::1, localhost) unless
+--no-auth-any-address accepts that anyone who reaches the port may write.
 Invalid input gets a 4xx naming the field; overload gets 429 (per-key
 --rate-limit) or 503 (--max-inflight bytes toward Kafka) at once. On SIGINT or
 SIGTERM it stops accepting, answers the requests in progress and flushes.`
@@ -73,7 +85,7 @@ func newGatewayCmd(a *app) *cobra.Command {
 		Long:  gatewayLong,
 		Example: `  surge gateway hash-key --generate --name webshop --scopes orders:write,events:write
   surge gateway --keys-file keys.yaml --addr :8080
-  surge gateway --no-auth          # local demo: anyone on 127.0.0.1 may write
+  surge gateway --no-auth          # local demo: anyone on this machine may write
   curl -sS localhost:8080/v1/orders -H 'Authorization: Bearer sk_...' \
        -H 'Content-Type: application/json' -d @order.json`,
 		Args: cobra.NoArgs,
@@ -94,7 +106,9 @@ func addGatewayFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("addr", "127.0.0.1:8080", "listen address host:port (use :8080 to listen on every interface)")
 	f.String("keys-file", "", "API keys file (YAML, SHA-256 hashes; env SURGE_GATEWAY_KEYS_FILE)")
-	f.Bool("no-auth", false, "serve without API keys: anyone who reaches --addr may write (local demo only)")
+	f.Bool("no-auth", false, "serve without API keys: anyone who reaches --addr may write (local demo only; loopback addresses only)")
+	f.Bool("no-auth-any-address", false, "with --no-auth, allow a non-loopback --addr: anyone who reaches the port may write orders and events")
+	f.Duration("read-timeout", gateway.DefaultReadTimeout, "how long a request's headers and body may take to arrive; a slower body gets 408")
 	f.String("max-body", "1MiB", "max body of /v1/orders and /v1/events")
 	f.String("max-batch-body", "5MiB", "max body of /v1/events:batch")
 	f.Int("max-batch-items", gateway.DefaultMaxBatchItems, "max events per batch")
@@ -118,6 +132,8 @@ func (a *app) gatewayOpts() (gatewayOpts, error) {
 	o := gatewayOpts{
 		addr:            v.GetString("addr"),
 		noAuth:          v.GetBool("no-auth"),
+		noAuthAnyAddr:   v.GetBool("no-auth-any-address"),
+		readTimeout:     v.GetDuration("read-timeout"),
 		maxBatchItems:   v.GetInt("max-batch-items"),
 		rateLimit:       v.GetFloat64("rate-limit"),
 		rateBurst:       v.GetInt("rate-burst"),
@@ -143,6 +159,17 @@ func (a *app) gatewayOpts() (gatewayOpts, error) {
 	if o.partitions < 1 {
 		return o, fmt.Errorf("%w: --partitions must be at least 1", errUsage)
 	}
+	if o.readTimeout <= 0 {
+		return o, fmt.Errorf("%w: --read-timeout must be positive", errUsage)
+	}
+	if o.noAuthAnyAddr && !o.noAuth {
+		return o, fmt.Errorf("%w: --no-auth-any-address only goes with --no-auth", errUsage)
+	}
+	if o.noAuth && !o.noAuthAnyAddr && !loopbackAddr(o.addr) {
+		return o, fmt.Errorf("%w: --no-auth with --addr %s would let anyone who reaches this port write orders and events: "+
+			"listen on a loopback address (--addr 127.0.0.1:8080), use API keys (--keys-file), "+
+			"or add --no-auth-any-address to accept the risk", errUsage, o.addr)
+	}
 	keysFile, err := a.keysFile()
 	if err != nil {
 		return o, err
@@ -158,6 +185,21 @@ func (a *app) gatewayOpts() (gatewayOpts, error) {
 		return o, fmt.Errorf("%w: no API keys: pass --keys-file (or set SURGE_GATEWAY_KEYS_FILE), or --no-auth for a local demo", errUsage)
 	}
 	return o, nil
+}
+
+// loopbackAddr reports whether a listen address host:port is on loopback
+// only: a loopback IP or "localhost". An empty host (":8080"), 0.0.0.0, ::
+// and every other name or address are not.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // keysFile is --keys-file, else SURGE_GATEWAY_KEYS_FILE (or SURGE_KEYS_FILE,
@@ -254,6 +296,9 @@ func runGatewayServer(ctx context.Context, a *app, kc stream.ClientConfig, o gat
 		gateway.WithIdempotencyMaxKeys(o.idemMaxKeys),
 		gateway.WithIdempotencyTopic(o.idemTopic, o.partitions, -1),
 		gateway.WithRegistry(reg),
+	}
+	if o.readTimeout > 0 {
+		gopts = append(gopts, gateway.WithReadTimeout(o.readTimeout))
 	}
 	if o.noAuth {
 		gopts = append(gopts, gateway.WithoutAuth())

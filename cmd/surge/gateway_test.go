@@ -97,6 +97,12 @@ func TestGatewayUsageErrors(t *testing.T) {
 		{[]string{"gateway", "--no-auth", "--max-body", "1XB"}, "", `unknown unit "xb"`},
 		{[]string{"gateway", "--no-auth", "--max-inflight", "-5"}, "", "positive number"},
 		{[]string{"gateway"}, "/nonexistent/keys.yaml", "/nonexistent/keys.yaml"},
+		{[]string{"gateway", "--no-auth", "--addr", "0.0.0.0:8080"}, "", "--no-auth-any-address to accept the risk"},
+		{[]string{"gateway", "--no-auth", "--addr", ":8080"}, "", "listen on a loopback address"},
+		{[]string{"gateway", "--no-auth", "--addr", "[::]:8080"}, "", "anyone who reaches this port"},
+		{[]string{"gateway", "--no-auth", "--addr", "shop.example:8080"}, "", "--no-auth-any-address"},
+		{[]string{"gateway", "--keys-file", keys, "--no-auth-any-address"}, "", "only goes with --no-auth"},
+		{[]string{"gateway", "--no-auth", "--read-timeout", "0s"}, "", "--read-timeout must be positive"},
 	}
 	for _, tt := range tests {
 		if tt.env != "" {
@@ -110,6 +116,17 @@ func TestGatewayUsageErrors(t *testing.T) {
 	out, _, err := run(t, "--help")
 	if err != nil || !strings.Contains(out, "\n  gateway ") {
 		t.Errorf("surge --help does not list gateway: %v\n%s", err, out)
+	}
+}
+
+func TestLoopbackAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.0.0.2:1": true, "[::1]:8080": true, "localhost:8080": true, "LOCALHOST:0": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:8080": false, "10.0.0.5:8080": false, "example.com:80": false, "127.0.0.1": false,
+	} {
+		if got := loopbackAddr(addr); got != want {
+			t.Errorf("loopbackAddr(%q): got %v, want %v", addr, got, want)
+		}
 	}
 }
 

@@ -234,10 +234,22 @@ func batchStatus(res []itemResult) (status, accepted, rejected, failed int) {
 		status = http.StatusAccepted
 	case failed > 0:
 		status = http.StatusServiceUnavailable
+	case allForbidden(res):
+		status = http.StatusForbidden
 	default:
 		status = http.StatusBadRequest
 	}
 	return status, accepted, rejected, failed
+}
+
+// allForbidden reports whether every item was refused for the key's scope.
+func allForbidden(res []itemResult) bool {
+	for i := range res {
+		if res[i].err == nil || res[i].err.Code != CodeForbidden {
+			return false
+		}
+	}
+	return len(res) > 0
 }
 
 // appendBatch renders a batch answer.

@@ -14,6 +14,17 @@
 //	GET  /metrics          Prometheus metrics
 //	GET  /openapi.json     the OpenAPI 3.0 description of all of this
 //
+// An order_status record needs ScopeOrdersWrite as well as the route's
+// ScopeEventsWrite: it changes an order the payment and inventory services
+// act on. Without it the record is refused 403 forbidden (in a batch, that
+// item is rejected; a batch whose items are all refused so is 403).
+//
+// A body may be gzipped (Content-Encoding: gzip); the size limits apply to
+// the decompressed body, so a compression bomb gets 413. Other encodings
+// get 415 unsupported_encoding. A body that has not arrived within the
+// read timeout (WithReadTimeout, 30s) gets 408 request_timeout. No answer
+// carries a transport error's text (which names socket addresses).
+//
 // Records are validated by package schemas (the same rules the producer
 // library and the sink apply) and keyed by user_id. An event without
 // "kind" is a user_event. Orders with priority vip or urgent, and order
@@ -33,9 +44,10 @@
 //	          "fields":[{"field":"currency","problem":"\"EURO\" is not an ISO-4217 currency"}]}}
 //
 // 400 invalid record or batch, 401 no or unknown API key, 403 key without
-// the route's scope, 404/405, 409 idempotency conflict, 413 body, record
-// or item count over its limit, 415 Content-Type not JSON (or NDJSON for
-// batches), 429 key over its rate limit, 503 Kafka did not take the record
+// the route's (or the record's) scope, 404/405, 408 body too slow, 409
+// idempotency conflict, 413 body, record or item count over its limit, 415
+// Content-Type not JSON (or NDJSON for batches) or an encoding other than
+// gzip, 429 key over its rate limit, 503 Kafka did not take the record
 // in time, the gateway is overloaded or shutting down. 429 and 503 carry
 // Retry-After. A refused request writes nothing to Kafka.
 //

@@ -20,6 +20,10 @@ const (
 	CodeNotFound              = "not_found"                   // 404
 	CodeMethodNotAllowed      = "method_not_allowed"          // 405
 	CodeUnsupportedMediaType  = "unsupported_media_type"      // 415: Content-Type is not JSON (or NDJSON for batches)
+	CodeUnsupportedEncoding   = "unsupported_encoding"        // 415: Content-Encoding is not identity or gzip
+	CodeRequestTimeout        = "request_timeout"             // 408: the body did not arrive within the read timeout
+	CodeIncompleteBody        = "incomplete_body"             // 400: the connection ended before the whole body arrived
+	CodeInvalidEncoding       = "invalid_encoding"            // 400: a gzip body that does not decompress
 	CodeBodyTooLarge          = "body_too_large"              // 413: body or record over its limit
 	CodeTooManyItems          = "too_many_items"              // 413: batch over the max item count
 	CodeInvalidRecord         = "invalid_record"              // 400: the record breaks a schema rule; see fields

@@ -36,6 +36,20 @@ func decodeEvent(b []byte) (schemas.Record, error) {
 	}
 }
 
+// recordScope refuses a record the key may not write although it may use
+// the route: order_status records change an order (paid, cancelled, a
+// priority) that the payment and inventory services act on, so they need
+// orders:write as well as the route's events:write.
+func recordScope(who *principal, rec schemas.Record) *APIError {
+	if rec.Kind() != schemas.KindOrderStatus || who.scopes.has(scopeOrders) {
+		return nil
+	}
+	return &APIError{Code: CodeForbidden,
+		Message: fmt.Sprintf("API key %s lacks the scope %s, which order_status records need (they change an order); give the key both %s and %s",
+			who.name, ScopeOrdersWrite, ScopeEventsWrite, ScopeOrdersWrite),
+		Fields: []FieldProblem{{Field: "kind", Problem: "order_status needs the scope " + string(ScopeOrdersWrite)}}}
+}
+
 // refuseRecord answers a record that could not be decoded.
 func (g *Gateway) refuseRecord(w http.ResponseWriter, err error) {
 	status, e := itemError(err)
@@ -72,19 +86,41 @@ func (g *Gateway) readRequest(w http.ResponseWriter, r *http.Request, limit int6
 			fmt.Sprintf("Content-Type %q is not accepted here; send %s", r.Header.Get("Content-Type"), want)), 0)
 		return nil, 0, nil, false
 	}
-	body, pooled, err := readBody(w, r, limit)
+	enc, gz, ok := contentEncoding(r)
+	if !ok {
+		g.m.reject("unsupported_encoding")
+		w.Header().Set("Accept-Encoding", "gzip")
+		writeError(w, http.StatusUnsupportedMediaType, apiErr(CodeUnsupportedEncoding,
+			fmt.Sprintf("Content-Encoding %q is not accepted; send the body as is or gzip it (Content-Encoding: gzip)", enc)), 0)
+		return nil, 0, nil, false
+	}
+	body, pooled, err := readBody(w, r, limit, gz)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
-			g.m.reject("body_too_large")
-			writeError(w, http.StatusRequestEntityTooLarge, apiErr(CodeBodyTooLarge,
-				fmt.Sprintf("the body is over the limit of %d bytes", limit)), 0)
-		} else {
-			g.m.reject("read_error")
-			writeError(w, http.StatusBadRequest, apiErr(CodeInvalidRecord, "reading the body: "+err.Error()), 0)
-		}
+		g.refuseBody(w, err, limit, gz)
 		return nil, 0, nil, false
 	}
 	return body, kind, pooled, true
+}
+
+// refuseBody answers a body that could not be read. No message carries the
+// transport's error text, which names socket addresses.
+func (g *Gateway) refuseBody(w http.ResponseWriter, err error, limit int64, gz bool) {
+	status, code, msg := http.StatusBadRequest, CodeIncompleteBody,
+		"the connection ended before the whole body arrived; send the request again"
+	switch err {
+	case errBodyTooLarge:
+		status, code, msg = http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("the body is over the limit of %d bytes", limit)
+		if gz {
+			msg = fmt.Sprintf("the body is over the limit of %d bytes (the limit applies to the decompressed body)", limit)
+		}
+	case errBodyTimeout:
+		status, code, msg = http.StatusRequestTimeout, CodeRequestTimeout,
+			fmt.Sprintf("the body did not arrive within %s; send the whole request at once", g.cfg.readTimeout)
+	case errBadGzip:
+		code, msg = CodeInvalidEncoding, "Content-Encoding is gzip but the body does not decompress as gzip"
+	}
+	g.m.reject(code)
+	writeError(w, status, apiErr(code, msg), 0)
 }
 
 // idempotencyKey returns the request's idempotency key, namespaced by API
@@ -128,6 +164,11 @@ func (g *Gateway) serveSingle(w http.ResponseWriter, r *http.Request, who *princ
 	}
 	if err != nil {
 		g.refuseRecord(w, err)
+		return
+	}
+	if e := recordScope(who, rec); e != nil {
+		g.m.reject(CodeForbidden)
+		writeError(w, http.StatusForbidden, e, 0)
 		return
 	}
 	key, ok := g.idempotencyKey(w, r, who, def)
@@ -187,6 +228,11 @@ func (g *Gateway) serveBatch(w http.ResponseWriter, r *http.Request, who *princi
 			_, e := itemError(err)
 			it.res[i] = itemResult{state: itemRejected, err: e}
 			g.m.reject("invalid_item")
+			continue
+		}
+		if e := recordScope(who, rec); e != nil {
+			it.res[i] = itemResult{state: itemRejected, err: e}
+			g.m.reject(CodeForbidden)
 			continue
 		}
 		it.recs[i], it.sizes[i] = rec, len(p)

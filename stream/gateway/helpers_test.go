@@ -287,14 +287,24 @@ func orderJSON(fields ...string) []byte {
 
 var eventSeq atomic.Int64
 
-// eventJSON is a valid add_to_cart user event for user; extra is appended
-// raw inside the object.
+// eventJSON is a valid add_to_cart user event for user; extra, one raw
+// "key":value pair, replaces that field or is added.
 func eventJSON(user, extra string) string {
 	n := eventSeq.Add(1)
-	s := fmt.Sprintf(`{"kind":"user_event","v":1,"event_id":"ev-%d","user_id":%q,"session_id":"s-1","type":"add_to_cart","sku":"tv-55","ts":%q`,
-		n, user, time.Now().UTC().Format(time.RFC3339Nano))
+	fields := []string{`"kind":"user_event"`, `"v":1`, fmt.Sprintf(`"event_id":"ev-%d"`, n), fmt.Sprintf(`"user_id":%q`, user),
+		`"session_id":"s-1"`, `"type":"add_to_cart"`, `"sku":"tv-55"`, fmt.Sprintf(`"ts":%q`, time.Now().UTC().Format(time.RFC3339Nano))}
 	if extra != "" {
-		s += "," + extra
+		// extra is one "key":value pair; it replaces the field of that key.
+		key := extra[:strings.Index(extra, ":")+1]
+		replaced := false
+		for i, f := range fields {
+			if strings.HasPrefix(f, key) {
+				fields[i], replaced = extra, true
+			}
+		}
+		if !replaced {
+			fields = append(fields, extra)
+		}
 	}
-	return s + "}"
+	return "{" + strings.Join(fields, ",") + "}"
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream"
 )
@@ -175,6 +177,9 @@ func (it *intake) callback(i int) func(stream.Ack, error) {
 		res := itemResult{state: itemAccepted, kind: r.Kind(), eventID: r.ID(), ack: ack}
 		if err != nil {
 			res = itemResult{state: itemFailed, err: produceError(err, it.g.cfg.produceTimeout)}
+			if res.err.Code == CodeKafkaUnavailable {
+				it.g.log.Warn("gateway: Kafka refused a record", "err", err)
+			}
 		}
 		it.mu.Lock()
 		it.res[i] = res
@@ -278,7 +283,14 @@ func produceError(err error, timeout time.Duration) *APIError {
 	case errors.Is(err, schemas.ErrInvalid):
 		return apiErr(CodeInvalidRecord, err.Error())
 	}
-	return apiErr(CodeKafkaUnavailable, "Kafka refused the record, nothing was written: "+err.Error())
+	// The client's own error text may name broker addresses: the answer
+	// gives Kafka's error name only, the log has the rest.
+	msg := "Kafka refused the record, nothing was written; the gateway log has the details"
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		msg = "Kafka refused the record, nothing was written: " + ke.Message
+	}
+	return apiErr(CodeKafkaUnavailable, msg)
 }
 
 // failureStatus is the status of a request whose items all failed.

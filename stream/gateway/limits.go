@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"compress/flate"
+	"compress/gzip"
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,44 +95,120 @@ const maxPooledBody = 1 << 20
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// errBodyTooLarge is readBody's error for a body over its limit.
-var errBodyTooLarge = errors.New("body too large")
+// Errors of readBody, each answered with its own status and code.
+var (
+	errBodyTooLarge  = errors.New("body too large")             // 413
+	errBodyTimeout   = errors.New("body timeout")               // 408
+	errBodyTruncated = errors.New("body incomplete")            // 400
+	errBadGzip       = errors.New("the body is not valid gzip") // 400
+)
 
 // readBody reads a request body of at most limit bytes into a pooled
 // buffer; putBody(pooled, body) returns the buffer. A declared
-// Content-Length over the limit is refused before reading.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, pooled *[]byte, err error) {
+// Content-Length over the limit is refused before reading. With gz the
+// body is gzip: the limit applies both to the bytes on the wire and to
+// the decoded body, so a compression bomb stops at limit+1 decoded bytes.
+// Its errors are the ones above; none carries the transport's own text
+// (which names socket addresses).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, gz bool) (body []byte, pooled *[]byte, err error) {
 	if r.ContentLength > limit {
 		return nil, nil, errBodyTooLarge
 	}
 	bp := bodyPool.Get().(*[]byte)
 	buf := (*bp)[:0]
-	if r.ContentLength > int64(cap(buf)) {
+	if !gz && r.ContentLength > int64(cap(buf)) {
 		buf = make([]byte, 0, r.ContentLength)
 	}
 	if sw, ok := w.(*statusWriter); ok {
 		w = sw.ResponseWriter // so that MaxBytesReader can tell the server to close the connection
 	}
-	rd := http.MaxBytesReader(w, r.Body, limit)
+	wire := &wireReader{r: http.MaxBytesReader(w, r.Body, limit)}
+	var rd io.Reader = wire
+	if gz {
+		zr, zerr := gzip.NewReader(wire)
+		if zerr != nil {
+			putBody(bp, buf)
+			return nil, nil, bodyError(zerr, wire.err)
+		}
+		defer zr.Close()
+		rd = zr
+	}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, rerr := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			putBody(bp, buf)
+			return nil, nil, errBodyTooLarge
+		}
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
 			putBody(bp, buf)
-			var mbe *http.MaxBytesError
-			if errors.As(rerr, &mbe) {
-				return nil, nil, errBodyTooLarge
-			}
-			return nil, nil, rerr
+			return nil, nil, bodyError(rerr, wire.err)
 		}
 	}
 	return buf, bp, nil
+}
+
+// wireReader remembers the error reading the body off the connection, so
+// that a gzip error can be told from a transport one.
+type wireReader struct {
+	r   io.Reader
+	err error // the first error other than io.EOF
+}
+
+func (w *wireReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if err != nil && err != io.EOF && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// bodyError classifies an error reading the body: err is what the reader
+// returned, wireErr what the connection did (nil when it delivered the
+// body whole, so that err came from gzip).
+func bodyError(err, wireErr error) error {
+	if wireErr == nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF || errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) {
+			return errBadGzip
+		}
+		var ce flate.CorruptInputError
+		if errors.As(err, &ce) {
+			return errBadGzip
+		}
+		wireErr = err
+	}
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(wireErr, &mbe):
+		return errBodyTooLarge
+	case errors.Is(wireErr, os.ErrDeadlineExceeded), errors.As(wireErr, &ne) && ne.Timeout():
+		return errBodyTimeout
+	}
+	return errBodyTruncated
+}
+
+// contentEncoding reads Content-Encoding: gz is true for gzip; ok is false
+// for any other encoding (or a list of them), which is refused with 415.
+func contentEncoding(r *http.Request) (enc string, gz, ok bool) {
+	vs := r.Header.Values("Content-Encoding")
+	if len(vs) == 0 {
+		return "", false, true
+	}
+	enc = strings.TrimSpace(strings.Join(vs, ", "))
+	switch strings.ToLower(enc) {
+	case "", "identity":
+		return enc, false, true
+	case "gzip", "x-gzip":
+		return enc, true, true
+	}
+	return enc, false, false
 }
 
 func putBody(bp *[]byte, buf []byte) {

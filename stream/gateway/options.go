@@ -26,6 +26,7 @@ const (
 	DefaultReadyCacheTTL       = time.Second
 	DefaultShutdownTimeout     = 15 * time.Second
 	DefaultIdempotencyLoadWait = time.Minute
+	DefaultReadTimeout         = 30 * time.Second
 )
 
 // ErrNoProducer is returned by New without WithProducer.
@@ -58,6 +59,7 @@ type config struct {
 	idemLoadWait    time.Duration
 	readyTTL        time.Duration
 	shutdownTimeout time.Duration
+	readTimeout     time.Duration
 	createIdemTopic bool
 	idemReplicas    int16
 	now             func() time.Time
@@ -78,6 +80,7 @@ func defaultConfig() config {
 		idemReplicas:    -1,
 		readyTTL:        DefaultReadyCacheTTL,
 		shutdownTimeout: DefaultShutdownTimeout,
+		readTimeout:     DefaultReadTimeout,
 		createIdemTopic: true,
 		now:             time.Now,
 	}
@@ -175,6 +178,11 @@ func WithReadyCacheTTL(d time.Duration) Opt { return func(c *config) { c.readyTT
 // DefaultShutdownTimeout (15s).
 func WithShutdownTimeout(d time.Duration) Opt { return func(c *config) { c.shutdownTimeout = d } }
 
+// WithReadTimeout bounds how long Serve waits for a request's headers and
+// body to arrive (default DefaultReadTimeout); a body still arriving then is
+// answered 408 request_timeout.
+func WithReadTimeout(d time.Duration) Opt { return func(c *config) { c.readTimeout = d } }
+
 // validate checks the configuration once, in New.
 func (c *config) validate() error {
 	switch {
@@ -200,6 +208,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("idempotency max keys %d: must be positive", c.idemMaxKeys)
 	case c.shutdownTimeout <= 0:
 		return fmt.Errorf("shutdown timeout %v: must be positive", c.shutdownTimeout)
+	case c.readTimeout <= 0:
+		return fmt.Errorf("read timeout %v: must be positive", c.readTimeout)
 	}
 	if c.burst == 0 && c.rate > 0 {
 		c.burst = max(int(c.rate), c.maxBatchItems)
