@@ -15,6 +15,11 @@ import (
 // ErrTopicNotFound is returned for a topic the cluster does not have.
 var ErrTopicNotFound = errors.New("topic not found")
 
+// ErrInternalTopicName is returned for a topic name starting with "__":
+// Kafka keeps such names for its own topics (__consumer_offsets,
+// __transaction_state), and tools such as Burrow read them as Kafka's.
+var ErrInternalTopicName = errors.New(`names starting with "__" are reserved for Kafka's internal topics`)
+
 // Topic statuses reported by EnsureTopics.
 const (
 	StatusCreated = "created"
@@ -57,6 +62,9 @@ func (a *Admin) EnsureTopics(ctx context.Context, specs []TopicSpec) ([]TopicRes
 	for i, s := range specs {
 		if s.Name == "" {
 			return nil, fmt.Errorf("ensure topics: spec %d has no name", i)
+		}
+		if strings.HasPrefix(s.Name, "__") {
+			return nil, fmt.Errorf("ensure topics: topic %q: %w; choose another name", s.Name, ErrInternalTopicName)
 		}
 		names[i] = s.Name
 	}

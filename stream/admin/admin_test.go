@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/surgeio/surge/stream"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -196,12 +197,13 @@ func TestEnsureTopicsErrors(t *testing.T) {
 }
 
 func TestListTopicsExcludesInternal(t *testing.T) {
-	a, _ := newAdmin(t)
+	a, cl := newAdmin(t)
 	ctx := testCtx(t)
-	if _, err := a.EnsureTopics(ctx, []TopicSpec{
-		{Name: "orders", Partitions: 1, ReplicationFactor: 1},
-		{Name: "__surge_internal", Partitions: 1, ReplicationFactor: 1},
-	}); err != nil {
+	if _, err := a.EnsureTopics(ctx, []TopicSpec{{Name: "orders", Partitions: 1, ReplicationFactor: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	// EnsureTopics refuses such a name; another client may create one.
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, nil, "__surge_internal"); err != nil {
 		t.Fatal(err)
 	}
 	infos, err := a.ListTopics(ctx)
@@ -293,5 +295,27 @@ func TestEnsureTopicsConcurrent(t *testing.T) {
 		if created[s.Name] != 1 {
 			t.Errorf("%s: created %d times, want 1", s.Name, created[s.Name])
 		}
+	}
+}
+
+func TestEnsureTopicsRefusesInternalNames(t *testing.T) {
+	a, cl := newAdmin(t)
+	ctx := testCtx(t)
+	for _, name := range []string{"__consumer_offsets", "__transaction_state", "__mine"} {
+		_, err := a.EnsureTopics(ctx, []TopicSpec{{Name: "ok-topic", Partitions: 1, ReplicationFactor: 1}, {Name: name, Partitions: 1, ReplicationFactor: 1}})
+		if !errors.Is(err, ErrInternalTopicName) {
+			t.Fatalf("EnsureTopics %s: got error %v, want %v", name, err, ErrInternalTopicName)
+		}
+		if !strings.Contains(err.Error(), `"`+name+`"`) {
+			t.Errorf("got error %q, want it to name the topic %q", err, name)
+		}
+	}
+	// Nothing was created, not even the valid spec before it.
+	tds, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := tds.Names(); len(names) != 0 {
+		t.Errorf("got topics %v after refused calls, want none", names)
 	}
 }

@@ -113,6 +113,9 @@ func Start(ctx context.Context, opts ...Opt) (*Broker, error) {
 		unlock()
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
+	if cfg.autoCreate {
+		guardAutoCreate(c)
+	}
 	b := &Broker{
 		cluster: c,
 		addrs:   c.ListenAddrs(),

@@ -53,6 +53,17 @@
 //		broker.WithTLSFiles("broker.pem", "broker-key.pem", ""),
 //	)
 //
+// # Internal topic names
+//
+// Names starting with "__" are Kafka's own (__consumer_offsets,
+// __transaction_state). A metadata request never auto-creates one: it is
+// answered UNKNOWN_TOPIC_OR_PARTITION, while the request's other missing
+// topics are created as usual. Without this, a librdkafka client asking
+// for __consumer_offsets by name (kcat -L -t, Burrow) would leave an empty
+// ordinary topic of that name behind, kept across restarts and listed by
+// every tool. The broker keeps group offsets without such a log; see
+// "What it is and is not". Package admin refuses to create such names.
+//
 // # librdkafka clients
 //
 // kcat 1.7 (librdkafka 2.0) works with default settings: ApiVersions
