@@ -53,6 +53,26 @@
 //		broker.WithTLSFiles("broker.pem", "broker-key.pem", ""),
 //	)
 //
+// # What it is and is not
+//
+// It is one broker node with no replication: every partition has a single
+// replica, and acks=all means "written by this node". It is meant for
+// development, tests, demos and single-machine runs; production points
+// --brokers at a Kafka (or Redpanda) cluster.
+//
+// A crash (kill -9, OOM) of the broker's process keeps every record it
+// acknowledged: records are written to the data directory before the
+// answer, so they survive a process crash through the page cache (tests
+// kill -9 `surge broker` under acks=all production and find every
+// acknowledged record after the restart). A crash of the machine or the
+// operating system may lose what was not yet synced unless WithSyncWrites
+// is on. Consumer-group offsets, producer ids and transaction state are
+// kept in the same directory.
+//
+// Group offsets are not kept in a __consumer_offsets log, so tools that
+// read that log (Burrow) need a real Kafka; `surge lag --metrics-addr`
+// exports the same lag per group and partition for Prometheus.
+//
 // # Internal topic names
 //
 // Names starting with "__" are Kafka's own (__consumer_offsets,
