@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -140,6 +141,13 @@ type Conn struct {
 	db       driver.Conn
 	database string
 	addr     string
+	cfg      Config      // as opened, for Node
+	tls      *tls.Config // as opened, for Node
+
+	clMu    sync.Mutex
+	clKnown bool                   // cluster is known (see Cluster)
+	cluster string                 // "" on one server
+	nodes   map[string]driver.Conn // other nodes of the cluster, by address
 }
 
 // Open connects to the server in cfg, creates the database if it is missing
@@ -191,7 +199,7 @@ func Open(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{db: db, database: cfg.Database, addr: cfg.Addr}, nil
+	return &Conn{db: db, database: cfg.Database, addr: cfg.Addr, cfg: cfg, tls: tc}, nil
 }
 
 // dial opens a pool on database, over TLS when tc is set, and pings it.
@@ -319,4 +327,7 @@ func (c *Conn) Database() string { return c.database }
 func (c *Conn) Addr() string { return c.addr }
 
 // Close closes every connection of the pool.
-func (c *Conn) Close() error { return c.db.Close() }
+func (c *Conn) Close() error {
+	c.closeNodes()
+	return c.db.Close()
+}

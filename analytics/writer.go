@@ -70,6 +70,10 @@ func WithQueryIDPrefix(ctx context.Context, prefix string) context.Context {
 
 // insert sends one INSERT of the given columns into t as a single block.
 func (c *Conn) insert(ctx context.Context, t Table, cols []any) error {
+	ctx, err := c.insertContext(ctx)
+	if err != nil {
+		return err
+	}
 	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
 		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+string(t)))
 	}
@@ -147,20 +151,36 @@ func (b *Batch) columns(t Table, ingested []time.Time) []any {
 // Watermarks returns, for each raw table, the highest kafka_offset stored
 // per partition for rows from topic. A table with no row from a partition
 // has no entry for it; a table with no row from topic at all is absent.
+// On a cluster it reads every shard from a replica that holds every part
+// committed on that shard (see clusterWatermarks).
 func (c *Conn) Watermarks(ctx context.Context, topic string) (map[Table]map[int32]int64, error) {
+	cluster, err := c.Cluster(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read watermarks of %s: %w", topic, err)
+	}
+	if cluster != "" {
+		return c.clusterWatermarks(ctx, cluster, topic)
+	}
+	out := map[Table]map[int32]int64{}
+	return out, readWatermarks(ctx, c.db, "", topic, out)
+}
+
+// readWatermarks reads the watermarks of topic from db's raw tables (with
+// suffix appended to their names) into out, keeping the higher offset
+// where out already has one.
+func readWatermarks(ctx context.Context, db driver.Conn, suffix, topic string, out map[Table]map[int32]int64) error {
 	parts := make([]string, len(Tables))
 	args := make([]any, len(Tables))
 	for i, t := range Tables {
 		parts[i] = "SELECT '" + string(t) + "' AS tbl, kafka_partition, max(kafka_offset) AS hi FROM " +
-			string(t) + " WHERE kafka_topic = ? GROUP BY kafka_partition"
+			string(t) + suffix + " WHERE kafka_topic = ? GROUP BY kafka_partition"
 		args[i] = topic
 	}
-	rows, err := c.db.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
+	rows, err := db.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
 	if err != nil {
-		return nil, fmt.Errorf("read watermarks of %s: %w", topic, err)
+		return fmt.Errorf("read watermarks of %s: %w", topic, err)
 	}
 	defer rows.Close()
-	out := map[Table]map[int32]int64{}
 	for rows.Next() {
 		var (
 			tbl  string
@@ -168,17 +188,19 @@ func (c *Conn) Watermarks(ctx context.Context, topic string) (map[Table]map[int3
 			hi   int64
 		)
 		if err := rows.Scan(&tbl, &part, &hi); err != nil {
-			return nil, fmt.Errorf("read watermarks of %s: %w", topic, err)
+			return fmt.Errorf("read watermarks of %s: %w", topic, err)
 		}
 		m := out[Table(tbl)]
 		if m == nil {
 			m = map[int32]int64{}
 			out[Table(tbl)] = m
 		}
-		m[part] = hi
+		if old, ok := m[part]; !ok || hi > old {
+			m[part] = hi
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read watermarks of %s: %w", topic, err)
+		return fmt.Errorf("read watermarks of %s: %w", topic, err)
 	}
-	return out, nil
+	return nil
 }

@@ -96,26 +96,9 @@ func (s *Sink) recover(ctx context.Context, j *job, qid string, backoff *backoff
 }
 
 // waitForInserts returns once none of the INSERTs running now whose query id
-// starts with prefix is still running.
+// starts with prefix is still running (on any node of a cluster).
 func (s *Sink) waitForInserts(ctx context.Context, prefix string) error {
-	running := func() (map[string]bool, error) {
-		rows, err := s.ch.DB().Query(ctx,
-			"SELECT query_id FROM system.processes WHERE substring(query_id, 1, ?) = ?",
-			uint64(len(prefix)), prefix)
-		if err != nil {
-			return nil, fmt.Errorf("list running inserts: %w", err)
-		}
-		defer rows.Close()
-		ids := make(map[string]bool)
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return nil, err
-			}
-			ids[id] = true
-		}
-		return ids, rows.Err()
-	}
+	running := func() (map[string]bool, error) { return s.ch.RunningInserts(ctx, prefix) }
 	first, err := running()
 	if err != nil {
 		return err

@@ -1,0 +1,157 @@
+package analytics_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/internal/testenv"
+	"github.com/surgeio/surge/schemas"
+)
+
+// orderBatch is n orders of topic "orders" for each of partitions, with
+// offsets from first on.
+func orderBatch(partitions []int32, first, n int64) *analytics.Batch {
+	b := analytics.NewBatch()
+	created := time.Date(2025, 11, 28, 10, 0, 0, 0, time.UTC)
+	for _, p := range partitions {
+		for off := first; off < first+n; off++ {
+			b.AddOrder(analytics.Source{Topic: "orders", Partition: p, Offset: off}, &schemas.Order{
+				EventID: fmt.Sprintf("e-%d-%d", p, off), Version: 1, OrderID: fmt.Sprintf("o-%d-%d", p, off),
+				UserID: fmt.Sprintf("u-%d", off%7), Items: []schemas.Item{{SKU: "sku-1", Qty: 1, UnitPrice: 100}},
+				Amount: 100, Currency: "EUR", CampaignID: "bf", Priority: schemas.PriorityNormal,
+				CreatedAt: created.Add(time.Duration(off) * time.Second),
+			})
+		}
+	}
+	return b
+}
+
+// localCount counts table's rows on node (its local table).
+func localCount(t *testing.T, conn *analytics.Conn, table string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.DB().QueryRow(context.Background(), "SELECT count() FROM "+table+analytics.LocalSuffix).Scan(&n); err != nil {
+		t.Fatalf("count %s on %s: %v", table, conn.Addr(), err)
+	}
+	return n
+}
+
+// TestClusterLive runs the cluster schema on a real cluster (ZooKeeper and
+// 2 shards × 2 replicas): Migrate(WithCluster) from one node and again from
+// another (idempotent), writes through the Distributed tables with the
+// cluster settings set per query (the profile has none of them), and
+// checks exact counts per shard and per replica, watermarks read from an
+// in-sync replica per shard, writes while one replica of a shard is killed,
+// and the replica catching up when it comes back.
+func TestClusterLive(t *testing.T) {
+	cl := testenv.StartCluster(t, 2, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const db = "surge"
+	conn := cl.Nodes[0].Open(t, db)
+	start := time.Now()
+	applied, err := conn.Migrate(ctx, analytics.WithCluster(testenv.ClusterName))
+	if err != nil {
+		t.Fatalf("Migrate on the cluster: %v", err)
+	}
+	t.Logf("migrated %v in %s", applied, time.Since(start).Round(time.Millisecond))
+	other := cl.Nodes[3].Open(t, db)
+	if again, err := other.Migrate(ctx, analytics.WithCluster(testenv.ClusterName)); err != nil || len(again) != 0 {
+		t.Fatalf("Migrate again through another node: applied %v, err %v; want nothing to do", again, err)
+	}
+	if again, err := other.Migrate(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("plain Migrate on a cluster node: applied %v, err %v; want nothing to do", again, err)
+	}
+	if name, err := other.Cluster(ctx); err != nil || name != testenv.ClusterName {
+		t.Fatalf("Cluster: got %q (%v), want %q", name, err, testenv.ClusterName)
+	}
+
+	nodes := make([]*analytics.Conn, len(cl.Nodes))
+	for i, n := range cl.Nodes {
+		nodes[i] = n.Open(t, db)
+	}
+	parts := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+	if err := conn.Write(ctx, orderBatch(parts, 0, 10), time.Time{}); err != nil {
+		t.Fatalf("write through the Distributed table: %v", err)
+	}
+	// insert_distributed_sync=1 per query: every row is on its shard when
+	// Write returns.
+	var shard1 uint64
+	for s := 1; s <= 2; s++ {
+		n := localCount(t, nodes[(s-1)*2], "orders")
+		if s == 1 {
+			shard1 = n
+		}
+		if n == 0 {
+			t.Errorf("shard %d holds no orders right after the write, want some (insert_distributed_sync=1)", s)
+		}
+	}
+	if got := shard1 + localCount(t, nodes[2], "orders"); got != 80 {
+		t.Errorf("orders over both shards right after the write: got %d, want 80", got)
+	}
+	checkWatermarks := func(want int64, through ...*analytics.Conn) {
+		t.Helper()
+		for _, c := range through {
+			wm, err := c.Watermarks(ctx, "orders")
+			if err != nil {
+				t.Fatalf("watermarks through %s: %v", c.Addr(), err)
+			}
+			for _, p := range parts {
+				if got := wm[analytics.TableOrders][p]; got != want {
+					t.Errorf("watermark of orders/%d through %s: got %d, want %d", p, c.Addr(), got, want)
+				}
+			}
+		}
+	}
+	checkWatermarks(9, conn, other)
+
+	// One replica of shard 2 down: writes go on (no quorum), the
+	// watermarks come from the live replica.
+	down := cl.Node(2, 2)
+	if err := down.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Write(ctx, orderBatch(parts, 10, 10), time.Time{}); err != nil {
+		t.Fatalf("write with replica 2 of shard 2 down: %v", err)
+	}
+	checkWatermarks(19, conn)
+	if ids, err := conn.RunningInserts(ctx, "surge-sink:"); err == nil {
+		t.Logf("running inserts right after a node was killed: %v (its ZooKeeper session already expired)", ids)
+	} else if !strings.Contains(err.Error(), "ZooKeeper session") {
+		t.Errorf("RunningInserts with a node down: got %v, want nil or an error about its ZooKeeper session", err)
+	}
+	time.Sleep(testenv.ZooKeeperSessionTimeout + time.Second)
+	if _, err := conn.RunningInserts(ctx, "surge-sink:"); err != nil {
+		t.Errorf("RunningInserts once the killed node's session expired: %v", err)
+	}
+
+	if err := down.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl.WaitActive(t, db, time.Minute)
+	// Every replica of a shard ends with the same rows.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var got []uint64
+		for _, c := range nodes {
+			got = append(got, localCount(t, c, "orders"))
+		}
+		if got[0] == got[1] && got[2] == got[3] && got[0]+got[2] == 160 {
+			t.Logf("orders per node (shard 1 r1 r2, shard 2 r1 r2): %v", got)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orders per node: got %v, want replicas equal and 160 in all", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	checkWatermarks(19, conn, other)
+	var total uint64
+	if err := conn.DB().QueryRow(ctx, "SELECT count() FROM orders").Scan(&total); err != nil || total != 160 {
+		t.Errorf("orders through the Distributed table: got %d (%v), want 160", total, err)
+	}
+}

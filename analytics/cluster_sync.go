@@ -1,0 +1,212 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// clusterWatermarks reads the watermarks of topic shard by shard, each
+// from the first replica (in system.clusters order) that holds every part
+// committed on its shard. A shard none of whose replicas does yet is an
+// error naming why; the caller retries. All rows of one Kafka partition
+// live on one shard (the raw tables are sharded by topic and partition).
+//
+// Why a lagging replica must not be read: with insert_quorum=0 a part is
+// acknowledged by one replica and copied to the others afterwards. A
+// watermark read from a replica that has not fetched it yet would be
+// short, and the sink would write those rows again: a duplicate once the
+// fetch completes.
+func (c *Conn) clusterWatermarks(ctx context.Context, cluster, topic string) (map[Table]map[int32]int64, error) {
+	nodes, err := c.ClusterNodes(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	out := map[Table]map[int32]int64{}
+	for i := 0; i < len(nodes); {
+		shard := nodes[i].Shard
+		var why []string
+		read := false
+		for ; i < len(nodes) && nodes[i].Shard == shard; i++ {
+			if read {
+				continue
+			}
+			db, err := c.Node(nodes[i].Addr)
+			if err == nil {
+				var reason string
+				if reason, err = c.inSync(ctx, db); err == nil && reason != "" {
+					err = fmt.Errorf("%s", reason)
+				}
+			}
+			if err == nil {
+				err = readWatermarks(ctx, db, LocalSuffix, topic, out)
+			}
+			if err != nil {
+				why = append(why, nodes[i].Addr+": "+err.Error())
+				continue
+			}
+			read = true
+		}
+		if !read {
+			return nil, fmt.Errorf("read watermarks of %s: no replica of shard %d holds every committed part yet (%s)",
+				topic, shard, strings.Join(why, "; "))
+		}
+	}
+	return out, nil
+}
+
+// inSync returns "" when the replicas of the raw tables on db hold every
+// part committed on their shard, or what they still lack. A replica is in
+// sync when it has copied the whole replication log into its queue
+// (log_pointer past log_max_index, which system.replicas reads from
+// ZooKeeper at query time) and its queue fetches no part (inserts_in_queue
+// 0). A part is committed in the same ZooKeeper transaction that adds its
+// log entry, so a part committed before this check is in the log.
+func (c *Conn) inSync(ctx context.Context, db driver.Conn) (string, error) {
+	names := make([]string, len(Tables))
+	for i, t := range Tables {
+		names[i] = "'" + string(t) + LocalSuffix + "'"
+	}
+	rows, err := db.Query(ctx, `SELECT table, zookeeper_path, is_readonly, is_session_expired,
+    log_pointer, log_max_index, inserts_in_queue
+FROM system.replicas
+WHERE database = ? AND table IN (`+strings.Join(names, ", ")+`)
+ORDER BY table`, c.database)
+	if err != nil {
+		return "", fmt.Errorf("read replication state: %w", err)
+	}
+	type state struct {
+		table, path       string
+		readonly, expired uint8
+		pointer, max      uint64
+		inserts           uint32
+	}
+	var all []state
+	for rows.Next() {
+		var s state
+		if err := rows.Scan(&s.table, &s.path, &s.readonly, &s.expired, &s.pointer, &s.max, &s.inserts); err != nil {
+			rows.Close()
+			return "", fmt.Errorf("read replication state: %w", err)
+		}
+		all = append(all, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("read replication state: %w", err)
+	}
+	if len(all) == 0 {
+		// Distributed tables over plain MergeTree (one replica per shard):
+		// nothing to lag behind.
+		var plain uint64
+		err := db.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name IN ("+
+			strings.Join(names, ", ")+") AND engine NOT LIKE 'Replicated%'", c.database).Scan(&plain)
+		if err != nil {
+			return "", fmt.Errorf("read the engines of the local tables: %w", err)
+		}
+		if int(plain) == len(Tables) {
+			return "", nil
+		}
+	}
+	if len(all) != len(Tables) {
+		return fmt.Sprintf("%d of %d raw tables are replicated here (run surge migrate --cluster)", len(all), len(Tables)), nil
+	}
+	for _, s := range all {
+		switch {
+		case s.readonly != 0 || s.expired != 0:
+			return s.table + " is read-only (no ZooKeeper session)", nil
+		case s.inserts > 0:
+			return fmt.Sprintf("%s has %d parts to fetch", s.table, s.inserts), nil
+		case s.pointer > s.max:
+		default:
+			// log_pointer 0 and log_max_index 0: an empty log, or one
+			// entry not yet copied. Ask ZooKeeper.
+			var n uint64
+			if err := db.QueryRow(ctx, "SELECT count() FROM system.zookeeper WHERE path = ?", s.path+"/log").Scan(&n); err != nil {
+				return "", fmt.Errorf("read the replication log of %s: %w", s.table, err)
+			}
+			if n > 0 {
+				return fmt.Sprintf("%s has not copied the replication log (pointer %d, max index %d)", s.table, s.pointer, s.max), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// RunningInserts returns the ids of the queries now running whose query id
+// starts with prefix. On a cluster it asks every node, and a sub-query
+// that a Distributed INSERT sent to another node counts under the id of
+// the INSERT that sent it (its initial_query_id). A node that does not
+// answer may still run an INSERT; that is ruled out only when ZooKeeper
+// says it has no live session, as then it can commit no part: otherwise
+// RunningInserts returns an error and the caller asks again.
+func (c *Conn) RunningInserts(ctx context.Context, prefix string) (map[string]bool, error) {
+	cluster, err := c.Cluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]bool)
+	if cluster == "" {
+		return ids, runningOn(ctx, c.db, prefix, ids)
+	}
+	nodes, err := c.ClusterNodes(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	var down []string
+	var live uint64
+	var witness driver.Conn
+	for _, n := range nodes {
+		db, err := c.Node(n.Addr)
+		if err == nil {
+			err = runningOn(ctx, db, prefix, ids)
+		}
+		if err != nil {
+			down = append(down, n.Addr)
+			continue
+		}
+		var expired uint8
+		if err := db.QueryRow(ctx, `SELECT is_session_expired FROM system.replicas
+WHERE database = ? AND table = 'schema_migrations'`, c.database).Scan(&expired); err == nil && expired == 0 {
+			live++
+			witness = db
+		}
+	}
+	if len(down) == 0 {
+		return ids, nil
+	}
+	if witness == nil {
+		return nil, fmt.Errorf("list running inserts: nodes %s do not answer and no node has a ZooKeeper session to vouch they are down", strings.Join(down, ", "))
+	}
+	var active uint64
+	if err := witness.QueryRow(ctx, `SELECT toUInt64(active_replicas) FROM system.replicas
+WHERE database = ? AND table = 'schema_migrations'`, c.database).Scan(&active); err != nil {
+		return nil, fmt.Errorf("list running inserts: ask ZooKeeper which nodes are live: %w", err)
+	}
+	if active > live {
+		return nil, fmt.Errorf("list running inserts: nodes %s do not answer but %d of them still hold a ZooKeeper session; waiting for it to expire",
+			strings.Join(down, ", "), active-live)
+	}
+	return ids, nil
+}
+
+// runningOn adds to ids the queries running on db whose query id or
+// initial query id starts with prefix, by their initial query id.
+func runningOn(ctx context.Context, db driver.Conn, prefix string, ids map[string]bool) error {
+	rows, err := db.Query(ctx, `SELECT if(is_initial_query, query_id, initial_query_id) FROM system.processes
+WHERE substring(query_id, 1, ?) = ? OR substring(initial_query_id, 1, ?) = ?`,
+		uint64(len(prefix)), prefix, uint64(len(prefix)), prefix)
+	if err != nil {
+		return fmt.Errorf("list running inserts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("list running inserts: %w", err)
+		}
+		ids[id] = true
+	}
+	return rows.Err()
+}
