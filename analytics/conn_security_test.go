@@ -6,15 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/internal/testenv"
 	"github.com/surgeio/surge/stream/broker/brokertest"
 )
 
@@ -24,8 +23,7 @@ const (
 )
 
 // secureServer is a local clickhouse-server with a password-protected user
-// and a TLS native port, both added through the server's config.d and
-// users.d merge directories next to the generated config.
+// and a TLS native port.
 type secureServer struct {
 	plainAddr, tlsAddr string
 	caFile             string
@@ -33,31 +31,8 @@ type secureServer struct {
 
 func startSecureServer(t *testing.T) secureServer {
 	t.Helper()
-	ca := brokertest.NewCA(t, "clickhouse")
-	cert, key := ca.Issue(t, "clickhouse", "127.0.0.1", "localhost")
-	tlsPort := freePort(t)
-	files := map[string]string{
-		"config.d/secure.xml": fmt.Sprintf(`<?xml version="1.0"?>
-<yandex>
-    <tcp_port_secure>%d</tcp_port_secure>
-    <openSSL><server>
-        <certificateFile>%s</certificateFile>
-        <privateKeyFile>%s</privateKeyFile>
-        <verificationMode>none</verificationMode>
-        <loadDefaultCAFile>false</loadDefaultCAFile>
-    </server></openSSL>
-</yandex>
-`, tlsPort, cert, key),
-		"users.d/analyst.xml": fmt.Sprintf(`<?xml version="1.0"?>
-<yandex><users><%[1]s>
-    <password>%[2]s</password>
-    <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-    <profile>default</profile><quota>default</quota>
-</%[1]s></users></yandex>
-`, secureUser, securePassword),
-	}
-	srv := startLocalWithFiles(t, "local clickhouse with TLS and a password user", files)
-	return secureServer{plainAddr: srv.Addr(), tlsAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort)), caFile: ca.CertFile}
+	srv := testenv.StartSecureClickHouse(t, secureUser, securePassword)
+	return secureServer{plainAddr: srv.PlainAddr, tlsAddr: srv.TLSAddr, caFile: srv.CAFile}
 }
 
 func TestOpenSecure(t *testing.T) {

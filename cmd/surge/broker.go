@@ -67,6 +67,7 @@ surge commands then reach it with the matching --kafka-sasl-* and
 		},
 	}
 	f := cmd.Flags()
+	addDataDirFlag(f)
 	f.String("addr", "127.0.0.1:9092", "listen address host:port")
 	f.Int32("partitions", 8, "partitions of topics created automatically")
 	f.StringSlice("sasl-mechanism", nil, "require SASL: plain, scram-sha-256 and/or scram-sha-512 (comma-separated)")
@@ -152,17 +153,4 @@ func runBroker(ctx context.Context, a *app, cmd *cobra.Command, o brokerOpts) er
 	a.logger.Info("stopping broker")
 	stop()
 	return nil
-}
-
-// splitList splits comma-separated entries and drops empty ones.
-func splitList(in []string) []string {
-	var out []string
-	for _, s := range in {
-		for _, p := range strings.Split(s, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }

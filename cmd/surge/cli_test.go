@@ -3,12 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/segmentio/encoding/json"
 )
 
 // run executes the CLI in process and returns stdout, stderr and the error.
@@ -21,59 +17,6 @@ func run(t *testing.T, args ...string) (string, string, error) {
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	return out.String(), errb.String(), err
-}
-
-func effective(t *testing.T, args ...string) map[string]any {
-	t.Helper()
-	out, _, err := run(t, append([]string{"config", "--output", "json"}, args...)...)
-	if err != nil {
-		t.Fatalf("surge config: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		t.Fatalf("config output is not JSON: %v\n%s", err, out)
-	}
-	return m
-}
-
-func TestConfigPrecedence(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "surge.yaml")
-	yaml := "clickhouse: file-host:9000\nclickhouse-database: from_file\nlog-level: warn\nbrokers: f1:9092,f2:9092\nclickhouse-password: hunter2\n"
-	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name string
-		env  map[string]string
-		args []string
-		key  string
-		want any
-	}{
-		{"default", nil, nil, "clickhouse-database", "surge"},
-		{"file beats default", nil, []string{"--config", file}, "clickhouse-database", "from_file"},
-		{"env beats file", map[string]string{"SURGE_CLICKHOUSE_DATABASE": "from_env"}, []string{"--config", file}, "clickhouse-database", "from_env"},
-		{"flag beats env", map[string]string{"SURGE_CLICKHOUSE_DATABASE": "from_env"}, []string{"--config", file, "--clickhouse-database", "from_flag"}, "clickhouse-database", "from_flag"},
-		{"config file from env", map[string]string{"SURGE_CONFIG": file}, nil, "clickhouse", "file-host:9000"},
-		{"brokers from file split on commas", nil, []string{"--config", file}, "brokers", []any{"f1:9092", "f2:9092"}},
-		{"brokers from env", map[string]string{"SURGE_BROKERS": "e1:9092, e2:9092"}, nil, "brokers", []any{"e1:9092", "e2:9092"}},
-		{"password never printed", nil, []string{"--config", file}, "clickhouse-password", "(set)"},
-		{"unset password", nil, nil, "clickhouse-password", "(unset)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Chdir(t.TempDir()) // no ./surge.yaml around
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			got := effective(t, tt.args...)[tt.key]
-			gotJSON, _ := json.Marshal(got)
-			wantJSON, _ := json.Marshal(tt.want)
-			if string(gotJSON) != string(wantJSON) {
-				t.Errorf("%s: got %s, want %s", tt.key, gotJSON, wantJSON)
-			}
-		})
-	}
 }
 
 func TestUsageErrors(t *testing.T) {

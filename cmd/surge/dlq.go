@@ -33,6 +33,7 @@ to the source topic (--to source; every group consuming it gets the record
 again). Each replay is recorded in the compacted topic "<group>.redriven", so
 running the same redrive again skips what was replayed and says so.`,
 	}
+	addKafkaFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newDLQListCmd(a), newDLQShowCmd(a), newDLQRedriveCmd(a))
 	return cmd
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -78,7 +77,9 @@ func newDoctorCmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringArray("group", nil, "consumer group to check (repeatable); default the sink's and every group reading the pipeline topics")
+	addKafkaFlags(f)
+	addClickHouseFlags(f)
+	f.StringSlice("group", nil, "consumer group to check (repeatable); default the sink's and every group reading the pipeline topics")
 	f.Int("min-replication", 1, "replicas every topic needs (3 on a production cluster)")
 	f.Int64("max-lag", 10000, "records a group may lag behind before the check fails")
 	f.Float64("min-disk-free", 15, "percent of ClickHouse disk that must be free (warns below twice this)")
@@ -107,6 +108,13 @@ func runDoctor(cmd *cobra.Command, a *app) error {
 	if a.v.GetInt("min-replication") < 1 || a.v.GetFloat64("min-disk-free") < 0 || a.v.GetInt64("max-lag") < 0 {
 		return fmt.Errorf("%w: --min-replication must be at least 1, --min-disk-free and --max-lag not negative", errUsage)
 	}
+	// Settings that cannot work are usage errors, before any check.
+	if _, err := a.kafkaSettings(); err != nil {
+		return err
+	}
+	if _, err := a.clickhouseConfig(); err != nil {
+		return err
+	}
 	rep := &doctorReport{}
 	sinkBacklog := a.doctorKafka(ctx, cmd, rep, f, haveForecast, opts)
 	a.doctorClickHouse(ctx, rep, sinkBacklog)
@@ -131,27 +139,18 @@ func runDoctor(cmd *cobra.Command, a *app) error {
 	return nil
 }
 
-// doctorBrokers returns the brokers to check without starting any.
-func (a *app) doctorBrokers() ([]string, string) {
-	if bs := a.brokers(); len(bs) > 0 {
-		return bs, ""
-	}
-	dir := a.dataDir("kafka")
-	if addr, ok := runningBroker(dir); ok {
-		return []string{addr}, ""
-	}
-	return nil, "no --brokers given and no 'surge broker' running on " + dir
-}
-
 // doctorKafka adds the Kafka checks and returns the sink group's lag
 // (records), for the freshness check.
 func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, rep *doctorReport, f plan.Forecast, haveForecast bool, opts plan.Options) int64 {
-	brokers, why := a.doctorBrokers()
-	if brokers == nil {
-		rep.add("kafka brokers", analytics.CheckFail, why, "pass --brokers host:port or start `surge broker`")
+	tctx, cancel := context.WithTimeout(ctx, a.v.GetDuration("timeout"))
+	defer cancel()
+	kc, err := a.kafkaConnect(tctx)
+	if err != nil {
+		rep.add("kafka brokers", analytics.CheckFail, err.Error(), kafkaFix(err))
 		return 0
 	}
-	kc := stream.ClientConfig{Brokers: brokers, ClientID: "surge-doctor", Logger: a.logger}
+	kc.ClientID = "surge-doctor"
+	brokers := kc.Brokers
 	cl, err := kc.NewClient()
 	if err != nil {
 		rep.add("kafka brokers", analytics.CheckFail, err.Error(), "check --brokers")
@@ -159,8 +158,6 @@ func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, rep *doctorRe
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	tctx, cancel := context.WithTimeout(ctx, a.v.GetDuration("timeout"))
-	defer cancel()
 	topics := stream.DefaultTopics().All()
 	if haveForecast {
 		topics = planTopics(f)
@@ -258,7 +255,7 @@ func doctorTopic(t plan.TopicState, p *plan.Plan, minRepl int) doctorCheck {
 
 // doctorGroups adds a check per group and returns the sink group's lag.
 func (a *app) doctorGroups(ctx context.Context, adm *kadm.Client, rep *doctorReport, st *plan.State) int64 {
-	groups := a.v.GetStringSlice("group")
+	groups := splitList(a.v.GetStringSlice("group"))
 	if len(groups) == 0 {
 		groups = []string{a.doctorSinkGroup()}
 		for _, g := range st.Groups {
@@ -355,28 +352,18 @@ func groupLag(lags kadm.DescribedGroupLags, err error, group string, topics []st
 
 // doctorClickHouse adds the ClickHouse checks.
 func (a *app) doctorClickHouse(ctx context.Context, rep *doctorReport, sinkBacklog int64) {
-	cfg := analytics.Config{
-		Addr:        a.v.GetString("clickhouse"),
-		User:        a.v.GetString("clickhouse-user"),
-		Password:    a.v.GetString("clickhouse-password"),
-		Database:    a.v.GetString("clickhouse-database"),
-		DialTimeout: a.v.GetDuration("timeout"),
-	}
-	if cfg.Addr == "" {
-		dir := a.dataDir("clickhouse")
-		addr, ok := reachable(filepath.Join(dir, "server.addr"))
-		if !ok {
-			rep.add("clickhouse", analytics.CheckFail, "no --clickhouse given and no local ClickHouse running on "+dir,
-				"pass --clickhouse host:port or start the pipeline (surge up / surge sink)")
-			return
-		}
-		cfg.Addr = addr
-	}
 	tctx, cancel := context.WithTimeout(ctx, 2*a.v.GetDuration("timeout"))
 	defer cancel()
-	conn, err := analytics.Open(tctx, cfg)
+	conn, err := a.clickhouseConnect(tctx, a.v.GetDuration("timeout"))
 	if err != nil {
-		rep.add("clickhouse", analytics.CheckFail, err.Error(), "check --clickhouse and the server")
+		fix := "check --clickhouse and the server"
+		switch {
+		case errors.Is(err, errNoServer):
+			fix = "pass --clickhouse host:port or start the pipeline (surge up / surge sink)"
+		case errors.Is(err, errUsage):
+			fix = "check --clickhouse-user, --clickhouse-password(-file) and --clickhouse-tls-*"
+		}
+		rep.add("clickhouse", analytics.CheckFail, err.Error(), fix)
 		return
 	}
 	defer conn.Close()
@@ -394,6 +381,17 @@ func (a *app) doctorClickHouse(ctx context.Context, rep *doctorReport, sinkBackl
 	}) {
 		rep.add(c.Name, c.Status, c.Message, c.Fix)
 	}
+}
+
+// kafkaFix says what to do about a kafkaConnect error.
+func kafkaFix(err error) string {
+	switch {
+	case errors.Is(err, errNoServer):
+		return "pass --brokers host:port or start `surge broker`"
+	case errors.Is(err, errUsage):
+		return "check --kafka-sasl-* and --kafka-tls-*"
+	}
+	return "check that the brokers run and that --brokers is right"
 }
 
 func writeDoctor(w io.Writer, rep *doctorReport) {

@@ -84,6 +84,7 @@ func newLagCmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	addKafkaFlags(f)
 	f.StringSlice("group", nil, "consumer group to show (repeatable); default all groups")
 	f.Bool("watch", false, "sample every --interval until interrupted")
 	f.Duration("interval", 5*time.Second, "time between samples")
@@ -99,7 +100,7 @@ func newLagCmd(a *app) *cobra.Command {
 func (a *app) lagOptions() (lagOptions, error) {
 	v := a.v
 	o := lagOptions{
-		groups:      lagList(v.GetStringSlice("group")),
+		groups:      splitList(v.GetStringSlice("group")),
 		watch:       v.GetBool("watch"),
 		interval:    v.GetDuration("interval"),
 		samples:     v.GetInt("samples"),
@@ -122,7 +123,7 @@ func (a *app) lagOptions() (lagOptions, error) {
 	default:
 		o.lagging = time.Duration(secs * float64(time.Second))
 	}
-	for _, s := range lagList(v.GetStringSlice("fail-on")) {
+	for _, s := range splitList(v.GetStringSlice("fail-on")) {
 		st, err := lag.ParseStatus(s)
 		if err != nil || (st != lag.StatusLagging && st != lag.StatusStalled && st != lag.StatusStopped) {
 			return o, fmt.Errorf("%w: --fail-on %q: want lagging, stalled or stopped", errUsage, s)
@@ -130,20 +131,6 @@ func (a *app) lagOptions() (lagOptions, error) {
 		o.failOn = append(o.failOn, st)
 	}
 	return o, nil
-}
-
-// lagList splits comma-separated values (as environment variables and
-// config files give them) and drops empty ones.
-func lagList(vs []string) []string {
-	var out []string
-	for _, v := range vs {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-	}
-	return out
 }
 
 func runLag(ctx context.Context, a *app, w io.Writer, o lagOptions) error {

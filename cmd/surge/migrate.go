@@ -60,27 +60,22 @@ the {shard} and {replica} macros; --print shows the DDL without a server.`,
 			return nil
 		},
 	}
+	addClickHouseFlags(cmd.Flags())
 	cmd.Flags().String("cluster", "", "create the schema ON CLUSTER for this ClickHouse cluster (replicated local tables + Distributed tables)")
 	cmd.Flags().Bool("print", false, "print the cluster DDL instead of applying it (with --cluster)")
 	return cmd
 }
 
-// migrateCluster applies the cluster form of the schema. It connects
-// without a.clickhouse, which would first apply the single-server schema.
+// migrateCluster applies the cluster form of the schema.
 func migrateCluster(cmd *cobra.Command, a *app, cluster string) error {
 	ctx := cmd.Context()
-	addr := a.v.GetString("clickhouse")
-	if addr == "" {
+	if a.v.GetString("clickhouse") == "" {
 		return fmt.Errorf("%w: --cluster needs --clickhouse (a node of the cluster)", errUsage)
 	}
-	conn, err := analytics.Open(ctx, analytics.Config{
-		Addr:     addr,
-		User:     a.v.GetString("clickhouse-user"),
-		Password: a.v.GetString("clickhouse-password"),
-		Database: a.v.GetString("clickhouse-database"),
-	})
+	// Connect only: a.clickhouse would first apply the single-server schema.
+	conn, err := a.clickhouseConnect(ctx, 0)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUnavailable, err)
+		return err
 	}
 	defer conn.Close()
 	applied, err := conn.Migrate(ctx, analytics.WithCluster(cluster))

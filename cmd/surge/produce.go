@@ -71,6 +71,7 @@ against 'surge report campaign-summary'.`,
 		},
 	}
 	addLoadFlags(cmd, 20000, time.Minute)
+	addKafkaFlags(cmd.Flags())
 	cmd.Flags().Bool("no-progress", false, "do not draw the progress bar")
 	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics (Kafka client metrics) on this address while producing")
 	outputFlag(cmd, "table", "json")

@@ -56,6 +56,7 @@ func newReportCmd(a *app) *cobra.Command {
 			return writeReport(cmd.OutOrStdout(), f, res)
 		},
 	}
+	addClickHouseFlags(cmd.Flags())
 	cmd.Flags().String("campaign", "", "only this campaign")
 	cmd.Flags().String("from", "", "start of the time range: RFC 3339 time, or a duration ago such as 2h")
 	cmd.Flags().String("to", "", "end of the time range (exclusive): RFC 3339 time, or a duration ago")

@@ -1,24 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
-	"github.com/surgeio/surge/internal/output"
 )
-
-// app holds what every command shares: the merged configuration and the logger.
-type app struct {
-	v      *viper.Viper
-	logger *slog.Logger
-}
 
 const rootLong = `surge moves commerce traffic through Kafka into ClickHouse for peak days.
 
@@ -37,9 +25,15 @@ client certificates); --clickhouse-password(-file) and --clickhouse-tls-*
 do the same for ClickHouse. Pass passwords through SURGE_* variables or
 *-password-file, not on the command line; surge never prints them.
 
-Configuration precedence: flag > environment (SURGE_<FLAG>, dashes as
-underscores, e.g. SURGE_CLICKHOUSE_USER) > config file (--config, default
-./surge.yaml if present; keys are flag names) > default.`
+Each command has only the flags it uses: the Kafka flags on commands that
+talk to Kafka, the ClickHouse flags on those that use ClickHouse.
+
+Configuration precedence: flag > environment > config file > default.
+Environment: SURGE_<COMMAND>_<FLAG> (e.g. SURGE_SINK_GROUP), then
+SURGE_<FLAG> (e.g. SURGE_CLICKHOUSE_USER); dashes as underscores. Config file
+(--config, default ./surge.yaml if present): connection and logging flags at
+the top level, every other flag under its command (sink: {group: ...}).
+'surge config' shows the result per command.`
 
 func newRootCmd() *cobra.Command {
 	a := &app{v: viper.New()}
@@ -59,17 +53,7 @@ func newRootCmd() *cobra.Command {
   surge sink
   surge report campaign-summary --output json`,
 	}
-	pf := root.PersistentFlags()
-	pf.String("config", "", "config file (YAML); default ./surge.yaml when present")
-	pf.StringSlice("brokers", nil, "Kafka seed brokers host:port,...; empty runs or reuses the embedded broker")
-	pf.String("data-dir", ".surge", "directory for the embedded broker's and local ClickHouse's data")
-	pf.String("clickhouse", "", "ClickHouse native address host:port; empty starts a local clickhouse-server")
-	pf.String("clickhouse-user", "default", "ClickHouse user")
-	pf.String("clickhouse-password", "", "ClickHouse password (prefer SURGE_CLICKHOUSE_PASSWORD)")
-	pf.String("clickhouse-database", "surge", "ClickHouse database")
-	securityFlags(pf)
-	pf.String("log-level", "info", "log level: debug, info, warn, error")
-	pf.String("log-format", "text", "log format: text or json")
+	addGlobalFlags(root.PersistentFlags())
 	root.AddCommand(
 		newVersionCmd(),
 		newConfigCmd(a),
@@ -90,42 +74,31 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
-// init merges flags, environment and the config file, and sets up logging.
+// init merges the environment and the config file into the flags of cmd
+// (config_resolve.go) and sets up logging.
 func (a *app) init(cmd *cobra.Command) error {
-	v := a.v
-	v.SetEnvPrefix("SURGE")
-	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
-	v.AutomaticEnv()
-	var bindErr error
-	bind := func(f *pflag.Flag) {
-		if err := v.BindPFlag(f.Name, f); err != nil && bindErr == nil {
-			bindErr = err
-		}
+	file, err := configFile(cmd)
+	if err != nil {
+		return err
 	}
-	cmd.Flags().VisitAll(bind)
-	cmd.InheritedFlags().VisitAll(bind)
-	if bindErr != nil {
-		return bindErr
+	m, err := readConfigFile(cmd.Root(), file)
+	if err != nil {
+		return err
 	}
-	if file := v.GetString("config"); file != "" {
-		v.SetConfigFile(file)
-		if err := v.ReadInConfig(); err != nil {
-			return fmt.Errorf("%w: read config file %s: %v", errUsage, file, err)
-		}
-	} else if _, err := os.Stat("surge.yaml"); err == nil {
-		v.SetConfigFile("surge.yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return fmt.Errorf("%w: read config file surge.yaml: %v", errUsage, err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if a.sources, err = resolve(cmd, m); err != nil {
+		return err
+	}
+	a.file, a.fileValues = file, m
+	a.v = viper.New()
+	if err := a.v.BindPFlags(cmd.Flags()); err != nil {
+		return err
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(v.GetString("log-level"))); err != nil {
-		return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, v.GetString("log-level"))
+	if err := level.UnmarshalText([]byte(a.v.GetString("log-level"))); err != nil {
+		return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, a.v.GetString("log-level"))
 	}
 	hopts := &slog.HandlerOptions{Level: level}
-	switch f := v.GetString("log-format"); f {
+	switch f := a.v.GetString("log-format"); f {
 	case "text":
 		a.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), hopts))
 	case "json":
@@ -134,37 +107,4 @@ func (a *app) init(cmd *cobra.Command) error {
 		return fmt.Errorf("%w: --log-format %q: want text or json", errUsage, f)
 	}
 	return nil
-}
-
-// securityFlags adds the Kafka and ClickHouse SASL, password and TLS flags.
-func securityFlags(pf *pflag.FlagSet) {
-	pf.String("kafka-sasl-mechanism", "", "Kafka SASL mechanism: plain, scram-sha-256 or scram-sha-512; empty for no SASL")
-	pf.String("kafka-sasl-user", "", "Kafka SASL user")
-	pf.String("kafka-sasl-password", "", "Kafka SASL password (prefer SURGE_KAFKA_SASL_PASSWORD or --kafka-sasl-password-file)")
-	pf.String("kafka-sasl-password-file", "", "file holding the Kafka SASL password (e.g. a mounted secret)")
-	pf.Bool("kafka-tls", false, "connect to Kafka over TLS (implied by the other --kafka-tls-* flags)")
-	pf.String("kafka-tls-ca", "", "PEM file of the CAs that sign the brokers' certificates (default: the system's)")
-	pf.String("kafka-tls-cert", "", "PEM client certificate, for brokers that require one (with --kafka-tls-key)")
-	pf.String("kafka-tls-key", "", "PEM key of --kafka-tls-cert")
-	pf.String("kafka-tls-server-name", "", "host name the brokers' certificates must be valid for (default: each broker's host)")
-	pf.Bool("kafka-tls-insecure-skip-verify", false, "TESTS ONLY: accept any broker certificate")
-	pf.String("clickhouse-password-file", "", "file holding the ClickHouse password (e.g. a mounted secret)")
-	pf.Bool("clickhouse-tls", false, "connect to ClickHouse's secure native port over TLS (implied by the other --clickhouse-tls-* flags)")
-	pf.String("clickhouse-tls-ca", "", "PEM file of the CAs that sign ClickHouse's certificate (default: the system's)")
-	pf.String("clickhouse-tls-server-name", "", "host name ClickHouse's certificate must be valid for (default: the --clickhouse host)")
-	pf.Bool("clickhouse-tls-insecure-skip-verify", false, "TESTS ONLY: accept any ClickHouse certificate")
-}
-
-// outputFlag adds --output to a read command.
-func outputFlag(cmd *cobra.Command, formats ...string) {
-	cmd.Flags().StringP("output", "o", formats[0], "output format: "+strings.Join(formats, ", "))
-}
-
-// outputFormat reads --output, checked against the formats a command offers.
-func (a *app) outputFormat(allowed ...output.Format) (output.Format, error) {
-	f, err := output.Parse(a.v.GetString("output"), allowed...)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return f, nil
 }

@@ -92,6 +92,7 @@ issued, their value and the share of its budget spent, and the same per hour.`,
 			return printBacktest(cmd.OutOrStdout(), f, res)
 		},
 	}
+	addClickHouseFlags(cmd.Flags())
 	cmd.Flags().String("from", "", "start of the replay: RFC 3339 time or a duration ago such as 24h (required)")
 	cmd.Flags().String("to", "", "end of the replay (exclusive); default now")
 	cmd.Flags().Int32("partitions", 8, "input partitions to split budgets over, as in the live deployment")

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/encoding/json"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -163,17 +162,13 @@ func TestSecurityFlagErrors(t *testing.T) {
 func TestConfigRedactsSecrets(t *testing.T) {
 	t.Chdir(t.TempDir())
 	t.Setenv("SURGE_KAFKA_SASL_PASSWORD", cliPassword)
-	out, errOut, err := run(t, "config", "--output", "json", "--clickhouse-password", cliPassword,
-		"--kafka-sasl-mechanism", "scram-sha-512", "--kafka-sasl-user", "alice",
-		"--clickhouse-password-file", "/run/secrets/ch", "--kafka-tls-ca", "/etc/ca.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertNoSecret(t, out, errOut)
-	var m map[string]any
-	if err := json.Unmarshal([]byte(out), &m); err != nil {
-		t.Fatalf("config output is not JSON: %v\n%s", err, out)
-	}
+	t.Setenv("SURGE_CLICKHOUSE_PASSWORD", cliPassword)
+	t.Setenv("SURGE_KAFKA_SASL_MECHANISM", "scram-sha-512")
+	t.Setenv("SURGE_KAFKA_SASL_USER", "alice")
+	t.Setenv("SURGE_CLICKHOUSE_PASSWORD_FILE", "/run/secrets/ch")
+	t.Setenv("SURGE_KAFKA_TLS_CA", "/etc/ca.pem")
+	t.Setenv("SURGE_BROKER_SASL_PASSWORD", cliPassword)
+	m := effective(t, "sink")
 	for key, want := range map[string]any{
 		"kafka-sasl-password":      "(set)",
 		"clickhouse-password":      "(set)",
@@ -183,15 +178,17 @@ func TestConfigRedactsSecrets(t *testing.T) {
 		"clickhouse-password-file": "/run/secrets/ch",
 		"kafka-tls":                false,
 	} {
-		if got := m[key]; got != want {
+		if got := m[key].Value; got != want {
 			t.Errorf("%s: got %v, want %v", key, got, want)
 		}
 	}
-	table, _, err := run(t, "config")
-	if err != nil {
-		t.Fatal(err)
+	for _, args := range [][]string{{"config"}, {"config", "--output", "json"}, {"config", "broker"}} {
+		out, errOut, err := run(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertNoSecret(t, out, errOut)
 	}
-	assertNoSecret(t, table)
 }
 
 // TestBrokerSecured runs `surge broker` with SASL and TLS and reaches it

@@ -63,6 +63,8 @@ dead-letter topic (and the sink_rejects table) with the reason; the sink goes on
 		},
 	}
 	addSinkFlags(cmd)
+	addKafkaFlags(cmd.Flags())
+	addClickHouseFlags(cmd.Flags())
 	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
 	return cmd
 }

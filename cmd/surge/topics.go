@@ -18,6 +18,7 @@ func newTopicsCmd(a *app) *cobra.Command {
 		Use:   "topics",
 		Short: "Create, list and describe the pipeline's Kafka topics",
 	}
+	addKafkaFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newTopicsCreateCmd(a), newTopicsListCmd(a), newTopicsDescribeCmd(a), newTopicsResizeCmd(a), newTopicsPlanCmd(a))
 	return cmd
 }

@@ -49,6 +49,8 @@ checks the counts against what was produced, and prints the report.`,
 	addLoadFlags(cmd, 5000, time.Minute)
 	addUpGatewayFlags(cmd)
 	addSinkFlags(cmd)
+	addKafkaFlags(cmd.Flags())
+	addClickHouseFlags(cmd.Flags())
 	cmd.Flags().Int32("partitions", 8, "partitions per topic when creating them")
 	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
 	cmd.Flags().Bool("no-progress", false, "do not draw the progress bar")
