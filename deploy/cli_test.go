@@ -191,13 +191,21 @@ func (c *cli) parse(args []string) (*invocation, error) {
 	return inv, nil
 }
 
-// envFlag maps a SURGE_* environment variable to the flag it sets for cmd,
+// envFlag maps a SURGE_* environment variable (SURGE_<FLAG> or
+// SURGE_<COMMAND>_<FLAG>) to the flag it sets for cmd,
 // and checks the value against the flag's type. ok is false for a variable
 // without the SURGE_ prefix.
 func (cmd *command) envFlag(name, value string) (flag string, ok bool, err error) {
 	rest, ok := strings.CutPrefix(name, "SURGE_")
 	if !ok {
 		return "", false, nil
+	}
+	// SURGE_<COMMAND>_<FLAG> names the command's own flag.
+	prefix := strings.ToUpper(strings.ReplaceAll(cmd.path, " ", "_")) + "_"
+	if own, ok := strings.CutPrefix(rest, prefix); ok && cmd.path != "" {
+		if _, known := cmd.flags[strings.ReplaceAll(strings.ToLower(own), "_", "-")]; known {
+			rest = own
+		}
 	}
 	flag = strings.ReplaceAll(strings.ToLower(rest), "_", "-")
 	typ, known := cmd.flags[flag]
@@ -251,12 +259,13 @@ func TestCLIHelpParsed(t *testing.T) {
 		flags    []string
 		wantType map[string]string
 	}{
-		{path: "", flags: []string{"brokers", "data-dir", "clickhouse", "clickhouse-user", "clickhouse-password", "clickhouse-database", "log-level", "log-format", "config"}},
+		{path: "", flags: []string{"log-level", "log-format", "config"}},
 		{path: "sink", flags: []string{"group", "batch-rows", "batch-interval", "metrics-addr", "brokers", "clickhouse-password"},
 			wantType: map[string]string{"batch-rows": "int", "batch-interval": "duration", "metrics-addr": "string"}},
 		{path: "topics create", flags: []string{"partitions", "replication", "output", "brokers"},
 			wantType: map[string]string{"partitions": "int32", "replication": "int"}},
-		{path: "migrate", flags: []string{"clickhouse", "clickhouse-database"}},
+		{path: "migrate", flags: []string{"clickhouse", "clickhouse-database", "clickhouse-user", "clickhouse-password", "data-dir"}},
+		{path: "lag", flags: []string{"brokers", "data-dir", "kafka-sasl-password-file", "log-level"}},
 		{path: "produce", flags: []string{"rate", "duration", "shape", "no-progress"},
 			wantType: map[string]string{"no-progress": "", "rate": "float", "max-records": "int"}},
 		{path: "topics list"}, {path: "topics describe"}, {path: "up"}, {path: "broker"}, {path: "report"}, {path: "version"},
@@ -287,5 +296,8 @@ func TestCLIHelpParsed(t *testing.T) {
 	}
 	if _, _, err := c.commands["sink"].envFlag("SURGE_CLICKHOUSE_PASSWD", "x"); err == nil {
 		t.Error("envFlag SURGE_CLICKHOUSE_PASSWD: got no error, want one")
+	}
+	if f, _, err := c.commands["sink"].envFlag("SURGE_SINK_BATCH_ROWS", "10"); err != nil || f != "batch-rows" {
+		t.Errorf("envFlag SURGE_SINK_BATCH_ROWS: got %q, %v, want batch-rows", f, err)
 	}
 }

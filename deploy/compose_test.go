@@ -304,11 +304,13 @@ func TestComposeSurge(t *testing.T) {
 	}
 }
 
-// TestComposeSurgeEndpoints checks that surge's SURGE_BROKERS and
-// SURGE_CLICKHOUSE* settings reach the Kafka and ClickHouse services as
-// they are configured.
+// TestComposeSurgeEndpoints checks that every surge service whose command
+// talks to Kafka (has --brokers) or ClickHouse (has --clickhouse) gets the
+// SURGE_BROKERS or SURGE_CLICKHOUSE* settings, and that they reach the
+// Kafka and ClickHouse services as they are configured.
 func TestComposeSurgeEndpoints(t *testing.T) {
 	c := readCompose(t)
+	cli := surgeCLI(t)
 	ch := c.Services["clickhouse"].Environment
 	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
 		s := c.Services[name]
@@ -317,21 +319,20 @@ func TestComposeSurgeEndpoints(t *testing.T) {
 		}
 		env := s.Environment
 		t.Run(name, func(t *testing.T) {
-			var got []string
-			for _, b := range strings.Split(env["SURGE_BROKERS"], ",") {
-				host, p, err := net.SplitHostPort(b)
-				if err != nil {
-					t.Fatalf("SURGE_BROKERS %q: %v", env["SURGE_BROKERS"], err)
-				}
-				kenv := c.Services[host].Environment
-				adv := listeners(t, kenv["KAFKA_ADVERTISED_LISTENERS"])[kenv["KAFKA_INTER_BROKER_LISTENER_NAME"]]
-				if adv != b {
-					t.Errorf("SURGE_BROKERS entry %s: got %s advertising %q there, want the address it advertises inside the network", b, host, adv)
-				}
-				got = append(got, host+":"+p)
+			inv, err := cli.parse(s.Command)
+			if err != nil {
+				t.Fatalf("command %q: %v", s.Command, err)
 			}
-			if len(got) != len(c.kafkaServices()) {
-				t.Errorf("SURGE_BROKERS: got %v, want all %d brokers", got, len(c.kafkaServices()))
+			_, kafka := inv.cmd.flags["brokers"]
+			_, clickhouse := inv.cmd.flags["clickhouse"]
+			if !kafka && !clickhouse {
+				t.Fatalf("surge %s connects to neither Kafka nor ClickHouse", inv.cmd.path)
+			}
+			if kafka {
+				checkComposeBrokers(t, c, env)
+			}
+			if !clickhouse {
+				return
 			}
 			if got, want := env["SURGE_CLICKHOUSE"], "clickhouse:9000"; got != want {
 				t.Errorf("SURGE_CLICKHOUSE: got %q, want %q (the native protocol port)", got, want)
@@ -347,6 +348,28 @@ func TestComposeSurgeEndpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkComposeBrokers checks that SURGE_BROKERS names every broker by the
+// address it advertises inside the network.
+func checkComposeBrokers(t *testing.T, c *composeFile, env map[string]string) {
+	t.Helper()
+	var got []string
+	for _, b := range strings.Split(env["SURGE_BROKERS"], ",") {
+		host, p, err := net.SplitHostPort(b)
+		if err != nil {
+			t.Fatalf("SURGE_BROKERS %q: %v", env["SURGE_BROKERS"], err)
+		}
+		kenv := c.Services[host].Environment
+		adv := listeners(t, kenv["KAFKA_ADVERTISED_LISTENERS"])[kenv["KAFKA_INTER_BROKER_LISTENER_NAME"]]
+		if adv != b {
+			t.Errorf("SURGE_BROKERS entry %s: got %s advertising %q there, want the address it advertises inside the network", b, host, adv)
+		}
+		got = append(got, host+":"+p)
+	}
+	if len(got) != len(c.kafkaServices()) {
+		t.Errorf("SURGE_BROKERS: got %v, want all %d brokers", got, len(c.kafkaServices()))
 	}
 }
 
