@@ -232,6 +232,14 @@ LIMIT 10`)
 	return rows.Err()
 }
 
+// Freshness returns, per raw table holding rows, its row count and the
+// newest ingested_at, from the parts' metadata (no scan).
+func (c *Conn) Freshness(ctx context.Context) ([]TableFreshness, error) {
+	h := &Health{}
+	err := c.freshness(ctx, h)
+	return h.Freshness, err
+}
+
 func (c *Conn) freshness(ctx context.Context, h *Health) error {
 	names := make([]string, len(Tables))
 	for i, t := range Tables {

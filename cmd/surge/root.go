@@ -63,6 +63,7 @@ func newRootCmd() *cobra.Command {
 		newSinkCmd(a),
 		newTriggersCmd(a), newRulesCmd(a),
 		newReportCmd(a),
+		newUICmd(a),
 		newMigrateCmd(a),
 		newUpCmd(a),
 		newGatewayCmd(a),

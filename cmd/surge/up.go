@@ -54,6 +54,7 @@ checks the counts against what was produced, and prints the report.`,
 	cmd.Flags().Int32("partitions", 8, "partitions per topic when creating them")
 	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
 	cmd.Flags().Bool("no-progress", false, "do not draw the progress bar")
+	cmd.Flags().String("ui-addr", "127.0.0.1:8070", `serve the live campaign page (surge ui) here while the run lasts; "" for none`)
 	return cmd
 }
 
@@ -143,6 +144,9 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 
 	fmt.Fprintf(out, "surge up: brokers %v, ClickHouse database %q, %s of %s traffic at %.0f records/s\n",
 		kc.Brokers, ch.Database(), cfg.Duration, cfg.Shape, cfg.Rate)
+	if stopUI := upUI(ctx, a, ch, kc, out); stopUI != nil {
+		defer stopUI()
+	}
 	gen := generate
 	if a.v.GetBool("via-gateway") {
 		gen = generateViaGateway // the traffic goes through the HTTP gateway

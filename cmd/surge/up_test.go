@@ -28,6 +28,7 @@ func TestUpVerifiesTheRun(t *testing.T) {
 		"dispatch inventory handled",
 		"coupons issued live:",
 		"COUPONS_REDEEMED",
+		"campaign page: http://127.0.0.1:",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("surge up output lacks %q:\n%s", want, out)

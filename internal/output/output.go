@@ -42,17 +42,7 @@ func Parse(name string, allowed ...Format) (Format, error) {
 func Rows(w io.Writer, f Format, columns []string, rows [][]any) error {
 	switch f {
 	case JSON:
-		objs := make([]map[string]any, len(rows))
-		for i, r := range rows {
-			m := make(map[string]any, len(columns))
-			for j, c := range columns {
-				if j < len(r) {
-					m[c] = jsonValue(r[j])
-				}
-			}
-			objs[i] = m
-		}
-		return Value(w, objs)
+		return Value(w, Objects(columns, rows))
 	case CSV:
 		cw := csv.NewWriter(w)
 		if err := cw.Write(columns); err != nil {
@@ -81,6 +71,22 @@ func Rows(w io.Writer, f Format, columns []string, rows [][]any) error {
 		}
 		return tw.Flush()
 	}
+}
+
+// Objects returns rows as the JSON form of Rows has them: one object per row
+// keyed by column name, times as RFC 3339 strings in UTC.
+func Objects(columns []string, rows [][]any) []map[string]any {
+	objs := make([]map[string]any, len(rows))
+	for i, r := range rows {
+		m := make(map[string]any, len(columns))
+		for j, c := range columns {
+			if j < len(r) {
+				m[c] = jsonValue(r[j])
+			}
+		}
+		objs[i] = m
+	}
+	return objs
 }
 
 // Value writes v as indented JSON.

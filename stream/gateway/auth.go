@@ -17,7 +17,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Scope names what an API key may write.
+// Scope names what an API key may do.
 type Scope string
 
 // The scopes. A key without a route's scope gets 403 there.
@@ -26,6 +26,9 @@ const (
 	ScopeOrdersWrite Scope = "orders:write"
 	// ScopeEventsWrite allows POST /v1/events and /v1/events:batch.
 	ScopeEventsWrite Scope = "events:write"
+	// ScopeReportsRead allows reading the campaign page and its report
+	// API (surge ui); it writes nothing, so the gateway's routes refuse it.
+	ScopeReportsRead Scope = "reports:read"
 )
 
 // ErrInvalidKeys is wrapped by every error about a keys file or a Key.
@@ -73,7 +76,20 @@ type scopeSet uint8
 const (
 	scopeOrders scopeSet = 1 << iota
 	scopeEvents
+	scopeReports
 )
+
+func (s Scope) bit() scopeSet {
+	switch s {
+	case ScopeOrdersWrite:
+		return scopeOrders
+	case ScopeEventsWrite:
+		return scopeEvents
+	case ScopeReportsRead:
+		return scopeReports
+	}
+	return 0
+}
 
 func (s scopeSet) has(want scopeSet) bool { return s&want == want }
 
@@ -159,17 +175,14 @@ func parseKey(k Key) (parsedKey, error) {
 	}
 	copy(pk.hash[:], b)
 	if len(k.Scopes) == 0 {
-		return pk, fmt.Errorf("%s: no scopes; want %s and/or %s", k.Name, ScopeOrdersWrite, ScopeEventsWrite)
+		return pk, fmt.Errorf("%s: no scopes; want one or more of %s, %s, %s", k.Name, ScopeOrdersWrite, ScopeEventsWrite, ScopeReportsRead)
 	}
 	for _, s := range k.Scopes {
-		switch s {
-		case ScopeOrdersWrite:
-			pk.scopes |= scopeOrders
-		case ScopeEventsWrite:
-			pk.scopes |= scopeEvents
-		default:
-			return pk, fmt.Errorf("%s: unknown scope %q; want %s or %s", k.Name, s, ScopeOrdersWrite, ScopeEventsWrite)
+		b := s.bit()
+		if b == 0 {
+			return pk, fmt.Errorf("%s: unknown scope %q; want %s, %s or %s", k.Name, s, ScopeOrdersWrite, ScopeEventsWrite, ScopeReportsRead)
 		}
+		pk.scopes |= b
 	}
 	if k.Rate < 0 || k.Burst < 0 {
 		return pk, fmt.Errorf("%s: rate and burst must not be negative", k.Name)
@@ -212,6 +225,25 @@ func (k *Keys) Names() []string {
 	}
 	return out
 }
+
+// Authorize checks an API key's secret against the set: it returns the
+// matching key's name, and whether that key holds scope. The comparison
+// takes the same time whichever key (if any) matches. name is "" when no
+// key matches.
+func (k *Keys) Authorize(secret string, scope Scope) (name string, ok bool) {
+	i := k.lookup(secret)
+	if i < 0 {
+		return "", false
+	}
+	pk := k.keys[i]
+	b := scope.bit()
+	return pk.Name, b != 0 && pk.scopes.has(b)
+}
+
+// Credential returns the API key a request carries, as the gateway reads
+// it ("Authorization: Bearer KEY" or "X-API-Key: KEY"), and whether the
+// request carries any credential at all.
+func Credential(r *http.Request) (string, bool) { return credential(r) }
 
 // lookup returns the index of the key whose hash matches secret's, or -1.
 // It compares against every key in constant time, so the time taken does

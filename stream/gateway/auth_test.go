@@ -86,3 +86,33 @@ func TestLoadKeysAndLookup(t *testing.T) {
 		t.Error("LoadKeys of a missing file: got no error")
 	}
 }
+
+func TestKeysAuthorize(t *testing.T) {
+	keys, err := NewKeys(
+		Key{Name: "shop", SHA256: HashKey("shop-secret-0123456789"), Scopes: []Scope{ScopeOrdersWrite, ScopeEventsWrite}},
+		Key{Name: "analyst", SHA256: HashKey("analyst-secret-0123456"), Scopes: []Scope{ScopeReportsRead}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		secret   string
+		scope    Scope
+		wantName string
+		wantOK   bool
+	}{
+		{"analyst-secret-0123456", ScopeReportsRead, "analyst", true},
+		{"analyst-secret-0123456", ScopeOrdersWrite, "analyst", false},
+		{"shop-secret-0123456789", ScopeReportsRead, "shop", false},
+		{"shop-secret-0123456789", ScopeEventsWrite, "shop", true},
+		{"wrong", ScopeReportsRead, "", false},
+		{"", ScopeReportsRead, "", false},
+		{"analyst-secret-0123456", Scope("reports:write"), "analyst", false},
+	}
+	for _, tt := range tests {
+		name, ok := keys.Authorize(tt.secret, tt.scope)
+		if name != tt.wantName || ok != tt.wantOK {
+			t.Errorf("Authorize(%q, %s) = %q, %v; want %q, %v", tt.secret, tt.scope, name, ok, tt.wantName, tt.wantOK)
+		}
+	}
+}
