@@ -71,8 +71,8 @@ const LocalSuffix = "_local"
 // migration. It needs no server; `surge migrate --cluster NAME --print`
 // prints it for review.
 func ClusterDDL(database, cluster string) (string, error) {
-	if !identRE.MatchString(database) {
-		return "", fmt.Errorf("clickhouse database %q: must be letters, digits and underscores, not starting with a digit", database)
+	if err := CheckDatabase(database); err != nil {
+		return "", err
 	}
 	r := clusterRender{cluster: cluster, replicated: true, onCluster: true}
 	files, err := loadMigrations(migrationFiles)

@@ -180,8 +180,8 @@ func Open(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !identRE.MatchString(cfg.Database) {
-		return nil, fmt.Errorf("clickhouse database %q: must be letters, digits and underscores, not starting with a digit", cfg.Database)
+	if err := CheckDatabase(cfg.Database); err != nil {
+		return nil, err
 	}
 
 	// The database may not exist yet, and a handshake naming a missing
@@ -330,4 +330,17 @@ func (c *Conn) Addr() string { return c.addr }
 func (c *Conn) Close() error {
 	c.closeNodes()
 	return c.db.Close()
+}
+
+// ErrInvalidDatabase is returned (wrapped) for a database name that is not
+// a plain identifier.
+var ErrInvalidDatabase = errors.New("invalid clickhouse database name")
+
+// CheckDatabase checks that name is a plain identifier (letters, digits and
+// underscores, not starting with a digit), as Config.Database must be.
+func CheckDatabase(name string) error {
+	if !identRE.MatchString(name) {
+		return fmt.Errorf("%w %q: must be letters, digits and underscores, not starting with a digit", ErrInvalidDatabase, name)
+	}
+	return nil
 }

@@ -33,6 +33,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"report", "campaign-summary", "--output", "xml"}, `unknown output format "xml"`, exitUsage},
 		{[]string{"topics", "list", "--output", "yaml"}, `unknown output format "yaml"`, exitUsage},
 		{[]string{"broker", "--partitions", "0"}, "--partitions must be at least 1", exitUsage},
+		{[]string{"report", "no-such-report"}, `unknown report "no-such-report": valid reports are campaign-summary`, exitUsage},
+		{[]string{"report", "funnel", "--clickhouse-database", "bad-name"}, `invalid clickhouse database name "bad-name"`, exitUsage},
+		{[]string{"migrate", "--clickhouse-database", "1st"}, `--clickhouse-database: invalid clickhouse database name "1st"`, exitUsage},
+		{[]string{"migrate", "--print", "--cluster", "c", "--clickhouse-database", "a;b"}, `invalid clickhouse database name "a;b"`, exitUsage},
+		{[]string{"migrate", "--print"}, "--print needs --cluster", exitUsage},
+		{[]string{"migrate", "--output", "csv"}, `unknown output format "csv"`, exitUsage},
 	}
 	for _, tt := range tests {
 		_, _, err := run(t, tt.args...)

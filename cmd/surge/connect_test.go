@@ -76,7 +76,8 @@ func TestCommandsConnectSecured(t *testing.T) {
 		{name: "topics describe", args: []string{"topics", "describe", "orders"}, kafka: true, wantOut: "topic orders: 2 partitions"},
 		{name: "topics plan", args: []string{"topics", "plan", "--forecast", "orders=1000/s", "--partition-capacity", "5000/s"}, kafka: true, wantOut: "orders"},
 		{name: "topics resize", args: []string{"topics", "resize", "orders", "--partitions", "4", "--dry-run", "--sample", "0"}, kafka: true, wantOut: "4"},
-		{name: "produce", args: []string{"produce", "--max-records", "50", "--rate", "0", "--duration", "30s", "--no-progress"}, kafka: true},
+		{name: "produce", args: []string{"produce", "--max-records", "50", "--rate", "0", "--duration", "30s", "--no-progress", "--output", "json"},
+			kafka: true, wantOut: `"acked": 50`},
 		{name: "lag", args: []string{"lag", "--samples", "1"}, kafka: true},
 		{name: "dlq list", args: []string{"dlq", "list", "--group", "payment"}, kafka: true},
 		{name: "dlq redrive", args: []string{"dlq", "redrive", "--group", "payment"}, kafka: true},
@@ -84,6 +85,7 @@ func TestCommandsConnectSecured(t *testing.T) {
 		{name: "gateway", args: []string{"gateway", "--no-auth", "--addr", "127.0.0.1:0"}, kafka: true, serve: 3 * time.Second},
 		{name: "triggers", args: []string{"triggers", "--rules", rulesFile}, kafka: true, serve: 3 * time.Second},
 		{name: "migrate", args: []string{"migrate"}, ch: true, wantOut: "001_raw_tables"},
+		{name: "migrate --output json", args: []string{"migrate", "--output", "json"}, ch: true, wantOut: `"name": "001_raw_tables"`},
 		// The server is no cluster: reaching the ON CLUSTER step shows the
 		// connection and the credentials worked.
 		{name: "migrate --cluster", args: []string{"migrate", "--cluster", "surge"}, ch: true, wantErr: "surge"},

@@ -184,11 +184,7 @@ func printDeadLetters(w io.Writer, f output.Format, es []dispatch.DeadLetterEntr
 
 func showDeadLetter(w io.Writer, f output.Format, e dispatch.DeadLetterEntry) error {
 	if f == output.JSON {
-		v := map[string]any{"id": e.ID(), "entry": e, "value": json.RawMessage(e.Value)}
-		if !json.Valid(e.Value) {
-			v["value"] = string(e.Value)
-		}
-		return output.Value(w, v)
+		return output.Value(w, newDeadLetterReport(e))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "id:            %s\nevent id:      %s\nkey:           %s\n", e.ID(), e.EventID, e.Key)
@@ -204,4 +200,37 @@ func showDeadLetter(w io.Writer, f output.Format, e dispatch.DeadLetterEntry) er
 	fmt.Fprintf(&b, "value:\n%s\n", e.Value)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// deadLetterReport is surge dlq show's --output json. Its keys are stable.
+type deadLetterReport struct {
+	ID    string          `json:"id"`
+	Entry deadLetterEntry `json:"entry"`
+	// Value is the record's value: its JSON when it is JSON, else a string.
+	Value any `json:"value"`
+}
+
+// deadLetterEntry is the entry with its key and headers as text.
+type deadLetterEntry struct {
+	dispatch.DeadLetterEntry
+	Key     string             `json:"key"`
+	Value   string             `json:"value"`
+	Headers []deadLetterHeader `json:"headers,omitempty"`
+}
+
+type deadLetterHeader struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func newDeadLetterReport(e dispatch.DeadLetterEntry) deadLetterReport {
+	r := deadLetterReport{ID: e.ID(), Value: string(e.Value),
+		Entry: deadLetterEntry{DeadLetterEntry: e, Key: string(e.Key), Value: string(e.Value)}}
+	if json.Valid(e.Value) {
+		r.Value = json.RawMessage(e.Value)
+	}
+	for _, h := range e.Headers {
+		r.Entry.Headers = append(r.Entry.Headers, deadLetterHeader{Key: h.Key, Value: string(h.Value)})
+	}
+	return r
 }

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/internal/output"
 )
 
 func newMigrateCmd(a *app) *cobra.Command {
+	o := &migrateOptions{}
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply ClickHouse migrations (tables, rollups) and show their status",
@@ -24,73 +29,104 @@ views on the local tables. Run it once, before any other surge command points
 at the cluster (they would otherwise create single-server tables on the node
 they reach). It needs --clickhouse and a cluster with ZooKeeper or Keeper and
 the {shard} and {replica} macros; --print shows the DDL without a server.`,
-		Example: `  surge migrate
+		Example: `  surge migrate --output json
   surge migrate --clickhouse chi-surge-surge-0-0:9000 --cluster surge
   surge migrate --cluster surge --print > schema.sql`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cluster := a.v.GetString("cluster")
-			if a.v.GetBool("print") {
-				if cluster == "" {
-					return fmt.Errorf("%w: --print needs --cluster", errUsage)
-				}
-				ddl, err := analytics.ClusterDDL(a.v.GetString("clickhouse-database"), cluster)
-				if err != nil {
-					return fmt.Errorf("%w: %v", errUsage, err)
-				}
-				_, err = fmt.Fprintln(cmd.OutOrStdout(), ddl)
-				return err
+			var err error
+			if o.format, err = output.Parse(o.output, output.Table, output.JSON); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
 			}
-			if cluster != "" {
-				return migrateCluster(cmd, a, cluster)
+			if o.print && o.cluster == "" {
+				return fmt.Errorf("%w: --print needs --cluster", errUsage)
 			}
-			ch, release, err := a.clickhouse(ctx)
-			if err != nil {
-				return err
-			}
-			defer release()
-			status, err := ch.MigrationStatus(ctx)
-			if err != nil {
-				return err
-			}
-			for _, m := range status {
-				fmt.Fprintf(cmd.OutOrStdout(), "%v\n", m)
-			}
-			return nil
+			return runMigrate(cmd.Context(), a, cmd.OutOrStdout(), o)
 		},
 	}
-	addClickHouseFlags(cmd.Flags())
-	cmd.Flags().String("cluster", "", "create the schema ON CLUSTER for this ClickHouse cluster (replicated local tables + Distributed tables)")
-	cmd.Flags().Bool("print", false, "print the cluster DDL instead of applying it (with --cluster)")
+	f := cmd.Flags()
+	addClickHouseFlags(f)
+	f.StringVar(&o.cluster, "cluster", "", "create the schema ON CLUSTER for this ClickHouse cluster (replicated local tables + Distributed tables)")
+	f.BoolVar(&o.print, "print", false, "print the cluster DDL instead of applying it (with --cluster)")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json")
 	return cmd
 }
 
-// migrateCluster applies the cluster form of the schema.
-func migrateCluster(cmd *cobra.Command, a *app, cluster string) error {
-	ctx := cmd.Context()
-	if a.v.GetString("clickhouse") == "" {
-		return fmt.Errorf("%w: --cluster needs --clickhouse (a node of the cluster)", errUsage)
-	}
-	// Connect only: a.clickhouse would first apply the single-server schema.
-	conn, err := a.clickhouseConnect(ctx, 0)
-	if err != nil {
+// migrateOptions are surge migrate's flags.
+type migrateOptions struct {
+	cluster string
+	print   bool
+	output  string
+	format  output.Format
+}
+
+// migrateReport is surge migrate's --output json. Its keys are stable.
+type migrateReport struct {
+	Database   string            `json:"database"`
+	Cluster    string            `json:"cluster,omitempty"`
+	Migrations []migrationStatus `json:"migrations"`
+}
+
+type migrationStatus struct {
+	Version   uint32    `json:"version"`
+	Name      string    `json:"name"`
+	Applied   bool      `json:"applied"`
+	AppliedAt time.Time `json:"applied_at,omitzero"`
+}
+
+func runMigrate(ctx context.Context, a *app, w io.Writer, o *migrateOptions) error {
+	if o.print {
+		ddl, err := analytics.ClusterDDL(a.v.GetString("clickhouse-database"), o.cluster)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		_, err = fmt.Fprintln(w, ddl)
 		return err
 	}
-	defer conn.Close()
-	applied, err := conn.Migrate(ctx, analytics.WithCluster(cluster))
-	if err != nil {
-		return fmt.Errorf("apply ClickHouse migrations on cluster %s: %w", cluster, err)
-	}
-	if len(applied) > 0 {
-		a.logger.Info("applied ClickHouse migrations on the cluster", "cluster", cluster, "migrations", applied)
+	var conn *analytics.Conn
+	if o.cluster == "" {
+		ch, release, err := a.clickhouse(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
+		conn = ch
+	} else {
+		if a.v.GetString("clickhouse") == "" {
+			return fmt.Errorf("%w: --cluster needs --clickhouse (a node of the cluster)", errUsage)
+		}
+		// Connect only: a.clickhouse would first apply the single-server
+		// schema.
+		ch, err := a.clickhouseConnect(ctx, 0)
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		applied, err := ch.Migrate(ctx, analytics.WithCluster(o.cluster))
+		if err != nil {
+			return fmt.Errorf("apply ClickHouse migrations on cluster %s: %w", o.cluster, err)
+		}
+		if len(applied) > 0 {
+			a.logger.Info("applied ClickHouse migrations on the cluster", "cluster", o.cluster, "migrations", applied)
+		}
+		conn = ch
 	}
 	status, err := conn.MigrationStatus(ctx)
 	if err != nil {
 		return err
 	}
-	for _, m := range status {
-		fmt.Fprintf(cmd.OutOrStdout(), "%v\n", m)
+	rep := migrateReport{Database: conn.Database(), Cluster: o.cluster, Migrations: make([]migrationStatus, len(status))}
+	rows := make([][]any, len(status))
+	for i, m := range status {
+		rep.Migrations[i] = migrationStatus{Version: m.Version, Name: m.Name, Applied: m.Applied, AppliedAt: m.AppliedAt}
+		at := ""
+		if m.Applied {
+			at = m.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		rows[i] = []any{m.Version, m.Name, m.Applied, at}
 	}
-	return nil
+	if o.format == output.JSON {
+		return output.Value(w, rep)
+	}
+	return output.Rows(w, output.Table, []string{"version", "name", "applied", "applied_at"}, rows)
 }

@@ -140,9 +140,58 @@ func generate(ctx context.Context, a *app, kc stream.ClientConfig, cfg loadgen.C
 	return stats, nil
 }
 
+// produceReport is surge produce's --output json. Its keys are stable.
+type produceReport struct {
+	Seed             int64                      `json:"seed"`
+	Records          int64                      `json:"records"`
+	Acked            int64                      `json:"acked"`
+	Failed           int64                      `json:"failed"`
+	ElapsedSeconds   float64                    `json:"elapsed_seconds"`
+	RecordsPerSecond float64                    `json:"records_per_second"`
+	LatencyP50Ms     float64                    `json:"latency_p50_ms"`
+	LatencyP99Ms     float64                    `json:"latency_p99_ms"`
+	LatencyP999Ms    float64                    `json:"latency_p999_ms"`
+	ByKind           map[string]int64           `json:"by_kind"`
+	EventsByType     map[string]int64           `json:"events_by_type"`
+	Campaigns        map[string]produceCampaign `json:"campaigns"`
+}
+
+// produceCampaign is one campaign's acked orders; gmv_minor is in minor
+// units of currency.
+type produceCampaign struct {
+	Orders       int64  `json:"orders"`
+	GMVMinor     int64  `json:"gmv_minor"`
+	Currency     string `json:"currency"`
+	Buyers       int64  `json:"buyers"`
+	CouponOrders int64  `json:"coupon_orders"`
+}
+
+func newProduceReport(s *loadgen.Stats) produceReport {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	r := produceReport{
+		Seed: s.Seed, Records: s.Records, Acked: s.Acked, Failed: s.Failed,
+		ElapsedSeconds:   s.Elapsed.Seconds(),
+		RecordsPerSecond: float64(s.Acked) / max(s.Elapsed.Seconds(), 1e-9),
+		LatencyP50Ms:     ms(s.LatencyP50), LatencyP99Ms: ms(s.LatencyP99), LatencyP999Ms: ms(s.LatencyP999),
+		ByKind:       map[string]int64{},
+		EventsByType: map[string]int64{},
+		Campaigns:    map[string]produceCampaign{},
+	}
+	for k, n := range s.ByKind {
+		r.ByKind[string(k)] = n
+	}
+	for k, n := range s.EventsByType {
+		r.EventsByType[string(k)] = n
+	}
+	for id, c := range s.Campaigns {
+		r.Campaigns[id] = produceCampaign{Orders: c.Orders, GMVMinor: c.GMV, Currency: c.Currency, Buyers: c.Buyers, CouponOrders: c.CouponOrders}
+	}
+	return r
+}
+
 func printLoadStats(w io.Writer, f output.Format, s *loadgen.Stats) error {
 	if f == output.JSON {
-		return output.Value(w, s)
+		return output.Value(w, newProduceReport(s))
 	}
 	rate := float64(s.Acked) / max(s.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "produced %d records (%d acked, %d failed) in %s with seed %d: %.0f records/s; ack latency p50 %s p99 %s p99.9 %s\n",

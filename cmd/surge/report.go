@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +29,10 @@ func newReportCmd(a *app) *cobra.Command {
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: analytics.ReportNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(analytics.ReportNames(), args[0]) {
+				return fmt.Errorf("%w: %w %q: valid reports are %s", errUsage, analytics.ErrUnknownReport, args[0],
+					strings.Join(analytics.ReportNames(), ", "))
+			}
 			f, err := a.outputFormat(output.Table, output.JSON, output.CSV)
 			if err != nil {
 				return err

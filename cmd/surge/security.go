@@ -99,6 +99,9 @@ func (a *app) clickhouseConfig() (analytics.Config, error) {
 		return cfg, err
 	}
 	cfg.Password = pw
+	if err := analytics.CheckDatabase(cfg.Database); err != nil {
+		return cfg, fmt.Errorf("%w: --clickhouse-database: %v", errUsage, err)
+	}
 	if cfg.TLS.InsecureSkipVerifyForTesting {
 		a.logger.Warn("--clickhouse-tls-insecure-skip-verify: the server certificate is not checked; for tests only")
 	}

@@ -119,7 +119,7 @@ func runTopicsResize(ctx context.Context, a *app, w io.Writer, o topicsResizeOpt
 		}
 	})
 	if o.format == output.JSON {
-		if werr := output.Value(w, map[string]any{"plan": plan, "progress": steps, "done": err == nil}); werr != nil && err == nil {
+		if werr := output.Value(w, resizeReport{Plan: plan, Progress: steps, Done: err == nil}); werr != nil && err == nil {
 			err = werr
 		}
 	}
@@ -170,4 +170,11 @@ func printPlan(w io.Writer, p *control.Plan) {
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
+}
+
+// resizeReport is surge topics resize's --output json. Its keys are stable.
+type resizeReport struct {
+	Plan     *control.Plan      `json:"plan"`
+	Progress []control.Progress `json:"progress"`
+	Done     bool               `json:"done"`
 }
