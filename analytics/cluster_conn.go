@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -70,10 +71,81 @@ func (c *Conn) Cluster(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("read the engine of %s.%s: %w", c.database, TableOrders, err)
 	}
 	if m := distributedRE.FindStringSubmatch(engine); m != nil {
+		if err := c.checkClusterSettings(ctx); err != nil {
+			return "", err
+		}
 		c.cluster = m[1]
 	}
 	c.clKnown = true
 	return c.cluster, nil
+}
+
+// ErrClusterSettings is returned (wrapped) when the server does not let
+// surge set ClusterSettings per query and the user's profile does not
+// have them either. The error names each setting and its value.
+var ErrClusterSettings = errors.New("clickhouse cluster settings missing")
+
+// checkClusterSettings verifies that INSERTs get ClusterSettings: set per
+// query, or (where the server forbids that, e.g. by a settings
+// constraint) already so in the user's profile.
+func (c *Conn) checkClusterSettings(ctx context.Context) error {
+	got, err := c.settings(clickhouse.Context(ctx, clickhouse.WithSettings(ClusterSettings)))
+	if err != nil {
+		// Not settable per query: the profile must have them.
+		if got, err2 := c.settings(ctx); err2 == nil {
+			if missing := missingSettings(got); missing != "" {
+				return fmt.Errorf("%w: user %s may not set them per query (%v) and its profile has %s; set %s in the profile",
+					ErrClusterSettings, c.cfg.User, err, missing, wantSettings())
+			}
+			return nil
+		}
+		return fmt.Errorf("check cluster settings: %w", err)
+	}
+	if missing := missingSettings(got); missing != "" {
+		return fmt.Errorf("%w: set per query, the server still reports %s; set %s in the profile of user %s",
+			ErrClusterSettings, missing, wantSettings(), c.cfg.User)
+	}
+	return nil
+}
+
+// settings reads the values of ClusterSettings as a query under ctx sees them.
+func (c *Conn) settings(ctx context.Context) (map[string]string, error) {
+	rows, err := c.db.Query(ctx, "SELECT name, value FROM system.settings WHERE name IN ('insert_distributed_sync', 'insert_quorum')")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]string)
+	for rows.Next() {
+		var name, value string
+		if err := rows.Scan(&name, &value); err != nil {
+			return nil, err
+		}
+		out[name] = value
+	}
+	return out, rows.Err()
+}
+
+// missingSettings names the settings whose value in got differs from
+// ClusterSettings, as "name=value, ...", or "".
+func missingSettings(got map[string]string) string {
+	var bad []string
+	for _, name := range clusterSettingNames {
+		if want := fmt.Sprint(ClusterSettings[name]); got[name] != want {
+			bad = append(bad, name+"="+got[name])
+		}
+	}
+	return strings.Join(bad, ", ")
+}
+
+var clusterSettingNames = []string{"insert_distributed_sync", "insert_quorum"}
+
+func wantSettings() string {
+	var s []string
+	for _, name := range clusterSettingNames {
+		s = append(s, fmt.Sprintf("%s=%v", name, ClusterSettings[name]))
+	}
+	return strings.Join(s, " and ")
 }
 
 // insertContext adds the cluster settings to an INSERT's context.

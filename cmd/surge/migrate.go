@@ -31,7 +31,8 @@ they reach). It needs --clickhouse and a cluster with ZooKeeper or Keeper and
 the {shard} and {replica} macros; --print shows the DDL without a server.`,
 		Example: `  surge migrate --output json
   surge migrate --clickhouse chi-surge-surge-0-0:9000 --cluster surge
-  surge migrate --cluster surge --print > schema.sql`,
+  surge migrate --cluster surge --print > schema.sql
+  surge migrate --repair --since 2h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -41,6 +42,9 @@ the {shard} and {replica} macros; --print shows the DDL without a server.`,
 			if o.print && o.cluster == "" {
 				return fmt.Errorf("%w: --print needs --cluster", errUsage)
 			}
+			if o.repair.on {
+				return runMigrateRepair(cmd.Context(), a, cmd.OutOrStdout(), &o.repair, o.format)
+			}
 			return runMigrate(cmd.Context(), a, cmd.OutOrStdout(), o)
 		},
 	}
@@ -49,6 +53,7 @@ the {shard} and {replica} macros; --print shows the DDL without a server.`,
 	f.StringVar(&o.cluster, "cluster", "", "create the schema ON CLUSTER for this ClickHouse cluster (replicated local tables + Distributed tables)")
 	f.BoolVar(&o.print, "print", false, "print the cluster DDL instead of applying it (with --cluster)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json")
+	addRepairFlags(f, &o.repair)
 	return cmd
 }
 
@@ -58,6 +63,7 @@ type migrateOptions struct {
 	print   bool
 	output  string
 	format  output.Format
+	repair  repairOptions
 }
 
 // migrateReport is surge migrate's --output json. Its keys are stable.

@@ -228,6 +228,12 @@ func (s *Sink) addStats(f func(*Stats)) {
 // Run consumes until ctx is done or a fatal error occurs. On the way out it
 // stops fetching, writes what it holds, commits, and leaves the group.
 func (s *Sink) Run(ctx context.Context) error {
+	// On a cluster this also checks that every INSERT gets the settings
+	// the guarantee needs (analytics.ClusterSettings): fail now, not
+	// silently later.
+	if _, err := s.ch.Cluster(ctx); err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
 	if g := s.openGate(ctx); g != nil {
 		defer g.Close()
 	}
