@@ -21,7 +21,11 @@ partitions. Records go to a webhook (--to URL: POST of the event JSON with
 surge-event-id, surge-topic, surge-partition, surge-offset, surge-attempt and
 Idempotency-Key headers; 2xx = done, 408/429/5xx/timeouts are retried, other
 4xx dead-letter the record at once) or to a built-in simulated service
-(--simulate inventory|payment|notify) for demos.
+(--simulate inventory|payment|notify) for demos. Every record is first checked
+with the same schema rules as the gateway and the sink: an invalid one (not
+JSON, a missing field, a duplicate key, ...) never reaches the service; it goes
+to the dead-letter topic at once with the reason and its source topic,
+partition and offset, and is counted in surge_dispatch_invalid_total.
 
 Within a partition, records of different users run concurrently (up to
 --max-in-flight-partition, --max-in-flight in total); one user's records run

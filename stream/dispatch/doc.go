@@ -157,6 +157,18 @@
 // sends). Dedup is a bounded in-memory window for in-process handlers that
 // absorbs most redeliveries; it forgets across restarts.
 //
+// # Invalid records
+//
+// Before a handler sees a record, the worker decodes and checks it with
+// schemas.Decode (the rules of the gateway and the sink), and hands the
+// decoded event to the handler in Record.Event. A record that breaks a rule
+// (not JSON, a missing field, a duplicate key, ...) is never handed over:
+// it is dead-lettered at once, without retries, with the reason
+// ("invalid record: invalid order: amount: ...") and its source topic,
+// partition and offset, and counted (Stats.Invalid,
+// surge_dispatch_invalid_total). WithoutValidation turns the check off for
+// topics that do not carry surge events.
+//
 // # Dead letters and redrive
 //
 // ListDeadLetters reads the dead-letter topic for a group; Redrive replays
@@ -168,7 +180,7 @@
 //
 // Metrics, labelled by group (WithRegisterer): surge_dispatch_processed_total,
 // failed_total, retried_total, parked_behind_total, dead_lettered_total,
-// skipped_total, normal_lane_paused_total, commits_total, in_flight,
+// invalid_total, skipped_total, normal_lane_paused_total, commits_total, in_flight,
 // handler_seconds (histogram) and commit_lag_records. Logs carry the group
 // and, for failures and dead letters, the event id, key and source
 // coordinates.

@@ -23,7 +23,8 @@ func Example() {
 	p, _ := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	defer p.Close()
 	_ = p.ProduceSync(context.Background(), &kgo.Record{Topic: "orders", Key: []byte("u-42"),
-		Value: []byte(`{"kind":"order","v":1,"event_id":"01JDQ3Z8M4X7N2K9P5R6T8V0WY","user_id":"u-42"}`)}).FirstErr()
+		Value: []byte(`{"kind":"order","v":1,"event_id":"01JDQ3Z8M4X7N2K9P5R6T8V0WY","order_id":"o-1","user_id":"u-42",` +
+			`"items":[{"sku":"tv-55","qty":1,"unit_price":49900}],"amount":49900,"currency":"EUR","created_at":"2024-11-29T08:00:00Z"}`)}).FirstErr()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	dedup := dispatch.NewDedup(100_000)

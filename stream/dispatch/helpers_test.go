@@ -37,9 +37,12 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// value is a record value: an event JSON whose event id names key and seq.
+// value is a record value: a valid order whose event id names key and seq
+// (the dispatcher dead-letters invalid records before any handler).
 func value(key string, seq int) []byte {
-	return fmt.Appendf(nil, `{"kind":"order","v":1,"event_id":"e-%s-%d","user_id":%q}`, key, seq, key)
+	return fmt.Appendf(nil, `{"kind":"order","v":1,"event_id":"e-%s-%d","order_id":"o-%s-%d","user_id":%q,`+
+		`"items":[{"sku":"tv-55","qty":1,"unit_price":49900}],"amount":49900,"currency":"EUR","created_at":"2024-11-29T08:00:00.000Z"}`,
+		key, seq, key, seq, key)
 }
 
 // keySeq reads key and seq back from an event id "e-<key>-<seq>".

@@ -77,7 +77,7 @@ func newEngine(cfg *config, m *metrics) *engine {
 	}
 	e.gates[0].init()
 	e.gates[1].init()
-	e.pool = newPool(cfg.maxInFlight, &e.wg, m.latency, func(t *task) bool { return callHandler(cfg.handler, t) })
+	e.pool = newPool(cfg.maxInFlight, &e.wg, m.latency, func(t *task) bool { return callHandler(cfg.handler, cfg.checkRecords, t) })
 	e.timer.Stop()
 	e.lanes[0] = &lane{name: LanePriority}
 	e.lanes[1] = &lane{name: LaneNormal}
@@ -255,6 +255,10 @@ func (e *engine) onResults(ts []*task) {
 		}
 		err := t.err
 		t.err = nil
+		if ie, ok := err.(*InvalidRecordError); ok {
+			e.onInvalid(t, ie)
+			continue
+		}
 		e.onFailure(t, err)
 	}
 	e.m.processed.add(int64(ok))

@@ -18,6 +18,7 @@ type metrics struct {
 	retried      prometheus.Counter
 	parkedBehind prometheus.Counter
 	deadLettered prometheus.Counter
+	invalid      prometheus.Counter
 	skipped      prometheus.Counter
 	normalPaused prometheus.Counter
 	inFlight     prometheus.Gauge
@@ -53,13 +54,14 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounte
 		retried:      ctr("retried_total", "Failed records scheduled for another attempt."),
 		parkedBehind: ctr("parked_behind_total", "Records parked in the retry topic behind an earlier failing record of their key."),
 		deadLettered: ctr("dead_lettered_total", "Records written to the dead-letter topic."),
+		invalid:      ctr("invalid_total", "Records that broke a schema rule: dead-lettered without reaching the handler (also counted in dead_lettered_total once written)."),
 		skipped:      ctr("skipped_total", "Records skipped on assignment: the previous owner's commit records them as done, or the retry topic holds them."),
 		normalPaused: ctr("normal_lane_paused_total", "Times the normal lane's fetching paused for the priority lane."),
 		commits:      ctr("commits_total", "Offset commits."),
 	}
 	m := &metrics{
 		processed: sc.processed, failed: sc.failed, retried: sc.retried, parkedBehind: sc.parkedBehind,
-		deadLettered: sc.deadLettered, skipped: sc.skipped, normalPaused: sc.normalPaused, commits: sc.commits,
+		deadLettered: sc.deadLettered, invalid: sc.invalid, skipped: sc.skipped, normalPaused: sc.normalPaused, commits: sc.commits,
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "surge", Subsystem: "dispatch",
 			Name: "in_flight", Help: "Handlers running.", ConstLabels: labels}),
 		latency: newHistogram(prometheus.NewDesc("surge_dispatch_handler_seconds", "Handler latency.", nil, labels),
@@ -69,7 +71,7 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounte
 			ConstLabels: labels}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.parkedBehind, m.deadLettered,
+		for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.parkedBehind, m.deadLettered, m.invalid,
 			m.skipped, m.normalPaused, m.commits, m.inFlight, m.latency, m.commitLag} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
@@ -84,7 +86,7 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounte
 
 // statsCounters keeps the counters Stats reads.
 type statsCounters struct {
-	processed, failed, retried, parkedBehind, deadLettered, skipped, normalPaused, commits *counter
+	processed, failed, retried, parkedBehind, deadLettered, invalid, skipped, normalPaused, commits *counter
 }
 
 // Stats are a dispatcher's counters since it started.
@@ -94,6 +96,7 @@ type Stats struct {
 	Retried      int64 `json:"retried"`       // failures scheduled for another attempt
 	ParkedBehind int64 `json:"parked_behind"` // parked behind an earlier failing record of their key
 	DeadLettered int64 `json:"dead_lettered"`
+	Invalid      int64 `json:"invalid"` // broke a schema rule: dead-lettered without reaching the handler
 	Skipped      int64 `json:"skipped"` // found already parked on assignment
 	Commits      int64 `json:"commits"`
 }
@@ -101,7 +104,7 @@ type Stats struct {
 func (s *statsCounters) snapshot() Stats {
 	return Stats{
 		Processed: s.processed.n.Load(), Failed: s.failed.n.Load(), Retried: s.retried.n.Load(),
-		ParkedBehind: s.parkedBehind.n.Load(), DeadLettered: s.deadLettered.n.Load(),
+		ParkedBehind: s.parkedBehind.n.Load(), DeadLettered: s.deadLettered.n.Load(), Invalid: s.invalid.n.Load(),
 		Skipped: s.skipped.n.Load(), Commits: s.commits.n.Load(),
 	}
 }

@@ -62,6 +62,7 @@ type config struct {
 	logger        *slog.Logger
 	registerer    prometheus.Registerer
 	now           func() time.Time
+	checkRecords  bool   // decode and check records before the handler (schemas)
 	resizeGate    bool   // hold partitions a resize created (control.Gate)
 	controlTopic  string // "" for control.DefaultTopic
 }
@@ -72,6 +73,7 @@ func defaultConfig() config {
 		topics:        []string{t.OrdersPriority, t.Orders},
 		priority:      map[string]bool{t.OrdersPriority: true},
 		deadLetters:   t.DeadLetters,
+		checkRecords:  true,
 		maxInFlight:   DefaultMaxInFlight,
 		maxPerPart:    DefaultMaxInFlightPartition,
 		maxBuffered:   DefaultMaxBuffered,
@@ -177,6 +179,12 @@ func WithNormalShare(n int) Opt { return func(cfg *config) { cfg.normalShare = n
 func WithGroupTimeouts(session, rebalance time.Duration) Opt {
 	return func(cfg *config) { cfg.session, cfg.rebalance = session, rebalance }
 }
+
+// WithoutValidation hands records to the handler without checking them
+// with schemas first (the default checks every record and dead-letters the
+// invalid ones without calling the handler). Use it only for topics that
+// do not carry surge events.
+func WithoutValidation() Opt { return func(cfg *config) { cfg.checkRecords = false } }
 
 // WithLogger sets the logger, default discarding.
 func WithLogger(l *slog.Logger) Opt { return func(cfg *config) { cfg.logger = l } }

@@ -256,13 +256,21 @@ func (p *pool) close() {
 
 // callHandler runs h for t with its partition's context: the worker's
 // half of a task. A task of a dropped partition is not called (false).
-func callHandler(h Handler, t *task) bool {
+// With validate, a record that breaks a schema rule never reaches h: its
+// error is an *InvalidRecordError, which the engine dead-letters at once.
+func callHandler(h Handler, validate bool, t *task) bool {
 	ctx := t.part.ctx
 	if err := ctx.Err(); err != nil {
 		t.err = err
 		return false
 	}
-	t.err = safeCall(ctx, h, t.record())
+	r := t.record()
+	if validate {
+		if r.Event, t.err = validateRecord(r.Value); t.err != nil {
+			return true
+		}
+	}
+	t.err = safeCall(ctx, h, r)
 	return true
 }
 

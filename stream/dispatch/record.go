@@ -72,10 +72,20 @@ type Record struct {
 	Lane Lane
 	// NotBefore is the record's not-before time, zero if it has none.
 	NotBefore time.Time
+	// Event is the decoded, valid event (a *schemas.Order, ...): the
+	// dispatcher checks every record with schemas before the handler sees
+	// it. Nil with WithoutValidation.
+	Event schemas.Record
 }
 
-// Decode decodes the event.
-func (r Record) Decode() (schemas.Record, error) { return schemas.Decode(r.Value) }
+// Decode returns the decoded event: Event, or with WithoutValidation the
+// result of schemas.Decode.
+func (r Record) Decode() (schemas.Record, error) {
+	if r.Event != nil {
+		return r.Event, nil
+	}
+	return schemas.Decode(r.Value)
+}
 
 // Kind is the value of the surge-kind header, "" when absent.
 func (r Record) Kind() schemas.Kind {
