@@ -26,7 +26,10 @@
 //	    enabled: true
 //
 // Parse reports every problem with its line and field path in one
-// *ValidationError (wrapping ErrInvalid).
+// *ValidationError (wrapping ErrInvalid). A file over MaxFileBytes (1 MiB)
+// is refused from its size before it is parsed, and YAML with more than
+// one document is refused at the second "---" (the rules would otherwise
+// silently be only the first document's).
 //
 // # Semantics
 //

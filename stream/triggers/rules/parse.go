@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,10 +20,18 @@ var campaignTimeLayouts = []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2
 
 // Parse validates a rules file's content. file names it in errors. Every
 // problem is reported with its line and field, as a *ValidationError.
+//
+// data over MaxFileBytes is refused unparsed, and so is YAML with more than
+// one document (a second "---"): every rule must be in the one document
+// the triggers read.
 func Parse(file string, data []byte) (*Set, error) {
+	if len(data) > MaxFileBytes {
+		return nil, tooLarge(file, int64(len(data)))
+	}
 	p := &parser{}
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		line := 0
 		msg := err.Error()
 		// yaml.v3 errors read "yaml: line N: message".
@@ -36,12 +46,54 @@ func Parse(file string, data []byte) (*Set, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, &ValidationError{File: file, Problems: []Problem{{Line: 1, Message: "empty file"}}}
 	}
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if err == io.EOF {
+			break
+		}
+		if err != nil || !emptyDocument(&next) {
+			line := next.Line
+			if line == 0 {
+				line = secondDocumentLine(data)
+			}
+			return nil, &ValidationError{File: file, Problems: []Problem{{Line: line, Message: "a second YAML document starts here (after a '---' line); " +
+				"the rules file must be one document: merge the documents, or remove the '---'"}}}
+		}
+	}
 	set := p.document(doc.Content[0])
 	if len(p.probs) > 0 {
 		return nil, &ValidationError{File: file, Problems: p.probs}
 	}
 	set.index()
 	return set, nil
+}
+
+// emptyDocument reports a document with nothing in it (a trailing "---").
+func emptyDocument(n *yaml.Node) bool {
+	if len(n.Content) == 0 {
+		return true
+	}
+	c := n.Content[0]
+	return len(n.Content) == 1 && c.Kind == yaml.ScalarNode && c.Tag == "!!null" && c.Value == ""
+}
+
+// secondDocumentLine is the line of the second "---" document marker (or
+// of the first, when the file does not start with one); 0 if none.
+func secondDocumentLine(data []byte) int {
+	seen := 0
+	for i, l := range strings.Split(string(data), "\n") {
+		if l == "---" || strings.HasPrefix(l, "--- ") {
+			if seen++; seen == 2 || i > 0 && seen == 1 && !startsWithMarker(data) {
+				return i + 1
+			}
+		}
+	}
+	return 0
+}
+
+func startsWithMarker(data []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("---"))
 }
 
 type parser struct {

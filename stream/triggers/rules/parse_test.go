@@ -88,3 +88,61 @@ func TestParseErrorMessageGolden(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A rules file over MaxFileBytes is refused before parsing; so is the same
+// content passed to Parse. YAML with a second document is refused naming
+// the line, instead of the second document being ignored.
+func TestRulesFileLimits(t *testing.T) {
+	sample, err := os.ReadFile("../../../deploy/rules/holiday.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Valid rules padded with comments past the limit: only the size is
+	// wrong.
+	big := append(append([]byte(nil), sample...), strings.Repeat("# padding\n", MaxFileBytes/10+1)...)
+	path := t.TempDir() + "/big.yaml"
+	if err := os.WriteFile(path, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, load := range map[string]func() (*Set, error){
+		"Load":  func() (*Set, error) { return Load(path) },
+		"Parse": func() (*Set, error) { return Parse(path, big) },
+	} {
+		_, err := load()
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "over the limit of 1048576") {
+			t.Errorf("%s of a %d-byte file: got %v, want it refused for its size", name, len(big), err)
+		}
+	}
+	if _, err := Parse("ok.yaml", append(append([]byte(nil), sample...), strings.Repeat("# padding\n", 1000)...)); err != nil {
+		t.Errorf("a file under the limit: got %v, want it parsed", err)
+	}
+
+	lines := strings.Count(string(sample), "\n")
+	for name, tt := range map[string]struct {
+		doc      string
+		wantLine int
+	}{
+		"second document":               {string(sample) + "---\n" + string(sample), lines + 2},
+		"leading marker, then a second": {"---\n" + string(sample) + "---\nrules: []\n", lines + 3},
+		"second document not YAML":      {string(sample) + "---\n: [\n", lines + 1},
+	} {
+		_, err := Parse("multi.yaml", []byte(tt.doc))
+		var ve *ValidationError
+		if !errors.As(err, &ve) || !strings.Contains(err.Error(), "second YAML document") {
+			t.Errorf("%s: got %v, want a second-document error", name, err)
+			continue
+		}
+		if got := ve.Problems[0].Line; got < tt.wantLine-1 || got > tt.wantLine {
+			t.Errorf("%s: got line %d, want about %d", name, got, tt.wantLine)
+		}
+	}
+	for name, doc := range map[string]string{
+		"leading marker":  "---\n" + string(sample),
+		"trailing marker": string(sample) + "---\n",
+		"end marker":      string(sample) + "...\n",
+	} {
+		if _, err := Parse("one.yaml", []byte(doc)); err != nil {
+			t.Errorf("%s: got %v, want one document parsed", name, err)
+		}
+	}
+}
