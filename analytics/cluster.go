@@ -36,16 +36,11 @@ import (
 // argument holds per (table, topic, partition): with
 // insert_distributed_sync=1 an INSERT into the Distributed table writes one
 // block, hence one part, per shard, so each partition's rows of an INSERT
-// land all together or not at all, and the per-partition watermarks the sink
-// reads back through the Distributed table are exact. What the sink needs
-// from the cluster (deploy/README.md, "ClickHouse cluster") is
-// insert_distributed_sync=1 in its user's profile, reads that see every
-// acknowledged insert (insert_quorum equal to the replica count plus
-// select_sequential_consistency=1, or one replica per shard), and every sink
-// instance connected to the same ClickHouse node, because the sink looks for
-// INSERTs still running in that node's system.processes. Rollup tables have
-// no Kafka columns and are only read through their Distributed tables; they
-// are sharded by rand().
+// land all together or not at all. A Conn on such a database sets what the
+// sink needs per query and reads watermarks and running INSERTs across the
+// nodes (cluster_conn.go, cluster_sync.go; deploy/README.md, "ClickHouse
+// cluster"). Rollup tables have no Kafka columns and are only read through
+// their Distributed tables; they are sharded by rand().
 
 // MigrateOpt changes how Migrate applies the schema.
 type MigrateOpt func(*migrateConfig)

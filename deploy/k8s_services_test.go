@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/surgeio/surge/analytics"
 )
 
 type hpa struct {
@@ -344,8 +347,10 @@ func TestK8sPlatform(t *testing.T) {
 	if cfg.Profiles["surge/insert_distributed_sync"] != "1" {
 		t.Errorf("profile surge: got %v, want insert_distributed_sync 1 (the sink's writes to Distributed tables)", cfg.Profiles)
 	}
-	if n := cfg.Clusters[0].Layout.ReplicasCount; cfg.Profiles["surge/insert_quorum"] != strconv.Itoa(n) {
-		t.Errorf("profile surge insert_quorum: got %q, want the replica count %d", cfg.Profiles["surge/insert_quorum"], n)
+	for name, v := range analytics.ClusterSettings {
+		if got, want := cfg.Profiles["surge/"+name], fmt.Sprint(v); got != want {
+			t.Errorf("profile surge %s: got %q, want %q, what surge sets per query (analytics.ClusterSettings)", name, got, want)
+		}
 	}
 	secret := strings.Split(cfg.Users["surge/k8s_secret_password"].(string), "/")
 
