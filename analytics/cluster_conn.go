@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -55,29 +56,43 @@ var distributedRE = regexp.MustCompile(`^Distributed\(\s*'?(\w+)'?\s*,`)
 // Cluster returns the name of the cluster the database is on ("" for one
 // server): the cluster of the Distributed table orders, as created by
 // Migrate(WithCluster). The answer is cached once the orders table exists.
+// On a cluster it first checks that INSERTs get ClusterSettings and fails
+// with ErrClusterSettings, naming them, when they do not.
 func (c *Conn) Cluster(ctx context.Context) (string, error) {
 	c.clMu.Lock()
 	defer c.clMu.Unlock()
 	if c.clKnown {
 		return c.cluster, nil
 	}
-	var engine string
-	err := c.db.QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = ? AND name = ?",
-		c.database, string(TableOrders)).Scan(&engine)
-	if err != nil {
-		if strings.Contains(err.Error(), "no rows") {
-			return "", nil // not migrated yet: ask again later
-		}
-		return "", fmt.Errorf("read the engine of %s.%s: %w", c.database, TableOrders, err)
+	name, ok, err := c.detectCluster(ctx)
+	if err != nil || !ok {
+		return "", err // not migrated yet: ask again later
 	}
-	if m := distributedRE.FindStringSubmatch(engine); m != nil {
+	if name != "" {
 		if err := c.checkClusterSettings(ctx); err != nil {
 			return "", err
 		}
-		c.cluster = m[1]
 	}
-	c.clKnown = true
+	c.cluster, c.clKnown = name, true
 	return c.cluster, nil
+}
+
+// detectCluster reads the cluster of the Distributed table orders; ok is
+// false while the table does not exist.
+func (c *Conn) detectCluster(ctx context.Context) (name string, ok bool, err error) {
+	var engine string
+	err = c.db.QueryRow(ctx, "SELECT engine_full FROM system.tables WHERE database = ? AND name = ?",
+		c.database, string(TableOrders)).Scan(&engine)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) || strings.Contains(err.Error(), "no rows") {
+			return "", false, nil
+		}
+		return "", false, fmt.Errorf("read the engine of %s.%s: %w", c.database, TableOrders, err)
+	}
+	if m := distributedRE.FindStringSubmatch(engine); m != nil {
+		return m[1], true, nil
+	}
+	return "", true, nil
 }
 
 // ErrClusterSettings is returned (wrapped) when the server does not let

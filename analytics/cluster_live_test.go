@@ -108,6 +108,8 @@ func TestClusterLive(t *testing.T) {
 		}
 	}
 	checkWatermarks(9, conn, other)
+	checkClusterHealth(t, conn, 80, "")
+
 
 	// One replica of shard 2 down: writes go on (no quorum), the
 	// watermarks come from the live replica.
@@ -119,6 +121,7 @@ func TestClusterLive(t *testing.T) {
 		t.Fatalf("write with replica 2 of shard 2 down: %v", err)
 	}
 	checkWatermarks(19, conn)
+	checkClusterHealth(t, conn, 160, down.Addr())
 	if ids, err := conn.RunningInserts(ctx, "surge-sink:"); err == nil {
 		t.Logf("running inserts right after a node was killed: %v (its ZooKeeper session already expired)", ids)
 	} else if !strings.Contains(err.Error(), "ZooKeeper session") {
@@ -177,4 +180,38 @@ func TestClusterLive(t *testing.T) {
 	}
 	checkReportsEqualRaw(t, conn)
 	checkReportsEqualRaw(t, other)
+}
+
+// checkClusterHealth asserts what Health reports on the cluster: the
+// orders through the nodes' local tables, every check ok, or only the
+// nodes check warning about downAddr.
+func checkClusterHealth(t *testing.T, conn *analytics.Conn, orders uint64, downAddr string) {
+	t.Helper()
+	h, err := conn.Health(context.Background())
+	if err != nil {
+		t.Fatalf("health: %v", err)
+	}
+	if h.Cluster == nil || len(h.Cluster.Nodes) != 4 {
+		t.Fatalf("health: got cluster %+v, want 4 nodes", h.Cluster)
+	}
+	var got uint64
+	for _, f := range h.Freshness {
+		if f.Table == "orders" {
+			got = f.Rows
+		}
+	}
+	if got != orders {
+		t.Errorf("health freshness: got %d orders through the local tables, want %d", got, orders)
+	}
+	for _, c := range h.Checks(analytics.HealthLimits{MinDiskFree: 0.0001}) {
+		switch {
+		case c.Name == "clickhouse nodes" && downAddr != "":
+			if c.Status != analytics.CheckWarn || !strings.Contains(c.Message, downAddr) {
+				t.Errorf("check %s with %s down: got %s %q, want a warning naming it", c.Name, downAddr, c.Status, c.Message)
+			}
+		case c.Name == "clickhouse disk":
+		case c.Status != analytics.CheckOK:
+			t.Errorf("check %s: got %s %q, want ok", c.Name, c.Status, c.Message)
+		}
+	}
 }

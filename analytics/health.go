@@ -33,6 +33,9 @@ type Health struct {
 	Freshness []TableFreshness `json:"freshness"`
 	// At is when the server said it was (now()), to judge Freshness by.
 	At time.Time `json:"at"`
+	// Cluster is set when the database is on a cluster; Parts and
+	// Freshness then come from every node's local tables.
+	Cluster *ClusterHealth `json:"cluster,omitempty"`
 }
 
 // MigrationHealth compares the embedded migrations with the database.
@@ -101,6 +104,9 @@ func (c *Conn) Health(ctx context.Context) (*Health, error) {
 	}
 	if err := c.freshness(ctx, h); err != nil {
 		return nil, err
+	}
+	if err := c.clusterHealth(ctx, h); err != nil {
+		return nil, fmt.Errorf("health: %w", err)
 	}
 	return h, nil
 }
@@ -304,7 +310,11 @@ func (h *Health) Checks(l HealthLimits) []HealthCheck {
 	if l.MinDiskFree <= 0 {
 		l.MinDiskFree = 0.15
 	}
-	return []HealthCheck{h.migrationsCheck(), h.diskCheck(l), h.partsCheck(l), h.freshnessCheck(l)}
+	out := []HealthCheck{h.migrationsCheck(), h.diskCheck(l), h.partsCheck(l), h.freshnessCheck(l)}
+	if h.Cluster != nil {
+		out = append(out, h.Cluster.checks()...)
+	}
+	return out
 }
 
 func (h *Health) migrationsCheck() HealthCheck {

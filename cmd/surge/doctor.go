@@ -39,6 +39,11 @@ Checks, each ok, warn or fail with the next step:
   clickhouse             reachable; migrations applied; free disk; active parts
                          per partition (inserts slow at parts_to_delay_insert and
                          fail at parts_to_throw_insert); sink freshness
+  clickhouse cluster     when the database is on a cluster (surge migrate
+                         --cluster): parts and freshness per node through the
+                         local tables; nodes answering; replication queue and
+                         delay per replica; ZooKeeper; shard balance; the
+                         settings surge needs on every INSERT
 
 doctor never starts servers: with no --brokers it uses a running 'surge
 broker' on --data-dir, with no --clickhouse a running local ClickHouse there,
