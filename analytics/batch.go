@@ -18,7 +18,7 @@ type Source struct {
 // Table names a raw table the sink writes.
 type Table string
 
-// The raw tables, in the order Write inserts into them.
+// The raw tables.
 const (
 	TableOrders      Table = "orders"
 	TableOrderStatus Table = "order_status"
@@ -27,8 +27,11 @@ const (
 	TableSinkRejects Table = "sink_rejects"
 )
 
-// Tables lists the raw tables in the order Write inserts into them.
-var Tables = []Table{TableOrders, TableOrderStatus, TableUserEvents, TableCoupons, TableSinkRejects}
+// Tables lists the tables the sink writes, in the order Write inserts into
+// them. The dedup claims come first: a batch's rows are never visible
+// without the claims that decided which copies they keep.
+var Tables = []Table{TableEventIDs, TableOrders, TableOrderStatus, TableUserEvents, TableCoupons,
+	TableSinkRejects, TableDuplicates}
 
 // MaxRejectRaw is how many bytes of a rejected record AddReject keeps.
 const MaxRejectRaw = 4 << 10
@@ -41,6 +44,8 @@ type Batch struct {
 	events   eventCols
 	coupons  couponCols
 	rejects  rejectCols
+	claims   claimCols
+	dups     dupCols
 	ingested []time.Time // scratch for the ingested_at column
 }
 
@@ -194,7 +199,7 @@ func (b *Batch) AddReject(src Source, reason string, raw []byte) {
 // Len is the number of rows buffered over all tables.
 func (b *Batch) Len() int {
 	return len(b.orders.offset) + len(b.statuses.offset) + len(b.events.offset) +
-		len(b.coupons.offset) + len(b.rejects.offset)
+		len(b.coupons.offset) + len(b.rejects.offset) + len(b.claims.offset) + len(b.dups.offset)
 }
 
 // TableLen is the number of rows buffered for table t.
@@ -210,6 +215,10 @@ func (b *Batch) TableLen(t Table) int {
 		return len(b.coupons.offset)
 	case TableSinkRejects:
 		return len(b.rejects.offset)
+	case TableEventIDs:
+		return len(b.claims.offset)
+	case TableDuplicates:
+		return len(b.dups.offset)
 	}
 	return 0
 }
@@ -242,6 +251,9 @@ func (b *Batch) Reset() {
 	r := &b.rejects
 	r.reason, r.raw = r.reason[:0], r.raw[:0]
 	r.reset()
+
+	b.claims.reset()
+	b.dups.reset()
 }
 
 // DateTime holds whole seconds from 1970-01-01 to 2106-02-07 (UTC).

@@ -12,7 +12,7 @@ import (
 	"github.com/surgeio/surge/internal/testenv"
 )
 
-var allMigrations = []string{"001_raw_tables", "002_sink_rejects", "003_rollups"}
+var allMigrations = []string{"001_raw_tables", "002_sink_rejects", "003_rollups", "004_sink_dedup"}
 
 func TestMigrateIdempotent(t *testing.T) {
 	srv := testenv.ClickHouse(t)

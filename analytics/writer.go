@@ -23,6 +23,8 @@ var insertColumns = map[Table]string{
 	TableCoupons: "event_id, v, coupon_id, user_id, campaign_id, rule_id, value, currency, " +
 		"issued_at, issued_at_ms, expires_at, trigger_event_id, " + provenanceColumns,
 	TableSinkRejects: "reason, raw, " + provenanceColumns,
+	TableEventIDs:    "scope, event_hash, event_id, " + provenanceColumns,
+	TableDuplicates:  "event_id, kind, original_topic, original_partition, original_offset, " + provenanceColumns,
 }
 
 // Write inserts the batch: one INSERT per non-empty table, in the order of
@@ -145,7 +147,7 @@ func (b *Batch) columns(t Table, ingested []time.Time) []any {
 		r := &b.rejects
 		return []any{r.reason, r.raw, r.topic, r.partition, r.offset, ingested}
 	}
-	return nil
+	return b.dedupColumns(t, ingested)
 }
 
 // Watermarks returns, for each raw table, the highest kafka_offset stored

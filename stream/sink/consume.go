@@ -25,6 +25,23 @@ type partState struct {
 	maxFloor int64
 }
 
+// heldMask returns which of the tables a deduplicated record may go to
+// (its data table, sink_duplicates, and sink_event_ids for its claim)
+// already hold offset.
+func (p *partState) heldMask(t analytics.Table, offset int64) uint8 {
+	var m uint8
+	if p.holds(t, offset) {
+		m |= heldRow
+	}
+	if p.holds(analytics.TableDuplicates, offset) {
+		m |= heldDup
+	}
+	if p.holds(analytics.TableEventIDs, offset) {
+		m |= heldClaim
+	}
+	return m
+}
+
 func (p *partState) holds(t analytics.Table, offset int64) bool {
 	if offset > p.maxFloor {
 		return false
@@ -42,6 +59,15 @@ type entry struct {
 	raw    []byte         // the rejected record's bytes
 	key    []byte
 	ts     time.Time // when the record was produced
+	// De-duplication (dedup.go): the event's hash and scope, which of its
+	// tables held its offset when it was consumed, whether its claim is to
+	// be written, and the original of a copy (table TableDuplicates).
+	hash    uint64
+	scope   uint32
+	inScope bool
+	held    uint8
+	claim   bool
+	dupOf   analytics.Source
 }
 
 // job is one batch: entries to write and the offsets to commit after.
@@ -120,6 +146,9 @@ type decoded struct {
 	rec     schemas.Record
 	reason  string
 	control bool // a transaction marker: no row, only a position
+	hash    uint64
+	scope   uint32
+	inScope bool
 }
 
 // decode decodes and routes one record. It touches no sink state, so polled
@@ -139,7 +168,16 @@ func (s *Sink) decode(r *kgo.Record) decoded {
 	if why != "" {
 		return decoded{table: analytics.TableSinkRejects, reason: why}
 	}
-	return decoded{table: t, rec: rec}
+	d := decoded{table: t, rec: rec}
+	l := s.layoutOf(r.Topic)
+	if why := keyCheck(l, r, rec); why != "" {
+		s.mismatches.record(r, rec, l, why)
+	}
+	if s.dedup != nil {
+		d.hash = eventHash(rec.Kind(), rec.ID())
+		d.scope, d.inScope = dedupScope(l, r.Partition, rec.Key())
+	}
+	return d
 }
 
 // decodeAll decodes recs into out (same length), spreading the work over
@@ -190,18 +228,26 @@ func (s *Sink) addLocked(r *kgo.Record, d decoded) {
 	if d.control {
 		return // committed past with the job; nothing to write
 	}
-	if ps.holds(d.table, r.Offset) {
-		s.addStats(func(st *Stats) { st.Replayed++ })
-		s.metrics.replayed.Inc()
+	var held uint8
+	if s.dedup != nil && d.rec != nil {
+		// Whether this copy is the original is decided by the flusher
+		// (dedup.go), which then drops it if its table holds it.
+		held = ps.heldMask(d.table, r.Offset)
+	} else if ps.holds(d.table, r.Offset) {
+		s.replayed()
 		return
 	}
 	e := entry{
-		src:    analytics.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
-		table:  d.table,
-		rec:    d.rec,
-		reason: d.reason,
-		key:    r.Key,
-		ts:     r.Timestamp,
+		src:     analytics.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
+		table:   d.table,
+		rec:     d.rec,
+		reason:  d.reason,
+		key:     r.Key,
+		ts:      r.Timestamp,
+		hash:    d.hash,
+		scope:   d.scope,
+		inScope: d.inScope,
+		held:    held,
 	}
 	if d.rec == nil {
 		e.raw = r.Value
@@ -228,6 +274,7 @@ func (s *Sink) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		if g := s.gate.Load(); g != nil {
 			g.Assigned(ctx, cl, assigned)
 		}
+		s.assignedChecks(ctx, assigned)
 	}()
 	log := s.cfg.logger.With("group", s.cfg.group)
 	backoff := newBackoff(s.cfg.retryMax)
@@ -294,6 +341,7 @@ func (s *Sink) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][
 	s.handoffLocked()
 	s.mu.Unlock()
 	s.pending.Wait()
+	s.dedup.invalidate(s, nil)
 	if len(revoked) > 0 {
 		s.cfg.logger.Info("partitions revoked", "group", s.cfg.group, "partitions", fmtParts(revoked))
 	}
@@ -316,6 +364,7 @@ func (s *Sink) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32
 	s.mu.Lock()
 	s.cur.dropLost(s.isLost)
 	s.mu.Unlock()
+	s.dedup.invalidate(s, lost)
 	s.cfg.logger.Warn("partitions lost; their unwritten records are left to the new owner",
 		"group", s.cfg.group, "partitions", fmtParts(lost))
 }

@@ -23,6 +23,9 @@ func (s *Sink) flush(ctx context.Context, j *job) {
 	defer s.pending.Done()
 	defer s.release(j)
 	j.dropLost(s.isLost)
+	if err := s.decide(ctx, j); err != nil {
+		return // ctx done: nothing committed, the records are read again
+	}
 	if err := s.produceDeadLetters(ctx, j); err != nil {
 		return // ctx done: nothing committed, the records are read again
 	}
@@ -82,7 +85,10 @@ func (s *Sink) recover(ctx context.Context, j *job, qid string, backoff *backoff
 		kept := j.entries[:0]
 		for _, e := range j.entries {
 			if off, ok := held[e.src.Topic][e.table][e.src.Partition]; ok && e.src.Offset <= off {
-				continue
+				continue // claims are written first: its claim is held too
+			}
+			if off, ok := held[e.src.Topic][analytics.TableEventIDs][e.src.Partition]; ok && e.src.Offset <= off {
+				e.claim = false
 			}
 			kept = append(kept, e)
 		}
@@ -203,10 +209,14 @@ func (s *Sink) commit(ctx context.Context, j *job) {
 
 func (s *Sink) recordWrite(j *job, took time.Duration) {
 	now := time.Now()
-	var rejects int64
+	var rejects, dups int64
 	for _, e := range j.entries {
-		if e.rec == nil {
+		switch {
+		case e.rec == nil:
 			rejects++
+		case e.table == analytics.TableDuplicates:
+			dups++
+			s.metrics.duplicates.WithLabelValues(e.src.Topic).Inc()
 		}
 		s.metrics.freshness.Observe(now.Sub(e.ts).Seconds())
 	}
@@ -214,6 +224,7 @@ func (s *Sink) recordWrite(j *job, took time.Duration) {
 	s.addStats(func(st *Stats) {
 		st.Rows += int64(len(j.entries))
 		st.Rejected += rejects
+		st.Duplicates += dups
 		st.Batches++
 	})
 }
@@ -223,6 +234,13 @@ func fill(b *analytics.Batch, entries []entry) {
 	b.Reset()
 	for i := range entries {
 		e := &entries[i]
+		if e.claim {
+			b.AddClaim(e.src, e.scope, e.hash, e.rec.ID())
+		}
+		if e.table == analytics.TableDuplicates {
+			b.AddDuplicate(e.src, string(e.rec.Kind()), e.rec.ID(), e.dupOf)
+			continue
+		}
 		switch r := e.rec.(type) {
 		case nil:
 			b.AddReject(e.src, e.reason, e.raw)

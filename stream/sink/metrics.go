@@ -16,6 +16,9 @@ type metrics struct {
 	writeSeconds prometheus.Histogram
 	batchRows    prometheus.Histogram
 	freshness    prometheus.Histogram
+	duplicates   *prometheus.CounterVec
+	dedupLoads   prometheus.Counter
+	mismatches   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -50,10 +53,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "surge_sink_freshness_seconds", Help: "Time from a record's Kafka timestamp to its batch being written to ClickHouse.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12),
 		}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "surge_sink_duplicates_total", Help: "Copies of an event stored within the dedup window, written to sink_duplicates instead of their table, by topic.",
+		}, []string{"topic"}),
+		dedupLoads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "surge_sink_dedup_scope_loads_total", Help: "Dedup scopes whose window of event ids was read from ClickHouse (on first use after an assignment).",
+		}),
+		mismatches: newMismatchCounter(),
 	}
 	if reg != nil {
 		reg.MustRegister(m.rows, m.replayed, m.deadLetters, m.writeErrors, m.commitErrors,
-			m.fetchErrors, m.writeSeconds, m.batchRows, m.freshness)
+			m.fetchErrors, m.writeSeconds, m.batchRows, m.freshness, m.duplicates, m.dedupLoads, m.mismatches)
 	}
 	return m
 }

@@ -42,6 +42,7 @@ type config struct {
 	rebalance     time.Duration
 	resizeGate    bool   // hold partitions a resize created (control.Gate)
 	controlTopic  string // "" for control.DefaultTopic
+	dedupWindow   time.Duration
 }
 
 // Opt configures a Sink.
@@ -96,12 +97,15 @@ func WithResizeGate(on bool, controlTopic string) Opt {
 
 // Sink consumes surge's topics and writes them to ClickHouse exactly once.
 type Sink struct {
-	cfg      config
-	ch       *analytics.Conn
-	cl       *kgo.Client
-	gate     atomic.Pointer[control.Gate] // nil when off, unavailable or not yet open
-	instance string
-	metrics  *metrics
+	cfg        config
+	ch         *analytics.Conn
+	cl         *kgo.Client
+	gate       atomic.Pointer[control.Gate] // nil when off, unavailable or not yet open
+	instance   string
+	metrics    *metrics
+	dedup      *dedup // nil when de-duplication is off
+	mismatches *mismatchLog
+	layouts    atomic.Pointer[map[string]topicLayout] // copy on write
 
 	mu  sync.Mutex // guards cur
 	cur *job       // batch being filled by the poll loop
@@ -123,13 +127,16 @@ type Sink struct {
 
 // Stats counts what a sink has done since it started.
 type Stats struct {
-	Rows      int64 // rows written to ClickHouse, rejects included
-	Rejected  int64 // records that failed validation
-	Replayed  int64 // records skipped because ClickHouse already held them
-	Batches   int64
-	Retries   int64
-	Committed int64 // successful offset commits
-	Consumed  int64 // records polled from Kafka (written, rejected, replayed or still buffered)
+	Rows     int64 // rows written to ClickHouse, rejects and duplicates included
+	Rejected int64 // records that failed validation
+	// Duplicates counts copies of an event stored within the dedup window
+	// that were written to sink_duplicates instead of their table.
+	Duplicates int64
+	Replayed   int64 // records skipped because ClickHouse already held them
+	Batches    int64
+	Retries    int64
+	Committed  int64 // successful offset commits
+	Consumed   int64 // records polled from Kafka (written, rejected, replayed or still buffered)
 }
 
 // ErrConfig is wrapped by every configuration error from New.
@@ -149,6 +156,7 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		session:       10 * time.Second,
 		rebalance:     30 * time.Second,
 		resizeGate:    true,
+		dedupWindow:   DefaultDedupWindow,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -168,6 +176,8 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		return nil, fmt.Errorf("%w: session timeout %s is below 300ms", ErrConfig, cfg.session)
 	case cfg.batchInterval <= 0:
 		return nil, fmt.Errorf("%w: batch interval must be positive", ErrConfig)
+	case cfg.dedupWindow < 0:
+		return nil, fmt.Errorf("%w: dedup window %s is negative (0 turns de-duplication off)", ErrConfig, cfg.dedupWindow)
 	}
 	var idb [4]byte
 	_, _ = rand.Read(idb[:])
@@ -181,7 +191,9 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		free:     make(chan *job, 2),
 		batch:    analytics.NewBatch(),
 		metrics:  newMetrics(cfg.registerer),
+		dedup:    newDedup(cfg.dedupWindow),
 	}
+	s.mismatches = newMismatchLog(cfg.logger, s.metrics.mismatches)
 	s.cur = newJob()
 	kopts := append(cfg.client.Opts(),
 		kgo.ConsumerGroup(cfg.group),

@@ -30,6 +30,7 @@ var topics = stream.DefaultTopics()
 type want struct {
 	rows    map[analytics.Table]uint64
 	rejects uint64
+	dups    uint64 // copies of stored events (sink_duplicates rows)
 	total   uint64
 }
 
@@ -40,6 +41,7 @@ func (w *want) add(o *want) {
 		w.rows[t] += n
 	}
 	w.rejects += o.rejects
+	w.dups += o.dups
 	w.total += o.total
 }
 
@@ -116,10 +118,10 @@ func produce(t testing.TB, brokers []string, recs []*kgo.Record) {
 func counts(ctx context.Context, ch *analytics.Conn) (*want, map[analytics.Table]uint64, error) {
 	got := newWant()
 	distinct := make(map[analytics.Table]uint64)
-	for _, t := range []analytics.Table{analytics.TableOrders, analytics.TableOrderStatus, analytics.TableUserEvents, analytics.TableCoupons, analytics.TableSinkRejects} {
+	for _, t := range []analytics.Table{analytics.TableOrders, analytics.TableOrderStatus, analytics.TableUserEvents, analytics.TableCoupons, analytics.TableSinkRejects, analytics.TableDuplicates} {
 		var n, d uint64
 		key := "event_id"
-		if t == analytics.TableSinkRejects {
+		if t == analytics.TableSinkRejects || t == analytics.TableDuplicates {
 			key = "kafka_topic, kafka_partition, kafka_offset"
 		}
 		if err := ch.DB().QueryRow(ctx, fmt.Sprintf("SELECT count(), uniqExact(%s) FROM %s", key, t)).Scan(&n, &d); err != nil {
@@ -127,6 +129,8 @@ func counts(ctx context.Context, ch *analytics.Conn) (*want, map[analytics.Table
 		}
 		if t == analytics.TableSinkRejects {
 			got.rejects = n
+		} else if t == analytics.TableDuplicates {
+			got.dups = n
 		} else if n > 0 {
 			got.rows[t] = n
 		}
@@ -173,13 +177,17 @@ func checkExact(t *testing.T, ch *analytics.Conn, w *want) {
 	if got.rejects != w.rejects || distinct[analytics.TableSinkRejects] != w.rejects {
 		t.Errorf("sink_rejects: got %d rows (%d distinct offsets), want %d", got.rejects, distinct[analytics.TableSinkRejects], w.rejects)
 	}
+	if got.dups != w.dups || distinct[analytics.TableDuplicates] != w.dups {
+		t.Errorf("sink_duplicates: got %d rows (%d distinct offsets), want %d", got.dups, distinct[analytics.TableDuplicates], w.dups)
+	}
 	var offsets, distinctOffsets uint64
 	q := `SELECT count(), uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM (
 		SELECT kafka_topic, kafka_partition, kafka_offset FROM orders UNION ALL
 		SELECT kafka_topic, kafka_partition, kafka_offset FROM order_status UNION ALL
 		SELECT kafka_topic, kafka_partition, kafka_offset FROM user_events UNION ALL
 		SELECT kafka_topic, kafka_partition, kafka_offset FROM coupons UNION ALL
-		SELECT kafka_topic, kafka_partition, kafka_offset FROM sink_rejects)`
+		SELECT kafka_topic, kafka_partition, kafka_offset FROM sink_rejects UNION ALL
+		SELECT kafka_topic, kafka_partition, kafka_offset FROM sink_duplicates)`
 	if err := ch.DB().QueryRow(ctx, q).Scan(&offsets, &distinctOffsets); err != nil {
 		t.Fatal(err)
 	}

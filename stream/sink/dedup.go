@@ -1,0 +1,275 @@
+package sink
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream/control"
+)
+
+// DefaultDedupWindow is how long after an event is stored a copy of it is
+// still dropped, unless WithDedupWindow says otherwise.
+const DefaultDedupWindow = 24 * time.Hour
+
+// WithDedupWindow sets the event_id de-duplication window, overriding
+// DefaultDedupWindow; 0 turns de-duplication off (every record is stored,
+// as before the sink deduplicated). See the package doc, "Each event
+// counted once".
+func WithDedupWindow(d time.Duration) Opt { return func(cfg *config) { cfg.dedupWindow = d } }
+
+// scopeKey names a dedup scope: the events of the users whose key hashes
+// (murmur2) to partition scope of topic under its base partition count.
+// A resize moves a key from p only to p + k*base, so every copy of an
+// event produced by a murmur2 producer lands in its scope, before and
+// after any resize.
+type scopeKey struct {
+	topic string
+	scope uint32
+}
+
+// dedup is the sink's in-memory knowledge of the event ids stored within
+// the window, per scope of the partitions it owns. The flusher decides,
+// one job at a time; the group callbacks invalidate scopes under mu.
+type dedup struct {
+	window time.Duration
+	mu     sync.Mutex
+	scopes map[scopeKey]*idWindow // loaded scopes; a missing one is loaded on first use
+	expire time.Time              // next time to drop expired hours
+}
+
+func newDedup(window time.Duration) *dedup {
+	if window <= 0 {
+		return nil
+	}
+	return &dedup{window: window, scopes: make(map[scopeKey]*idWindow)}
+}
+
+// eventHash is the 64-bit hash of an event's kind and id that the claims
+// are keyed by.
+func eventHash(kind schemas.Kind, id string) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.WriteString(string(kind))
+	_, _ = d.Write([]byte{0})
+	_, _ = d.WriteString(id)
+	return d.Sum64()
+}
+
+// dedupScope returns a record's scope under layout l and whether the
+// partition it arrived on is in that scope (false for a record a producer
+// partitioned otherwise than by murmur2 of its user id, or when the
+// topic's layout is unknown).
+func dedupScope(l topicLayout, partition int32, userID string) (uint32, bool) {
+	if l.base <= 0 {
+		return 0, false
+	}
+	sc := control.KeyPartition([]byte(userID), l.base)
+	return uint32(sc), partition%l.base == sc
+}
+
+// invalidate forgets the scopes of partitions just assigned (another
+// instance may have stored events in them since this one loaded them) and
+// the scopes no owned partition belongs to any more. They are loaded again
+// on first use, after the resize gate released the partition.
+func (d *dedup) invalidate(s *Sink, assigned map[string][]int32) {
+	if d == nil {
+		return
+	}
+	owned := map[scopeKey]bool{}
+	s.ownMu.RLock()
+	for k := range s.parts {
+		if l := s.layoutOf(k.topic); l.base > 0 {
+			owned[scopeKey{k.topic, uint32(k.partition % l.base)}] = true
+		}
+	}
+	s.ownMu.RUnlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for t, ps := range assigned {
+		l := s.layoutOf(t)
+		for _, p := range ps {
+			if l.base > 0 {
+				delete(d.scopes, scopeKey{t, uint32(p % l.base)})
+			}
+		}
+	}
+	for k := range d.scopes {
+		if !owned[k] {
+			delete(d.scopes, k)
+		}
+	}
+}
+
+// held bits: which of a record's possible tables already hold its offset
+// (set when the record is consumed, from the partition's watermarks).
+const (
+	heldRow   uint8 = 1 << iota // its data table
+	heldDup                     // sink_duplicates
+	heldClaim                   // sink_event_ids
+)
+
+// decide runs the dedup decision for every record of j, in offset order
+// per partition: it marks originals (their claim is written in the same
+// batch, before their row) and turns copies into sink_duplicates rows, then
+// drops what ClickHouse already holds. The decision depends only on the
+// claims stored and the records before it, so a batch decided again after
+// a crash drops the same copies. It retries ClickHouse until ctx is done.
+func (s *Sink) decide(ctx context.Context, j *job) error {
+	d := s.dedup
+	if d == nil {
+		return nil
+	}
+	backoff := newBackoff(s.cfg.retryMax)
+	for {
+		err := s.decideOnce(ctx, j)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.cfg.logger.Warn("dedup: read claims from ClickHouse failed; retrying", "err", err)
+		backoff.wait(ctx)
+	}
+}
+
+func (s *Sink) decideOnce(ctx context.Context, j *job) error {
+	d := s.dedup
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	since := now.Add(-d.window)
+	if now.After(d.expire) {
+		for _, w := range d.scopes {
+			w.expire(now)
+		}
+		d.expire = now.Add(time.Minute)
+	}
+	// Pass 1: load the scopes used, and collect the records whose hash was
+	// seen in the window (or whose scope this instance cannot know in full):
+	// their claims are read exactly.
+	verify := map[string]map[uint32][]uint64{}
+	for i := range j.entries {
+		e := &j.entries[i]
+		if e.rec == nil {
+			continue
+		}
+		k := scopeKey{e.src.Topic, e.scope}
+		w := d.scopes[k]
+		if w == nil && e.inScope {
+			w = newIDWindow(d.window)
+			if err := s.ch.LoadEventIDs(ctx, k.topic, k.scope, since, w.add); err != nil {
+				return err
+			}
+			d.scopes[k] = w
+			s.metrics.dedupLoads.Inc()
+		}
+		if !e.inScope || w.has(e.hash) {
+			if verify[k.topic] == nil {
+				verify[k.topic] = map[uint32][]uint64{}
+			}
+			verify[k.topic][k.scope] = append(verify[k.topic][k.scope], e.hash)
+		}
+	}
+	type idKey struct {
+		scopeKey
+		id string
+	}
+	stored := map[idKey]analytics.Source{}
+	for topic, keys := range verify {
+		claims, err := s.ch.LookupEventIDs(ctx, topic, keys, since)
+		if err != nil {
+			return err
+		}
+		for _, c := range claims {
+			k := idKey{scopeKey{topic, c.Scope}, c.EventID}
+			if prev, ok := stored[k]; !ok || less(c.Src, prev) {
+				stored[k] = c.Src
+			}
+		}
+	}
+	// Pass 2: decide in order. inJob maps the hash of each original of the
+	// job to its index in kept (compared exactly on a match).
+	inJob := make(map[uint64]int, len(j.entries))
+	kept := j.entries[:0]
+	for _, e := range j.entries {
+		if e.rec == nil {
+			kept = append(kept, e)
+			continue
+		}
+		k := idKey{scopeKey{e.src.Topic, e.scope}, e.rec.ID()}
+		orig, ok := analytics.Source{}, false
+		if len(stored) > 0 {
+			orig, ok = stored[k]
+		}
+		if !ok {
+			if i, hit := inJob[e.hash]; hit {
+				o := &kept[i]
+				if o.src.Topic == e.src.Topic && o.scope == e.scope && o.rec.ID() == k.id {
+					orig, ok = o.src, true
+				}
+			}
+		}
+		switch {
+		case ok && orig != e.src: // a copy
+			if e.held&heldDup != 0 {
+				s.replayed()
+				continue
+			}
+			e.dupOf, e.table, e.claim = orig, analytics.TableDuplicates, false
+		default: // the original: stored, or new
+			if e.held&heldRow != 0 {
+				s.replayed()
+				continue
+			}
+			e.claim = !ok && e.held&heldClaim == 0
+			if !ok {
+				inJob[e.hash] = len(kept)
+				if w := d.scopes[k.scopeKey]; w != nil {
+					w.add(e.hash, now)
+				}
+			}
+		}
+		kept = append(kept, e)
+	}
+	clear(j.entries[len(kept):])
+	j.entries = kept
+	return nil
+}
+
+func (s *Sink) replayed() {
+	s.addStats(func(st *Stats) { st.Replayed++ })
+	s.metrics.replayed.Inc()
+}
+
+// less orders sources: the earliest claim of an event wins when (rarely:
+// copies on partitions of different scopes stored at once) there are two.
+func less(a, b analytics.Source) bool {
+	if a.Topic != b.Topic {
+		return a.Topic < b.Topic
+	}
+	if a.Partition != b.Partition {
+		return a.Partition < b.Partition
+	}
+	return a.Offset < b.Offset
+}
+
+// dedupStats returns the ids and bytes the loaded scopes hold.
+func (d *dedup) stats() (scopes, ids, bytes int) {
+	if d == nil {
+		return 0, 0, 0
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, w := range d.scopes {
+		n, b := w.stats()
+		ids += n
+		bytes += b
+	}
+	return len(d.scopes), ids, bytes
+}

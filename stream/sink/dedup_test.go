@@ -1,0 +1,216 @@
+package sink_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgeio/surge/analytics"
+	"github.com/surgeio/surge/internal/testenv"
+	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream/sink"
+)
+
+// withCopies appends a copy (same key, same value, same topic) of about one
+// record in every nth of recs, and counts them as duplicates in w. Rejects
+// are not copied: a record that fails validation has no event to dedupe.
+func withCopies(rng *rand.Rand, recs []*kgo.Record, w *want, nth int) []*kgo.Record {
+	out := recs
+	for _, r := range recs {
+		if rng.IntN(nth) != 0 || !validRecord(r) {
+			continue
+		}
+		out = append(out, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
+		w.dups++
+		w.total++
+	}
+	rng.Shuffle(len(out)-len(recs), func(i, j int) {
+		out[len(recs)+i], out[len(recs)+j] = out[len(recs)+j], out[len(recs)+i]
+	})
+	return out
+}
+
+// validRecord reports whether the sink stores r as a row (not a reject).
+func validRecord(r *kgo.Record) bool {
+	rec, err := schemas.Decode(r.Value)
+	if err != nil {
+		return false
+	}
+	switch rec.Kind() {
+	case schemas.KindCoupon:
+		return r.Topic == topics.Coupons
+	case schemas.KindUserEvent:
+		return r.Topic == topics.UserEvents
+	}
+	return r.Topic == topics.Orders
+}
+
+// reconcile checks records in Kafka = rows + rejects + duplicates, and that
+// every duplicate names an original stored with the same event id.
+func reconcile(t *testing.T, brokers []string, ch *analytics.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topics.Data()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inKafka uint64
+	ends.Each(func(o kadm.ListedOffset) { inKafka += uint64(o.Offset) })
+	var rows, rejects, dups, orphans uint64
+	q := `SELECT count() FROM (
+		SELECT kafka_offset FROM orders UNION ALL SELECT kafka_offset FROM order_status UNION ALL
+		SELECT kafka_offset FROM user_events UNION ALL SELECT kafka_offset FROM coupons)`
+	if err := ch.DB().QueryRow(ctx, q).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_rejects").Scan(&rejects); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_duplicates").Scan(&dups); err != nil {
+		t.Fatal(err)
+	}
+	orph := `SELECT count() FROM sink_duplicates AS d ANY LEFT JOIN (
+		SELECT event_id, kafka_topic AS original_topic, kafka_partition AS original_partition, kafka_offset AS original_offset, 1 AS found
+		FROM (SELECT event_id, kafka_topic, kafka_partition, kafka_offset FROM orders UNION ALL
+		      SELECT event_id, kafka_topic, kafka_partition, kafka_offset FROM order_status UNION ALL
+		      SELECT event_id, kafka_topic, kafka_partition, kafka_offset FROM user_events UNION ALL
+		      SELECT event_id, kafka_topic, kafka_partition, kafka_offset FROM coupons)
+		) USING (event_id, original_topic, original_partition, original_offset) WHERE found = 0`
+	if err := ch.DB().QueryRow(ctx, orph).Scan(&orphans); err != nil {
+		t.Fatal(err)
+	}
+	if inKafka != rows+rejects+dups {
+		t.Errorf("reconciliation: %d records in Kafka, want rows %d + rejects %d + duplicates %d = %d",
+			inKafka, rows, rejects, dups, rows+rejects+dups)
+	}
+	if orphans != 0 {
+		t.Errorf("%d sink_duplicates rows name an original that no raw table holds", orphans)
+	}
+}
+
+// TestSinkDedupCopies: copies inside one batch, copies arriving batches
+// later, and copies after a sink restart are each stored once; every copy is
+// a sink_duplicates row and the reconciliation holds.
+func TestSinkDedupCopies(t *testing.T) {
+	brokers := testenv.Kafka(t, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	rng := rand.New(rand.NewPCG(11, 12))
+	recs, w := genRecords(rng, 6000, time.Now().Add(-time.Hour))
+	// Phase 1: originals with copies among them (most land in the same batch).
+	produce(t, brokers, withCopies(rng, recs, w, 5))
+	stop := runSink(t, ch, brokers)
+	waitFor(t, ch, w, time.Minute)
+	// Phase 2: copies of phase 1's records, batches later.
+	later := newWant()
+	produce(t, brokers, withCopies(rng, recs, later, 4)[len(recs):])
+	w.add(later)
+	waitFor(t, ch, w, time.Minute)
+	st := stop()
+	// Phase 3: a new sink (its dedup state is rebuilt from ClickHouse) and
+	// more copies.
+	again := newWant()
+	produce(t, brokers, withCopies(rng, recs, again, 4)[len(recs):])
+	w.add(again)
+	stop = runSink(t, ch, brokers)
+	waitFor(t, ch, w, time.Minute)
+	st2 := stop()
+	checkExact(t, ch, w)
+	reconcile(t, brokers, ch)
+	if got := st.Duplicates + st2.Duplicates; got != int64(w.dups) {
+		t.Errorf("stats: got %d duplicates, want %d", got, w.dups)
+	}
+	t.Logf("%d records, %d copies dropped", w.total, w.dups)
+}
+
+// TestSinkDedupReplayAfterClaims: a sink killed after it wrote a batch's
+// claims but before its rows. The next one must keep the same original and
+// drop the same copy (the claim names the original), not store both.
+func TestSinkDedupReplayAfterClaims(t *testing.T) {
+	brokers := testenv.KafkaPartitions(t, 1, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	ctx := context.Background()
+	ev := &schemas.UserEvent{EventID: schemas.NewEventID(), UserID: "u-1", SessionID: "s-1",
+		Type: schemas.EventAddToCart, SKU: "sku-1", CampaignID: "c", TS: time.Now().UTC().Truncate(time.Millisecond)}
+	val, err := schemas.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := *ev
+	other.EventID = schemas.NewEventID()
+	val2, _ := schemas.Encode(&other)
+	// offsets 0 (a different event), 1 (the original), 2 (its copy)
+	produce(t, brokers, []*kgo.Record{
+		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val2},
+		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val},
+		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val},
+	})
+	// What the killed sink left: the claims of offsets 0 and 1, no rows.
+	b := analytics.NewBatch()
+	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 0}, 0, sink.EventHash(other.Kind(), other.EventID), other.EventID)
+	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, 0, sink.EventHash(ev.Kind(), ev.EventID), ev.EventID)
+	if err := ch.Write(ctx, b, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stop := runSink(t, ch, brokers)
+	w := newWant()
+	w.rows[analytics.TableUserEvents], w.dups, w.total = 2, 1, 3
+	waitFor(t, ch, w, time.Minute)
+	stop()
+	checkExact(t, ch, w)
+	var off int64
+	if err := ch.DB().QueryRow(ctx, "SELECT kafka_offset FROM user_events WHERE event_id = ?", ev.EventID).Scan(&off); err != nil {
+		t.Fatal(err)
+	}
+	var dupOff, origOff int64
+	if err := ch.DB().QueryRow(ctx, "SELECT kafka_offset, original_offset FROM sink_duplicates").Scan(&dupOff, &origOff); err != nil {
+		t.Fatal(err)
+	}
+	if off != 1 || dupOff != 2 || origOff != 1 {
+		t.Errorf("got original at offset %d and copy at %d (naming %d); want 1 and 2 (naming 1)", off, dupOff, origOff)
+	}
+	var claims uint64
+	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_event_ids").Scan(&claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims != 2 {
+		t.Errorf("got %d claims, want 2 (none written twice)", claims)
+	}
+}
+
+// TestSinkDedupOff: with the window 0 every copy is stored.
+func TestSinkDedupOff(t *testing.T) {
+	brokers := testenv.KafkaPartitions(t, 2, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	rng := rand.New(rand.NewPCG(13, 14))
+	recs, w := genRecords(rng, 1000, time.Now().Add(-time.Hour))
+	all := withCopies(rng, recs, w, 5)
+	w.rows[analytics.TableUserEvents] += 0
+	produce(t, brokers, all)
+	stop := runSink(t, ch, brokers, sink.WithDedupWindow(0))
+	w2 := newWant()
+	w2.total = w.total
+	waitFor(t, ch, w2, time.Minute)
+	st := stop()
+	if st.Duplicates != 0 {
+		t.Errorf("dedup off: got %d duplicates, want 0", st.Duplicates)
+	}
+	got, _, err := counts(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.total != w.total {
+		t.Errorf("dedup off: got %d rows, want %d (copies included)", got.total, w.total)
+	}
+	_ = fmt.Sprint()
+}
