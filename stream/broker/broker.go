@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // clusterID is the cluster id a new data directory is stamped with; a
@@ -23,6 +25,9 @@ var ErrDataDirLocked = errors.New("data directory is in use by another broker")
 // Broker is a running single-node Kafka-protocol broker.
 type Broker struct {
 	cluster *kfake.Cluster
+	ln      *trackingListener
+	own     *kgo.Client // the broker's own client, in process
+	watch   *groupWatch
 	addrs   []string
 	unlock  func()
 	dataDir string
@@ -43,7 +48,7 @@ func Start(ctx context.Context, opts ...Opt) (*Broker, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
-	secOpts, err := cfg.securityOpts()
+	sec, err := cfg.securityOpts()
 	if err != nil {
 		return nil, fmt.Errorf("start broker: %w", err)
 	}
@@ -67,11 +72,30 @@ func Start(ctx context.Context, opts ...Opt) (*Broker, error) {
 		}
 	}
 
-	ln, err := listen(cfg.addr, cfg.advertised)
+	raw, err := listen(cfg.addr, cfg.advertised)
 	if err != nil {
 		unlock()
 		return nil, fmt.Errorf("start broker: listen on %s: %w", cfg.addr, err)
 	}
+	if sec.tls != nil {
+		raw = tls.NewListener(raw, sec.tls)
+	}
+	// The group watch (groups.go) sees each connection's waiting group
+	// requests and acts through the broker's own client, which reaches
+	// the broker in process.
+	var watch *groupWatch
+	ln := newTrackingListener(raw, func(os []orphan) { watch.orphaned(os) })
+	own, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(ln.Addr().String()),
+		kgo.Dialer(ln.dialInternal),
+		kgo.ClientID("surge-broker"),
+	}, sec.internal...)...)
+	if err != nil {
+		ln.Close()
+		unlock()
+		return nil, fmt.Errorf("start broker: own client: %w", err)
+	}
+	watch = newGroupWatch(own, ln, cfg.logger)
 	var handedOut bool
 	listenFn := func(string, string) (net.Listener, error) {
 		// kfake asks for 127.0.0.1:<port>; we hand it the listener
@@ -105,10 +129,11 @@ func Start(ctx context.Context, opts ...Opt) (*Broker, error) {
 	if len(cfg.brokerCfgs) > 0 {
 		kopts = append(kopts, kfake.BrokerConfigs(cfg.brokerCfgs))
 	}
-	kopts = append(kopts, secOpts...)
+	kopts = append(kopts, sec.kfake...)
 
 	c, err := kfake.NewCluster(kopts...)
 	if err != nil {
+		own.Close()
 		ln.Close()
 		unlock()
 		return nil, fmt.Errorf("start broker: %w", err)
@@ -116,8 +141,12 @@ func Start(ctx context.Context, opts ...Opt) (*Broker, error) {
 	if cfg.autoCreate {
 		guardAutoCreate(c)
 	}
+	watch.start(c)
 	b := &Broker{
 		cluster: c,
+		ln:      ln,
+		own:     own,
+		watch:   watch,
 		addrs:   c.ListenAddrs(),
 		unlock:  unlock,
 		dataDir: cfg.dataDir,
@@ -139,6 +168,12 @@ func (b *Broker) Addrs() []string {
 // more than once and from several goroutines.
 func (b *Broker) Close() {
 	b.once.Do(func() {
+		// Connections closed by the shutdown leave no orphans: the
+		// members are saved with the group state and time out after
+		// a restart if they do not come back.
+		b.ln.quiet.Store(true)
+		b.watch.stop()
+		b.own.Close()
 		b.cluster.Close()
 		if b.dataDir != "" {
 			_ = removeSASLState(b.dataDir)

@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // SASL mechanisms the broker accepts, spelled as Kafka spells them.
@@ -66,43 +70,64 @@ func canonicalMechanism(m string) (string, error) {
 	}
 }
 
-// securityOpts validates the SASL and TLS settings and returns their kfake
-// options.
-func (c *config) securityOpts() ([]kfake.Opt, error) {
+// internalUser is the SASL user of the broker's own in-process client
+// (see groups.go), with a random password made on each start.
+const internalUser = "__surge_broker"
+
+// security is what the SASL and TLS settings turn into.
+type security struct {
+	kfake []kfake.Opt
+	// tls is the listener's config, nil for plaintext. The broker serves
+	// TLS itself rather than through kfake, so that it sees the requests
+	// on each connection (see listener.go).
+	tls *tls.Config
+	// internal authenticates the broker's own client.
+	internal []kgo.Opt
+}
+
+// securityOpts validates the SASL and TLS settings once, in Start.
+func (c *config) securityOpts() (security, error) {
 	var opts []kfake.Opt
+	var internal []kgo.Opt
 	if len(c.sasl) > 0 {
-		opts = append(opts, kfake.EnableSASL())
+		var pw [24]byte
+		_, _ = rand.Read(pw[:])
+		pass := hex.EncodeToString(pw[:])
+		opts = append(opts, kfake.EnableSASL(), kfake.Superuser(MechanismScramSHA256, internalUser, pass))
+		internal = append(internal, kgo.SASL(scram.Auth{User: internalUser, Pass: pass}.AsSha256Mechanism()))
 	}
 	for _, u := range c.sasl {
 		m, err := canonicalMechanism(u.mechanism)
 		if err != nil {
-			return nil, err
+			return security{}, err
 		}
 		if u.user == "" {
-			return nil, fmt.Errorf("sasl user for %s: empty name", m)
+			return security{}, fmt.Errorf("sasl user for %s: empty name", m)
 		}
 		if u.password == "" {
-			return nil, fmt.Errorf("sasl user %q: empty password", u.user)
+			return security{}, fmt.Errorf("sasl user %q: empty password", u.user)
+		}
+		if u.user == internalUser {
+			return security{}, fmt.Errorf("sasl user %q: the name is reserved for the broker's own client", u.user)
 		}
 		opts = append(opts, kfake.Superuser(m, u.user, u.password))
 	}
 	if c.tls != nil && c.tlsFiles != nil {
-		return nil, errors.New("tls: give WithTLS or WithTLSFiles, not both")
+		return security{}, errors.New("tls: give WithTLS or WithTLSFiles, not both")
 	}
 	tc := c.tls
 	if c.tlsFiles != nil {
 		var err error
 		if tc, err = c.tlsFiles.load(); err != nil {
-			return nil, err
+			return security{}, err
 		}
 	}
 	if tc != nil {
 		if len(tc.Certificates) == 0 && tc.GetCertificate == nil && tc.GetConfigForClient == nil {
-			return nil, errors.New("tls: the config has no certificate")
+			return security{}, errors.New("tls: the config has no certificate")
 		}
-		opts = append(opts, kfake.TLS(tc))
 	}
-	return opts, nil
+	return security{kfake: opts, tls: tc, internal: internal}, nil
 }
 
 // load builds the listener's TLS config from the files.
