@@ -16,12 +16,12 @@ import (
 // Timing of the group watch (see the package doc, "Consumer groups").
 const (
 	// keepAliveEvery is how often members waiting to join or sync on
-	// an open connection are heartbeated for; well inside the
-	// smallest session timeout the broker allows by default (6 s).
-	keepAliveEvery = time.Second
+	// an open connection are heartbeated for: well inside the session
+	// timeouts clients use (Kafka's smallest allowed is 6 s by default).
+	keepAliveEvery = 500 * time.Millisecond
 	// keepAliveAfter is how long a JoinGroup or SyncGroup waits before
 	// its member is heartbeated for: most are answered sooner.
-	keepAliveAfter = 500 * time.Millisecond
+	keepAliveAfter = 250 * time.Millisecond
 	// watchTimeout bounds the requests of one round.
 	watchTimeout = 10 * time.Second
 )
