@@ -63,6 +63,8 @@ func newUICmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	addClickHouseFlags(f)
+	addKafkaFlags(f)
 	f.String("addr", "127.0.0.1:8070", "listen address; another than loopback needs --keys-file")
 	f.String("keys-file", "", "API keys file of the gateway (keys with scope reports:read may read the page; env SURGE_GATEWAY_KEYS_FILE)")
 	f.String("rules", "", "rules file whose budgets the page shows; empty uses the built-in sample holiday rules")
@@ -89,21 +91,13 @@ func runUI(ctx context.Context, a *app, cmd *cobra.Command, o uiOptions) error {
 	}
 	defer releaseCH()
 	var kc *stream.ClientConfig
-	if len(a.brokers()) > 0 {
-		cfg, releaseKafka, err := a.kafka(ctx)
-		if err != nil {
-			return err
-		}
-		defer releaseKafka()
-		kc = &cfg
-	} else if addr, ok := runningBroker(a.dataDir("kafka")); ok {
-		sec, err := a.kafkaSecurity()
-		if err != nil {
-			return err
-		}
-		kc = &stream.ClientConfig{ClientID: "surge-ui", Logger: a.logger, Brokers: []string{addr}, Security: sec}
-	} else {
+	switch cfg, err := a.kafkaConnect(ctx); {
+	case errors.Is(err, errNoServer):
 		a.logger.Info("no Kafka given and no surge broker running: the page shows the reports without pipeline health")
+	case err != nil:
+		return err
+	default:
+		kc = &cfg
 	}
 	url, wait, err := startUI(ctx, a, ch, kc, o)
 	if err != nil {
