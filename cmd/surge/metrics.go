@@ -59,8 +59,11 @@ func (a *app) serveMetrics(ctx context.Context, addr string, reg *prometheus.Reg
 // surge_read_errors_total (by node_id), surge_produce_bytes_total,
 // surge_produce_records_total, surge_fetch_bytes_total,
 // surge_fetch_records_total (by node_id and topic), and the gauges
-// surge_buffered_produce_records_total, surge_buffered_produce_bytes,
-// surge_buffered_fetch_records_total and surge_buffered_fetch_bytes.
+// surge_buffered_produce_records, surge_buffered_produce_bytes,
+// surge_buffered_fetch_records and surge_buffered_fetch_bytes (gauges: no
+// _total suffix, unlike kprom's own names for them, which are dropped).
+// Their full names are written out so that deploy's metric catalogue finds
+// them in the sources.
 //
 // Append it to a command's stream.ClientConfig.ExtraOpts once: every client
 // built from that config shares the counters (a process's Kafka traffic,
@@ -76,7 +79,7 @@ func kafkaMetrics(reg *prometheus.Registry) kgo.Opt {
 		clients: make(map[*kgo.Client]struct{}),
 	}
 	gauge := func(name, help string, f func(*kgo.Client) int64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "surge", Name: name, Help: help}, func() float64 {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			var n int64
@@ -87,10 +90,10 @@ func kafkaMetrics(reg *prometheus.Registry) kgo.Opt {
 		})
 	}
 	reg.MustRegister(m,
-		gauge("buffered_produce_records_total", "Records buffered in the process's Kafka clients, not yet produced.", (*kgo.Client).BufferedProduceRecords),
-		gauge("buffered_produce_bytes", "Bytes of the records buffered in the process's Kafka clients, not yet produced.", (*kgo.Client).BufferedProduceBytes),
-		gauge("buffered_fetch_records_total", "Records fetched by the process's Kafka clients, not yet polled.", (*kgo.Client).BufferedFetchRecords),
-		gauge("buffered_fetch_bytes", "Bytes of the records fetched by the process's Kafka clients, not yet polled.", (*kgo.Client).BufferedFetchBytes),
+		gauge("surge_buffered_produce_records", "Records buffered in the process's Kafka clients, not yet produced.", (*kgo.Client).BufferedProduceRecords),
+		gauge("surge_buffered_produce_bytes", "Bytes of the records buffered in the process's Kafka clients, not yet produced.", (*kgo.Client).BufferedProduceBytes),
+		gauge("surge_buffered_fetch_records", "Records fetched by the process's Kafka clients, not yet polled.", (*kgo.Client).BufferedFetchRecords),
+		gauge("surge_buffered_fetch_bytes", "Bytes of the records fetched by the process's Kafka clients, not yet polled.", (*kgo.Client).BufferedFetchBytes),
 	)
 	return kgo.WithHooks(m)
 }

@@ -73,5 +73,5 @@
 // Collector exports the last sample for Prometheus: surge_lag_records and
 // surge_lag_seconds by group, topic and partition, surge_lag_group_status
 // by group and status (1 for the current status, 0 for the others) and
-// surge_lag_consume_rate by group and topic.
+// surge_lag_consume_records_per_second by group and topic.
 package lag

@@ -16,7 +16,7 @@ var (
 	descStatus = prometheus.NewDesc("surge_lag_group_status",
 		"A group's status over the sampling window: 1 for the current status, 0 for the others.",
 		[]string{"group", "status"}, nil)
-	descRate = prometheus.NewDesc("surge_lag_consume_rate",
+	descRate = prometheus.NewDesc("surge_lag_consume_records_per_second",
 		"Records per second a group consumed from a topic over the sampling window.",
 		[]string{"group", "topic"}, nil)
 )

@@ -59,7 +59,7 @@ func TestCollector(t *testing.T) {
 		"surge_lag_group_status{group=sink,status=stopped}":      1,
 		"surge_lag_group_status{group=sink,status=ok}":           0,
 		"surge_lag_group_status{group=sink,status=stalled}":      0,
-		"surge_lag_consume_rate{group=sink,topic=orders}":        0,
+		"surge_lag_consume_records_per_second{group=sink,topic=orders}":        0,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || math.Abs(g-v) > 0.001 {
