@@ -36,6 +36,9 @@ Checks, each ok, warn or fail with the next step:
   group <name>           consumer groups (--group, default the sink's and every
                          group reading the pipeline topics) have members, are
                          Stable, and lag at most --max-lag records
+  keying <topic>         the newest records are keyed by user_id and on
+                         murmur2(key)'s partition (librdkafka clients need
+                         partitioner=murmur2_random)
   clickhouse             reachable; migrations applied; free disk; active parts
                          per partition (inserts slow at parts_to_delay_insert and
                          fail at parts_to_throw_insert); sink freshness
@@ -195,6 +198,7 @@ func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, rep *doctorRe
 	if c, ok := doctorCoPartitioned(st); ok {
 		rep.Checks = append(rep.Checks, c)
 	}
+	doctorKeying(tctx, kc, rep)
 	return a.doctorGroups(tctx, adm, rep, st)
 }
 
