@@ -21,9 +21,9 @@ func TestOpenAPI(t *testing.T) {
 	}
 	paths, _ := doc["paths"].(map[string]any)
 	wantStatuses := map[string][]string{
-		"/v1/orders":       {"202", "400", "401", "403", "409", "413", "415", "429", "503"},
-		"/v1/events":       {"202", "400", "401", "403", "409", "413", "415", "429", "503"},
-		"/v1/events:batch": {"202", "400", "401", "403", "409", "413", "415", "429", "503"},
+		"/v1/orders":       {"202", "400", "401", "403", "408", "409", "413", "415", "429", "503"},
+		"/v1/events":       {"202", "400", "401", "403", "408", "409", "413", "415", "429", "503"},
+		"/v1/events:batch": {"202", "400", "401", "403", "408", "409", "413", "415", "429", "503"},
 		"/readyz":          {"200", "503"},
 	}
 	for path, rt := range routes {
@@ -49,6 +49,12 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("openapi.json describes %s, which the gateway does not serve", path)
 		}
 	}
+	// The server URL is relative: right whatever --addr the gateway has.
+	for _, sv := range doc["servers"].([]any) {
+		if u, _ := sv.(map[string]any)["url"].(string); !strings.HasPrefix(u, "/") {
+			t.Errorf("server URL %q: want a relative URL (the gateway serving the document)", u)
+		}
+	}
 	var refs []string
 	collectRefs(doc, &refs)
 	if len(refs) < 20 {
@@ -63,7 +69,8 @@ func TestOpenAPI(t *testing.T) {
 	codes := []string{CodeUnauthorized, CodeForbidden, CodeNotFound, CodeMethodNotAllowed, CodeUnsupportedMediaType,
 		CodeBodyTooLarge, CodeTooManyItems, CodeInvalidRecord, CodeInvalidBatch, CodeWrongKind, CodeInvalidIdempotencyKey,
 		CodeIdempotencyConflict, CodeIdempotencyInProgress, CodeRateLimited, CodeOverloaded, CodeKafkaTimeout,
-		CodeKafkaUnavailable, CodeShuttingDown, CodeNotReady}
+		CodeKafkaUnavailable, CodeShuttingDown, CodeNotReady, CodeUnsupportedEncoding, CodeRequestTimeout, CodeIncompleteBody,
+		CodeInvalidEncoding}
 	enum := lookup(doc, "#/components/schemas/APIError").(map[string]any)["properties"].(map[string]any)["code"].(map[string]any)["enum"].([]any)
 	for _, c := range codes {
 		if !slices.Contains(enum, any(c)) {

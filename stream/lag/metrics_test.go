@@ -52,14 +52,14 @@ func TestCollector(t *testing.T) {
 	}
 	got := gather(t, reg)
 	want := map[string]float64{
-		"surge_lag_records{group=sink,partition=0,topic=orders}": 6,
-		"surge_lag_records{group=sink,partition=1,topic=orders}": 0,
-		"surge_lag_seconds{group=sink,partition=0,topic=orders}": 56,
-		"surge_lag_seconds{group=sink,partition=1,topic=orders}": 0,
-		"surge_lag_group_status{group=sink,status=stopped}":      1,
-		"surge_lag_group_status{group=sink,status=ok}":           0,
-		"surge_lag_group_status{group=sink,status=stalled}":      0,
-		"surge_lag_consume_records_per_second{group=sink,topic=orders}":        0,
+		"surge_lag_records{group=sink,partition=0,topic=orders}":        6,
+		"surge_lag_records{group=sink,partition=1,topic=orders}":        0,
+		"surge_lag_seconds{group=sink,partition=0,topic=orders}":        56,
+		"surge_lag_seconds{group=sink,partition=1,topic=orders}":        0,
+		"surge_lag_group_status{group=sink,status=stopped}":             1,
+		"surge_lag_group_status{group=sink,status=ok}":                  0,
+		"surge_lag_group_status{group=sink,status=stalled}":             0,
+		"surge_lag_consume_records_per_second{group=sink,topic=orders}": 0,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || math.Abs(g-v) > 0.001 {
