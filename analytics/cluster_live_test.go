@@ -110,7 +110,6 @@ func TestClusterLive(t *testing.T) {
 	checkWatermarks(9, conn, other)
 	checkClusterHealth(t, conn, 80, "")
 
-
 	// One replica of shard 2 down: writes go on (no quorum), the
 	// watermarks come from the live replica.
 	down := cl.Node(2, 2)
