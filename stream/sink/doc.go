@@ -91,9 +91,14 @@
 //     is 10 s.
 //   - Materialized views (the per-minute rollups) are fed by ClickHouse after the
 //     raw part is written. A ClickHouse crash between the two can leave a
-//     rollup short of rows the raw table holds; the raw tables stay exact, and
-//     `surge migrate --repair` (analytics.RepairRollups) adds what the rollups
-//     lack. The sink does not run the repair itself.
+//     rollup short of rows the raw table holds; the raw tables stay exact. A
+//     minute after a recovery (a failed write retried, or partitions taken, as
+//     after a restart) the instance owning orders/0 repairs the rollups
+//     (WithRollupRepair, analytics.RepairRollups over the raw rows ingested in
+//     the hour before: a query over that hour's minutes); `surge migrate
+//     --repair` does the same by hand. Two repairs of the same minutes at
+//     once (say, a paused former owner of orders/0 waking up) would both add
+//     the shortfall.
 //   - On a cluster, a partition whose newest part was acknowledged by a replica
 //     that died before the part was copied waits for that replica whenever the
 //     sink must re-read its watermark (after a failed write or a rebalance).

@@ -51,6 +51,7 @@ func (s *Sink) flush(ctx context.Context, j *job) {
 		if err := s.recover(ctx, j, qid, backoff); err != nil {
 			return
 		}
+		s.repairDue()
 	}
 	s.commit(ctx, j)
 }

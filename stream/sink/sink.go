@@ -43,6 +43,8 @@ type config struct {
 	resizeGate    bool   // hold partitions a resize created (control.Gate)
 	controlTopic  string // "" for control.DefaultTopic
 	dedupWindow   time.Duration
+	repairSettle  time.Duration
+	repairSet     bool
 }
 
 // Opt configures a Sink.
@@ -115,6 +117,7 @@ type Sink struct {
 	lost  map[tp]bool       // partitions lost without a clean revoke: never written
 
 	jobs    chan *job        // one-slot queue to the flusher
+	repairs chan time.Time   // a rollup repair is due (repair.go)
 	free    chan *job        // written jobs, for reuse
 	batch   *analytics.Batch // flusher-only: columns of the job being written
 	pending sync.WaitGroup   // jobs handed off and not yet flushed
@@ -161,6 +164,9 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if !cfg.repairSet {
+		cfg.repairSettle = DefaultRollupSettle
+	}
 	switch {
 	case ch == nil:
 		return nil, fmt.Errorf("%w: no ClickHouse connection", ErrConfig)
@@ -188,6 +194,7 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		parts:    make(map[tp]*partState),
 		lost:     make(map[tp]bool),
 		jobs:     make(chan *job, 1),
+		repairs:  make(chan time.Time, 1),
 		free:     make(chan *job, 2),
 		batch:    analytics.NewBatch(),
 		metrics:  newMetrics(cfg.registerer),
@@ -251,6 +258,13 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 	flushCtx, cancelFlush := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelFlush()
+	var repairWG sync.WaitGroup
+	repairWG.Add(1)
+	go func() { // ended by ctx
+		defer repairWG.Done()
+		s.repairLoop(ctx)
+	}()
+	defer repairWG.Wait()
 	s.flushWG.Add(1)
 	go func() { // ended by close(s.jobs)
 		defer s.flushWG.Done()

@@ -1,0 +1,75 @@
+package sink
+
+import (
+	"context"
+	"time"
+
+	"github.com/surgeio/surge/analytics"
+)
+
+// DefaultRollupSettle is how long after a recovery the sink waits before it
+// repairs the rollups (WithRollupRepair).
+const DefaultRollupSettle = time.Minute
+
+// rollupLookback is how far back from a recovery the repair looks for raw
+// rows whose views may not have run: the rows of the batches in flight
+// when the crash happened are well within it.
+const rollupLookback = time.Hour
+
+// WithRollupRepair sets how long after a recovery (a failed write retried,
+// or partitions taken, as after a restart) the sink repairs the rollups
+// (analytics.RepairRollups over the raw rows ingested in the hour before):
+// a crash between a raw part and its materialized view's part leaves a
+// rollup short, and the repair adds what it lacks. Only the instance that
+// owns partition 0 of the orders topic repairs, so instances of a group do
+// not repair the same minutes at once. 0 turns the repair off. The default
+// is DefaultRollupSettle; the wait lets every INSERT whose view has yet to
+// run finish first.
+func WithRollupRepair(settle time.Duration) Opt {
+	return func(cfg *config) { cfg.repairSettle, cfg.repairSet = settle, true }
+}
+
+// repairDue asks for a rollup repair after the settle time, from now.
+func (s *Sink) repairDue() {
+	if s.cfg.repairSettle <= 0 {
+		return
+	}
+	select {
+	case s.repairs <- time.Now():
+	default: // one is already due; it covers this one
+	}
+}
+
+// repairLoop runs the repairs repairDue asks for, until ctx is done.
+func (s *Sink) repairLoop(ctx context.Context) {
+	for {
+		var at time.Time
+		select {
+		case <-ctx.Done():
+			return
+		case at = <-s.repairs:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(at.Add(s.cfg.repairSettle))):
+		}
+		s.ownMu.RLock()
+		_, owner := s.parts[tp{topic: s.cfg.topics.Orders, partition: 0}]
+		s.ownMu.RUnlock()
+		if !owner {
+			continue
+		}
+		fixes, err := s.ch.RepairRollups(ctx, analytics.RepairOpts{
+			Since: at.Add(-rollupLookback), Settle: s.cfg.repairSettle})
+		if err != nil {
+			if ctx.Err() == nil {
+				s.cfg.logger.Warn("repair rollups after recovery failed; run surge migrate --repair", "err", err)
+			}
+			continue
+		}
+		if len(fixes) > 0 {
+			s.cfg.logger.Info("repaired rollups a crash left short of the raw tables", "minutes", len(fixes))
+		}
+	}
+}
