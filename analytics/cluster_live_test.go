@@ -167,6 +167,13 @@ func TestClusterLive(t *testing.T) {
 	if err := conn.DB().Exec(ctx, "ATTACH TABLE orders_per_minute_mv"); err != nil {
 		t.Fatal(err)
 	}
+	// Reads through the Distributed tables may pick a replica that is
+	// still fetching (insert_quorum=0): wait until they agree.
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if raw, _ := rollupVsRaw(t, conn); raw == 240 {
+			break
+		}
+	}
 	if raw, rolled := rollupVsRaw(t, conn); raw != 240 || rolled >= raw {
 		t.Fatalf("after writing without the view on one node: raw %d, rollup %d; want 240 and fewer", raw, rolled)
 	}
@@ -176,6 +183,14 @@ func TestClusterLive(t *testing.T) {
 	fixes, err := conn.RepairRollups(ctx, analytics.RepairOpts{Since: time.Now().Add(-2 * time.Hour), Settle: time.Millisecond})
 	if err != nil || len(fixes) == 0 {
 		t.Fatalf("repair on the cluster: %d fixes, %v; want some", len(fixes), err)
+	}
+	// The repair's rows reach the other replica asynchronously too.
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		r1, u1 := rollupVsRaw(t, conn)
+		r2, u2 := rollupVsRaw(t, other)
+		if r1 == u1 && r2 == u2 {
+			break
+		}
 	}
 	checkReportsEqualRaw(t, conn)
 	checkReportsEqualRaw(t, other)

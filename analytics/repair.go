@@ -22,7 +22,8 @@ import (
 // nothing).
 //
 // It only touches keys whose newest raw row was ingested more than Settle
-// ago, so that it never races an INSERT whose view has yet to run, and it
+// ago, so that it never races an INSERT whose view has yet to run (it
+// returns the younger ones as Unsettled, to be tried again later), and it
 // is meant to run from one place at a time: two repairs of the same key at
 // once would both add the shortfall.
 
@@ -48,9 +49,11 @@ type RollupFix struct {
 	// key in the raw table and in the rollup before the repair.
 	Raw    int64 `json:"raw"`
 	Rolled int64 `json:"rolled"`
-	// Fixed is false for a dry run, and for a rollup that holds more than
-	// its raw rows (which a repair cannot take back).
-	Fixed bool `json:"fixed"`
+	// Fixed is false for a dry run, for a key whose newest raw row is
+	// younger than Settle (Unsettled), and for a rollup that holds more
+	// than its raw rows (which a repair cannot take back).
+	Fixed     bool `json:"fixed"`
+	Unsettled bool `json:"unsettled"`
 }
 
 type rollupSpec struct {
@@ -127,7 +130,7 @@ func (c *Conn) repairRollup(ctx context.Context, s rollupSpec, opts RepairOpts) 
 		rCols[i] = fmt.Sprintf("r_%d", i)
 		uCols[i] = fmt.Sprintf("u_%d", i)
 	}
-	q := fmt.Sprintf(`SELECT %[1]s, minute, %[2]s, %[3]s
+	q := fmt.Sprintf(`SELECT %[1]s, minute, %[2]s, %[3]s, last >= now() - %[11]d AS unsettled
 FROM (
     SELECT %[1]s, toStartOfMinute(%[4]s) AS minute, %[5]s, max(ingested_at) AS last
     FROM %[6]s %[7]s
@@ -136,7 +139,7 @@ FROM (
 ANY LEFT JOIN (
     SELECT %[1]s, minute, %[8]s FROM %[9]s GROUP BY %[1]s, minute
 ) USING (%[1]s, minute)
-WHERE (%[10]s) AND last < now() - %[11]d
+WHERE %[10]s
 ORDER BY minute, %[1]s`,
 		keys, strings.Join(rCols, ", "), strings.Join(uCols, ", "), s.time, strings.Join(rawCols, ", "),
 		s.raw, where, strings.Join(rolledCols, ", "), s.rollup, strings.Join(differ, " OR "), int64(opts.Settle/time.Second))
@@ -163,12 +166,15 @@ ORDER BY minute, %[1]s`,
 		for i := range f.roll {
 			dest = append(dest, &f.roll[i])
 		}
+		var unsettled uint8
+		dest = append(dest, &unsettled)
 		if err := rows.Scan(dest...); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("compare with %s: %w", s.raw, err)
 		}
 		f.fix.Minute = f.fix.Minute.UTC()
 		f.fix.Raw, f.fix.Rolled = f.raw[0], f.roll[0]
+		f.fix.Unsettled = unsettled != 0
 		all = append(all, f)
 	}
 	rows.Close()
@@ -177,7 +183,7 @@ ORDER BY minute, %[1]s`,
 	}
 	out := make([]RollupFix, 0, len(all))
 	for _, f := range all {
-		if !opts.DryRun && f.raw[0] >= f.roll[0] {
+		if !opts.DryRun && !f.fix.Unsettled && f.raw[0] >= f.roll[0] {
 			if err := c.fixRollup(ctx, s, f.fix, f.raw, f.roll); err != nil {
 				return out, err
 			}

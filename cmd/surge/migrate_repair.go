@@ -58,7 +58,7 @@ func runMigrateRepair(ctx context.Context, a *app, w io.Writer, o *repairOptions
 		if f.Fixed {
 			rep.Fixed++
 		}
-		rows[i] = []any{f.Rollup, fmt.Sprint(f.Key), f.Minute.Format(time.RFC3339), f.Raw, f.Rolled, f.Fixed}
+		rows[i] = []any{f.Rollup, fmt.Sprint(f.Key), f.Minute.Format(time.RFC3339), f.Raw, f.Rolled, f.Fixed, f.Unsettled}
 	}
 	if rep.Fixes == nil {
 		rep.Fixes = []analytics.RollupFix{}
@@ -66,7 +66,7 @@ func runMigrateRepair(ctx context.Context, a *app, w io.Writer, o *repairOptions
 	if format == output.JSON {
 		return output.Value(w, rep)
 	}
-	if err := output.Rows(w, output.Table, []string{"rollup", "key", "minute", "raw_rows", "rollup_rows", "fixed"}, rows); err != nil {
+	if err := output.Rows(w, output.Table, []string{"rollup", "key", "minute", "raw_rows", "rollup_rows", "fixed", "unsettled"}, rows); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(w, "%d rollup minutes disagreed with the raw tables; %d fixed\n", len(fixes), rep.Fixed)

@@ -52,7 +52,7 @@ func (s *Sink) repairLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Until(at.Add(s.cfg.repairSettle))):
+		case <-time.After(max(time.Until(at.Add(s.cfg.repairSettle)), s.cfg.repairSettle/2)):
 		}
 		s.ownMu.RLock()
 		_, owner := s.parts[tp{topic: s.cfg.topics.Orders, partition: 0}]
@@ -68,8 +68,24 @@ func (s *Sink) repairLoop(ctx context.Context) {
 			}
 			continue
 		}
-		if len(fixes) > 0 {
-			s.cfg.logger.Info("repaired rollups a crash left short of the raw tables", "minutes", len(fixes))
+		fixed, unsettled := 0, 0
+		for _, f := range fixes {
+			if f.Fixed {
+				fixed++
+			}
+			if f.Unsettled {
+				unsettled++
+			}
+		}
+		if fixed > 0 {
+			s.cfg.logger.Info("repaired rollups a crash left short of the raw tables", "minutes", fixed)
+		}
+		if unsettled > 0 {
+			// Minutes still receiving rows: look again after they settle.
+			select {
+			case s.repairs <- at:
+			default: // one is already due
+			}
 		}
 	}
 }
