@@ -338,9 +338,10 @@ func TestSinkExactlyOnceUnderKill9(t *testing.T) {
 	})
 	rng := rand.New(rand.NewPCG(7, 8))
 	recs, w := genRecords(rng, 40_000, time.Now().Add(-time.Hour))
-	produce(t, brokers, recs)
+	produce(t, brokers, withCopies(rng, recs, w, 20))
 
-	// Keep producing during the kills.
+	// Keep producing during the kills, with copies of this round's records
+	// and of the first ones (stored before the kills began).
 	var prodWG sync.WaitGroup
 	var prodMu sync.Mutex
 	prodWG.Add(1)
@@ -349,7 +350,8 @@ func TestSinkExactlyOnceUnderKill9(t *testing.T) {
 		r := rand.New(rand.NewPCG(9, 10))
 		for range 20 {
 			more, w2 := genRecords(r, 2000, time.Now())
-			produce(t, brokers, more)
+			more = withCopies(r, more, w2, 10)
+			produce(t, brokers, append(more, withCopies(r, recs[:2000], w2, 10)[2000:]...))
 			prodMu.Lock()
 			w.add(w2)
 			prodMu.Unlock()
@@ -379,7 +381,8 @@ func TestSinkExactlyOnceUnderKill9(t *testing.T) {
 		_ = p.Wait()
 	}
 	checkExact(t, ch, w)
-	t.Logf("%d records, %d kill -9s, %d clean restarts", w.total, kills, 10-kills)
+	reconcile(t, brokers, ch)
+	t.Logf("%d records (%d copies), %d kill -9s, %d clean restarts", w.total, w.dups, kills, 10-kills)
 }
 
 // TestSinkSurvivesClickHouseRestart restarts (and kills) the ClickHouse server
