@@ -56,22 +56,73 @@
 // # What it is and is not
 //
 // It is one broker node with no replication: every partition has a single
-// replica, and acks=all means "written by this node". It is meant for
-// development, tests, demos and single-machine runs; production points
+// replica, acks=all means "written by this node", and while the broker is
+// down (or restarting) nothing can be produced or consumed. It is meant
+// for development, tests, demos and single-machine runs; production points
 // --brokers at a Kafka (or Redpanda) cluster.
 //
-// A crash (kill -9, OOM) of the broker's process keeps every record it
-// acknowledged: records are written to the data directory before the
-// answer, so they survive a process crash through the page cache (tests
-// kill -9 `surge broker` under acks=all production and find every
-// acknowledged record after the restart). A crash of the machine or the
-// operating system may lose what was not yet synced unless WithSyncWrites
-// is on. Consumer-group offsets, producer ids and transaction state are
-// kept in the same directory.
+// A crash of the broker's process (kill -9, OOM, a panic) loses no record
+// it acknowledged: each batch is written to its segment file before the
+// answer, and the page cache outlives the process. After a restart on the
+// same directory every acknowledged record is at the offset it was
+// acknowledged with, and idempotent producers resume without duplicates
+// (TestBrokerKill9KeepsAckedRecords kills `surge broker` four times under
+// acks=all production and checks exactly that). A crash of the machine or
+// its operating system can lose what the page cache had not yet written
+// to disk; WithSyncWrites closes that window at the cost of an fsync per
+// batch. Committed group offsets, producer ids and transaction state live
+// in the same directory. Group membership is kept across a clean stop
+// (members not back within their session timeout are removed); after a
+// crash the members join again.
 //
 // Group offsets are not kept in a __consumer_offsets log, so tools that
 // read that log (Burrow) need a real Kafka; `surge lag --metrics-addr`
-// exports the same lag per group and partition for Prometheus.
+// exports the lag per group and partition (in records and in seconds) to
+// Prometheus instead.
+//
+// # Consumer groups
+//
+// Classic consumer groups (JoinGroup/SyncGroup, what surge's sink,
+// dispatch and triggers use) recover from a member killed at any moment
+// within its session timeout plus the time the others take to rejoin.
+// kfake alone does not guarantee that around a rebalance, in two ways:
+//
+//   - A member whose JoinGroup or SyncGroup waits for the rebalance, and
+//     whose connection closes meanwhile (the client was killed), may never
+//     time out: when kfake's answer goes to the closed connection, the
+//     member's session timer is never started. The group then waits for
+//     it until the rebalance timeout, or, once the other members have
+//     synced, keeps it with its partitions forever.
+//   - A live member whose JoinGroup waits longer than its session timeout
+//     (the rebalance waits for a slow or dead member) is expired by kfake
+//     while it waits, and its JoinGroup is never answered; the client
+//     hangs until its own request timeout ("unable to join group session:
+//     i/o timeout") and joins again, from scratch.
+//
+// The broker fixes both without changing kfake, because it owns the
+// listener: every client connection is wrapped, and the JoinGroup and
+// SyncGroup requests read from it that have no answer yet are known (other
+// requests are looked at only as far as their header and pass untouched;
+// TLS is terminated by this package so that the wrapper sees them). When
+// a connection closes with such a request waiting, the broker sends the
+// LeaveGroup the dead member never will, through its own client connected
+// in process (with a random SASL password when SASL is on). It only
+// removes a member created by that same connection (its client host is
+// the connection's address), which is the member kfake may never time
+// out, and which no other connection can name. Every 500 ms it heartbeats
+// for the members whose JoinGroup or SyncGroup has waited more than
+// 250 ms on a connection still open, so that kfake keeps them, as Kafka
+// keeps members that wait in a rebalance. A member killed while it simply
+// consumes is removed by kfake at its session timeout, as in Kafka.
+//
+// TestGroupsRecoverFromKill9 runs three instances each of surge sink,
+// dispatch and triggers against `surge broker`, kills them with SIGKILL at
+// random moments (also during the rebalances the restarts cause, and the
+// restarted instance itself during its join) and requires each group to
+// be fully assigned to its live instances within the session timeout plus
+// 5 s. Static membership (surge triggers --instance-id) is not needed for
+// this; it still saves a rebalance when an instance comes back under the
+// same id.
 //
 // # Internal topic names
 //
@@ -83,6 +134,7 @@
 // ordinary topic of that name behind, kept across restarts and listed by
 // every tool. The broker keeps group offsets without such a log; see
 // "What it is and is not". Package admin refuses to create such names.
+// Explicit CreateTopics requests from other clients are served as asked.
 //
 // # librdkafka clients
 //
