@@ -8,11 +8,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// clusterWatermarks reads the watermarks of topic shard by shard, each
-// from the first replica (in system.clusters order) that holds every part
-// committed on its shard. A shard none of whose replicas does yet is an
-// error naming why; the caller retries. All rows of one Kafka partition
-// live on one shard (the raw tables are sharded by topic and partition).
+// clusterWatermarks reads the watermarks of topic shard by shard (see
+// EachShard). All rows of one Kafka partition live on one shard (the raw
+// tables are sharded by topic and partition).
 //
 // Why a lagging replica must not be read: with insert_quorum=0 a part is
 // acknowledged by one replica and copied to the others afterwards. A
@@ -20,17 +18,46 @@ import (
 // short, and the sink would write those rows again: a duplicate once the
 // fetch completes.
 func (c *Conn) clusterWatermarks(ctx context.Context, cluster, topic string) (map[Table]map[int32]int64, error) {
+	out := map[Table]map[int32]int64{}
+	err := c.eachShard(ctx, cluster, func(db driver.Conn, suffix string) error {
+		return readWatermarks(ctx, db, suffix, topic, out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read watermarks of %s: %w", topic, err)
+	}
+	return out, nil
+}
+
+// EachShard calls fn once per shard with a connection to a replica of the
+// shard that holds every part committed on it (see inSync) and the suffix
+// that names the tables of that one replica ("_local"); fn then reads
+// <table><suffix>. On one server it calls fn once with the connection and
+// "". A shard none of whose replicas is in sync (or answers) is an error
+// naming why, and the caller retries: reads that must see every committed
+// row (the sink's watermarks and dedup claims) use it instead of the
+// Distributed tables, which may pick a lagging replica.
+func (c *Conn) EachShard(ctx context.Context, fn func(db driver.Conn, suffix string) error) error {
+	cluster, err := c.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if cluster == "" {
+		return fn(c.db, "")
+	}
+	return c.eachShard(ctx, cluster, fn)
+}
+
+func (c *Conn) eachShard(ctx context.Context, cluster string, fn func(db driver.Conn, suffix string) error) error {
 	nodes, err := c.ClusterNodes(ctx, cluster)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := map[Table]map[int32]int64{}
 	for i := 0; i < len(nodes); {
 		shard := nodes[i].Shard
 		var why []string
-		read := false
+		done := false
 		for ; i < len(nodes) && nodes[i].Shard == shard; i++ {
-			if read {
+			if done {
 				continue
 			}
 			db, err := c.Node(nodes[i].Addr)
@@ -41,20 +68,19 @@ func (c *Conn) clusterWatermarks(ctx context.Context, cluster, topic string) (ma
 				}
 			}
 			if err == nil {
-				err = readWatermarks(ctx, db, LocalSuffix, topic, out)
+				err = fn(db, LocalSuffix)
 			}
 			if err != nil {
 				why = append(why, nodes[i].Addr+": "+err.Error())
 				continue
 			}
-			read = true
+			done = true
 		}
-		if !read {
-			return nil, fmt.Errorf("read watermarks of %s: no replica of shard %d holds every committed part yet (%s)",
-				topic, shard, strings.Join(why, "; "))
+		if !done {
+			return fmt.Errorf("no replica of shard %d holds every committed part yet (%s)", shard, strings.Join(why, "; "))
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // inSync returns "" when the replicas of the raw tables on db hold every
