@@ -66,6 +66,9 @@
 //	events_per_minute   SummingMergeTree (campaign_id, type, minute): events
 //	coupons_per_minute  AggregatingMergeTree (campaign_id, rule_id, minute):
 //	                    issued countState, value sumState
+//	coupons_currency_per_minute  AggregatingMergeTree (campaign_id, currency,
+//	                    minute): the same by coupon currency (campaign-summary);
+//	                    coupons stored before it existed get in with RepairRollups
 //
 // Read them with countMerge, sumMerge, uniqExactMerge (or sum for
 // events_per_minute) and a GROUP BY, since background merges are eventual.

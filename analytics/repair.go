@@ -88,6 +88,14 @@ var rollupSpecs = []rollupSpec{
 		fixCols:  "issued, value",
 		fixExprs: "countStateIf(n < {d0}), sumStateIf(toInt64({d1}), n = 0)",
 	},
+	{
+		// Also fills it, once, for coupons stored before migration 006.
+		rollup: "coupons_currency_per_minute", raw: "coupons", keys: []string{"campaign_id", "currency"}, time: "issued_at",
+		rawAgg:   []string{"count()", "sum(value)"},
+		rolled:   []string{"countMerge(issued)", "sumMerge(value)"},
+		fixCols:  "issued, value",
+		fixExprs: "countStateIf(n < {d0}), sumStateIf(toInt64({d1}), n = 0)",
+	},
 }
 
 // RepairRollups finds the rollup keys that disagree with their raw rows

@@ -36,6 +36,8 @@ func checkReportsEqualRaw(t *testing.T, conn *analytics.Conn) {
 			"SELECT sum(events), toInt64(0), toUInt64(0) FROM events_per_minute"},
 		{"coupons", "SELECT count(), sum(value), toUInt64(0) FROM coupons",
 			"SELECT countMerge(issued), sumMerge(value), toUInt64(0) FROM coupons_per_minute"},
+		{"coupons by currency", "SELECT count(), sum(value), toUInt64(0) FROM coupons",
+			"SELECT countMerge(issued), sumMerge(value), toUInt64(0) FROM coupons_currency_per_minute"},
 	} {
 		var rn, un, rb, ub uint64
 		var rs, us int64

@@ -8,15 +8,15 @@ import "strings"
 var reports = []report{
 	{
 		name:   "campaign-summary",
-		desc:   "per campaign and currency: orders, GMV, buyers, average order value, coupons issued and redeemed",
+		desc:   "per campaign and currency: orders, GMV, buyers, average order value, coupons issued (in that currency) and redeemed",
 		money:  map[string]string{"gmv": "currency", "avg_order_value": "currency"},
 		rollup: true,
 		query: func(p ReportParams) (string, []any) {
 			ow, oargs := p.where("campaign_id", "minute")
 			cw, cargs := p.where("campaign_id", "minute")
-			// ALL FULL JOIN keeps campaigns that issued coupons but have no
-			// orders yet; their currency is empty. coupons_issued counts the
-			// campaign's coupons over all currencies.
+			// ALL FULL JOIN keeps the campaign's currencies that have
+			// coupons but no orders yet (and the other way round); coupons
+			// count on the row of their own currency.
 			return `
 SELECT
     campaign_id AS campaign,
@@ -39,10 +39,10 @@ FROM
 )
 ALL FULL OUTER JOIN
 (
-    SELECT campaign_id, countMerge(issued) AS coupons_issued
-    FROM coupons_per_minute` + cw + `
-    GROUP BY campaign_id
-) USING campaign_id
+    SELECT campaign_id, currency, countMerge(issued) AS coupons_issued
+    FROM coupons_currency_per_minute` + cw + `
+    GROUP BY campaign_id, currency
+) USING (campaign_id, currency)
 ORDER BY campaign, currency`, append(oargs, cargs...)
 		},
 	},

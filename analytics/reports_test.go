@@ -92,7 +92,7 @@ func TestReports(t *testing.T) {
 			[]string{"campaign", "currency", "orders", "gmv", "buyers", "avg_order_value", "coupons_issued", "coupons_redeemed"},
 			[][]any{
 				{"bf", "EUR", uint64(3), int64(6500), uint64(2), 2166.67, uint64(2), uint64(1)},
-				{"spring", "", uint64(0), int64(0), uint64(0), 0.0, uint64(1), uint64(0)},
+				{"spring", "EUR", uint64(0), int64(0), uint64(0), 0.0, uint64(1), uint64(0)},
 				{"xmas", "USD", uint64(1), int64(700), uint64(1), 700.0, uint64(1), uint64(1)},
 			}},
 		{"campaign-summary bf from 10:01", "campaign-summary", analytics.ReportParams{Campaign: "bf", From: at("10:01:00")},
