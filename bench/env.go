@@ -198,8 +198,12 @@ func (c *clickhouse) count(ctx context.Context, query string) (uint64, error) {
 
 // serverCPU is the CPU time (user + system) the server process has used so
 // far, read from /proc; 0 where that is not available.
-func (c *clickhouse) serverCPU() time.Duration {
-	b, err := os.ReadFile(filepath.Join(c.srv.Dir(), "clickhouse-server.pid"))
+func (c *clickhouse) serverCPU() time.Duration { return serverCPUIn(c.srv.Dir()) }
+
+// serverCPUIn is the CPU time of the clickhouse-server whose data directory
+// is dir (its pid file); 0 where that is not available.
+func serverCPUIn(dir string) time.Duration {
+	b, err := os.ReadFile(filepath.Join(dir, "clickhouse-server.pid"))
 	if err != nil {
 		return 0
 	}

@@ -53,6 +53,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"producer", "surge producer vs raw franz-go, records/s", runProducer},
 	{"sink", "surge sink vs ClickHouse Kafka engine, rows/s", runSink},
+	{"sink-cluster", "surge sink on 1 ClickHouse server vs a 2 shards x 2 replicas cluster, rows/s and CPU per row", runSinkCluster},
 	{"freshness", "produced-to-visible latency at a steady rate", runFreshness},
 	{"reports", "report latency over rollups vs raw tables", runReports},
 	{"triggers", "coupon triggers vs raw franz-go, events/s; coupon latency", runTriggers},

@@ -52,12 +52,38 @@ type ClusterNode struct {
 // Starting 2 × 2 takes about 5-10 s and 1.2 GB of memory.
 func StartCluster(t testing.TB, shards, replicas int) *Cluster {
 	t.Helper()
-	zk := StartZooKeeper(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := LaunchCluster(ctx, t.TempDir(), shards, replicas)
+	if errors.Is(err, analytics.ErrServerNotInstalled) || errors.Is(err, ErrZooKeeperNotInstalled) {
+		Unavailable(t, err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// LaunchCluster is StartCluster outside a test (the benchmarks use it):
+// everything lives under dir, and Stop ends it.
+func LaunchCluster(ctx context.Context, dir string, shards, replicas int) (*Cluster, error) {
+	zk, err := LaunchZooKeeper(filepath.Join(dir, "zookeeper"))
+	if err != nil {
+		return nil, err
+	}
 	c := &Cluster{ZooKeeper: zk}
 	type ports struct{ tcp, http, inter int }
 	all := make([]ports, shards*replicas)
 	for i := range all {
-		all[i] = ports{freePort(t), freePort(t), freePort(t)}
+		var ps [3]int
+		for j := range ps {
+			if ps[j], err = pickPort(); err != nil {
+				c.Stop()
+				return nil, err
+			}
+		}
+		all[i] = ports{ps[0], ps[1], ps[2]}
 	}
 	var remote strings.Builder
 	for s := 0; s < shards; s++ {
@@ -67,34 +93,39 @@ func StartCluster(t testing.TB, shards, replicas int) *Cluster {
 		}
 		remote.WriteString("            </shard>\n")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	for s := 0; s < shards; s++ {
 		for r := 0; r < replicas; r++ {
 			p := all[s*replicas+r]
 			macro := fmt.Sprintf("r%d", r+1)
-			dir := t.TempDir()
+			ndir := filepath.Join(dir, fmt.Sprintf("s%d-%s", s+1, macro))
 			conf := fmt.Sprintf(clusterNodeXML, p.inter, zk.Port, ZooKeeperSessionTimeout.Milliseconds(),
 				fmt.Sprintf("%02d", s+1), macro, ClusterName, remote.String(), ClusterName)
-			if err := os.MkdirAll(filepath.Join(dir, "config.d"), 0o755); err != nil {
-				t.Fatal(err)
+			if err := os.MkdirAll(filepath.Join(ndir, "config.d"), 0o755); err != nil {
+				c.Stop()
+				return nil, err
 			}
-			if err := os.WriteFile(filepath.Join(dir, "config.d", "cluster.xml"), []byte(conf), 0o644); err != nil {
-				t.Fatal(err)
+			if err := os.WriteFile(filepath.Join(ndir, "config.d", "cluster.xml"), []byte(conf), 0o644); err != nil {
+				c.Stop()
+				return nil, err
 			}
-			srv, err := analytics.StartLocal(ctx, dir, analytics.WithTCPPort(p.tcp), analytics.WithHTTPPort(p.http),
+			srv, err := analytics.StartLocal(ctx, ndir, analytics.WithTCPPort(p.tcp), analytics.WithHTTPPort(p.http),
 				analytics.WithLogger(slog.New(slog.DiscardHandler)))
-			if errors.Is(err, analytics.ErrServerNotInstalled) {
-				Unavailable(t, "clickhouse-server not installed")
-			}
 			if err != nil {
-				t.Fatalf("start cluster node shard %d replica %d: %v", s+1, r+1, err)
+				c.Stop()
+				return nil, fmt.Errorf("start cluster node shard %d replica %d: %w", s+1, r+1, err)
 			}
-			t.Cleanup(func() { _ = srv.Stop() })
 			c.Nodes = append(c.Nodes, &ClusterNode{LocalServer: srv, Shard: s + 1, Replica: r + 1, Macro: macro})
 		}
 	}
-	return c
+	return c, nil
+}
+
+// Stop stops every node, then ZooKeeper.
+func (c *Cluster) Stop() {
+	for _, n := range c.Nodes {
+		_ = n.Stop()
+	}
+	c.ZooKeeper.Stop()
 }
 
 // clusterNodeXML is a node's config.d drop-in: interserver port,
@@ -189,12 +220,11 @@ WHERE database = ? AND (is_readonly OR is_session_expired OR active_replicas < t
 	return ""
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func pickPort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return 0, fmt.Errorf("pick a free port: %w", err)
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }

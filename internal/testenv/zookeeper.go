@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -38,24 +39,48 @@ type ZooKeeper struct {
 // Addr is "127.0.0.1:PORT".
 func (z *ZooKeeper) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(z.Port)) }
 
+// ErrZooKeeperNotInstalled is returned by LaunchZooKeeper without java or
+// Debian's zookeeper jars.
+var ErrZooKeeperNotInstalled = errors.New("zookeeper is not installed: install default-jre-headless and zookeeper (apt-get install zookeeper), as make deps does")
+
 // StartZooKeeper starts ZooKeeper on a free loopback port and kills it
 // when the test ends. Without java or the jars it calls Unavailable.
 func StartZooKeeper(t testing.TB) *ZooKeeper {
 	t.Helper()
+	z, err := LaunchZooKeeper(t.TempDir())
+	if errors.Is(err, ErrZooKeeperNotInstalled) {
+		Unavailable(t, err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(z.Stop)
+	return z
+}
+
+// LaunchZooKeeper starts ZooKeeper with its data under dir and waits until
+// it answers; Stop kills it.
+func LaunchZooKeeper(dir string) (*ZooKeeper, error) {
 	java, err := exec.LookPath("java")
 	if err != nil {
-		Unavailable(t, "java not installed (ZooKeeper needs it): install default-jre-headless and zookeeper")
+		return nil, ErrZooKeeperNotInstalled
 	}
 	cp := []string{}
 	for _, j := range zooKeeperJars {
 		p := filepath.Join(javaShare, j)
 		if _, err := os.Stat(p); err != nil {
-			Unavailable(t, "ZooKeeper jar "+p+" missing: install zookeeper (apt-get install zookeeper)")
+			return nil, fmt.Errorf("%w (%s missing)", ErrZooKeeperNotInstalled, p)
 		}
 		cp = append(cp, p)
 	}
-	dir := t.TempDir()
-	z := &ZooKeeper{Port: freePort(t), done: make(chan struct{})}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	port, err := pickPort()
+	if err != nil {
+		return nil, err
+	}
+	z := &ZooKeeper{Port: port, done: make(chan struct{})}
 	cfg := fmt.Sprintf(`tickTime=500
 initLimit=10
 syncLimit=5
@@ -68,11 +93,12 @@ minSessionTimeout=1000
 maxSessionTimeout=60000
 `, filepath.Join(dir, "data"), z.Port)
 	if err := os.WriteFile(filepath.Join(dir, "zoo.cfg"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	log, err := os.Create(filepath.Join(dir, "zookeeper.log"))
+	logPath := filepath.Join(dir, "zookeeper.log")
+	log, err := os.Create(logPath)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer log.Close()
 	z.cmd = exec.Command(java, "-Xmx256m", "-XX:+UseSerialGC", "-cp", strings.Join(append([]string{dir}, cp...), ":"),
@@ -94,24 +120,24 @@ maxSessionTimeout=60000
 		close(z.done)
 	}()
 	if err := <-started; err != nil {
-		t.Fatalf("start zookeeper: %v", err)
+		return nil, fmt.Errorf("start zookeeper: %w", err)
 	}
-	t.Cleanup(z.kill)
 	deadline := time.Now().Add(30 * time.Second)
 	for !z.ok() {
 		select {
 		case <-z.done:
-			b, _ := os.ReadFile(filepath.Join(dir, "zookeeper.log"))
-			t.Fatalf("zookeeper exited during start:\n%s", b)
+			b, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("zookeeper exited during start:\n%s", b)
 		default:
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "zookeeper.log"))
-			t.Fatalf("zookeeper did not answer ruok within 30s:\n%s", b)
+			z.Stop()
+			b, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("zookeeper did not answer ruok within 30s:\n%s", b)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return z
+	return z, nil
 }
 
 // ok reports whether ZooKeeper answers "ruok" with "imok".
@@ -129,7 +155,8 @@ func (z *ZooKeeper) ok() bool {
 	return strings.HasPrefix(line, "imok")
 }
 
-func (z *ZooKeeper) kill() {
+// Stop kills ZooKeeper and waits for it to exit.
+func (z *ZooKeeper) Stop() {
 	if z.cmd.Process != nil {
 		_ = z.cmd.Process.Kill()
 		<-z.done
