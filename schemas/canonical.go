@@ -3,17 +3,19 @@ package schemas
 import (
 	"encoding/binary"
 	"time"
+	"unsafe"
 )
 
 // Records in canonical form — exactly as Encode writes them: fixed key
 // order, no spaces, strings of printable ASCII without escapes, integers
 // without sign or leading zero, millisecond UTC timestamps — are read by one
-// forward scan instead of the general JSON parser. That is the form every
-// surge producer writes, so nearly every record takes it. Anything else
-// (other key orders, escapes, unknown fields, nulls, negative numbers) falls
-// back to the general decoder; the outcome is the same either way, because
-// both paths end in the same checks (TestCanonicalAgrees and FuzzDecode
-// compare them).
+// forward scan instead of the general JSON parser, which also applies the
+// rules (for orders, status changes and user events inline, for coupons
+// through Validate). That is the form every surge producer writes, so nearly
+// every record takes it. Anything else (other key orders, escapes, unknown
+// fields, nulls, negative numbers) and any record that breaks a rule falls
+// back to the general decoder, which says what is wrong: the outcome is the
+// same either way (TestCanonicalAgrees and FuzzDecode compare the paths).
 
 // CanonicalScanner reads a record in canonical form field by field. It
 // never fails loudly: any deviation from the expected bytes sets Bad, after
@@ -179,34 +181,89 @@ func daysFromCivil(y, m, d int) int64 {
 	return int64(era*146097 + doe - 719468)
 }
 
-// canonical reads a record in canonical form without checking it; ok is
-// false when data is not canonical (or is of another kind than want), and
+// canonical reads and checks a record in canonical form; ok is false when
+// data is not canonical, breaks a rule or is of another kind than want, and
 // the caller falls back to the general decoder. The record's strings are
 // substrings of one copy of data.
-func canonical(data []byte, want Kind) (r Record, ok bool) {
+func canonical(data []byte, want Kind, now time.Time) (r Record, ok bool) {
+	c := canon{latest: latestMs(now)}
+	k, ok := c.start(data, want)
+	if !ok {
+		return nil, false
+	}
+	switch k {
+	case KindUserEvent:
+		e := &UserEvent{}
+		c.userEvent(e)
+		r = e
+	case KindOrder:
+		o := &Order{}
+		c.order(o)
+		r = o
+	case KindOrderStatus:
+		st := &OrderStatus{}
+		c.orderStatus(st)
+		r = st
+	case KindCoupon:
+		cp := &Coupon{}
+		c.coupon(cp)
+		r = cp
+	}
+	return r, c.done(r, now)
+}
+
+// latestMs is the first event time (Unix ms) the canonical path accepts
+// no more: times from now+MaxClockSkew-1ms on are left to the general
+// decoder (now has sub-millisecond precision).
+func latestMs(now time.Time) int64 { return now.UnixMilli() + MaxClockSkew.Milliseconds() - 1 }
+
+// start reads the start of a canonical record up to its version and
+// returns its kind.
+func (c *canon) start(data []byte, want Kind) (Kind, bool) {
 	if len(data) > MaxRecordBytes {
-		return nil, false
+		return "", false
 	}
-	c := canon{s: NewCanonicalScanner(data)}
+	c.s = NewCanonicalScanner(data)
+	if !c.s.Opt(`{"kind":"`) {
+		return "", false
+	}
+	var k Kind
 	switch {
-	case (want == "" || want == KindUserEvent) && c.s.Opt(`{"kind":"user_event","v":`):
-		r = c.userEvent()
-	case (want == "" || want == KindOrder) && c.s.Opt(`{"kind":"order","v":`):
-		r = c.order()
-	case (want == "" || want == KindOrderStatus) && c.s.Opt(`{"kind":"order_status","v":`):
-		r = c.orderStatus()
-	case (want == "" || want == KindCoupon) && c.s.Opt(`{"kind":"coupon","v":`):
-		r = c.coupon()
+	case c.s.Opt(`user_event","v":`):
+		k = KindUserEvent
+	case c.s.Opt(`order","v":`):
+		k = KindOrder
+	case c.s.Opt(`order_status","v":`):
+		k = KindOrderStatus
+	case c.s.Opt(`coupon","v":`):
+		k = KindCoupon
 	default:
-		return nil, false
+		return "", false
 	}
-	return r, c.s.Done()
+	return k, want == "" || want == k
 }
 
 // canon builds typed records from a CanonicalScanner.
 type canon struct {
 	s   CanonicalScanner
 	str string // the input as one string, made on the first field
+	// alias makes strings alias the input instead of a copy of it.
+	alias bool
+	// latest is the first event time (Unix ms) not accepted here (see
+	// latestMs).
+	latest int64
+}
+
+// done reports whether the whole record was read and passed the rules:
+// coupons, not checked while read, go through Validate.
+func (c *canon) done(r Record, now time.Time) bool {
+	if !c.s.Done() {
+		return false
+	}
+	if cp, ok := r.(*Coupon); ok {
+		return validateAt(cp, now, true) == nil
+	}
+	return true
 }
 
 // field reads a string field whose key (with opening quote) was consumed.
@@ -214,6 +271,9 @@ func (c *canon) field() string {
 	start, end := c.s.Str()
 	if c.s.bad {
 		return ""
+	}
+	if c.alias {
+		return unsafe.String(&c.s.b[start], end-start)
 	}
 	if c.str == "" {
 		c.str = string(c.s.b)
@@ -244,32 +304,66 @@ func (c *canon) time(key string) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-func (c *canon) userEvent() *UserEvent {
-	e := &UserEvent{Version: c.s.Version()}
+// eventTime reads an event time, which must not be too far in the future.
+func (c *canon) eventTime(key string) time.Time {
+	c.s.Lit(key)
+	ms := c.s.Time()
+	if c.s.bad || ms >= c.latest {
+		c.s.bad = true
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// priority checks an order's or status change's priority.
+func (c *canon) priority(p Priority) Priority {
+	switch p {
+	case PriorityNormal, PriorityVIP, PriorityUrgent:
+	default:
+		c.s.bad = true
+	}
+	return p
+}
+
+func (c *canon) userEvent(e *UserEvent) {
+	*e = UserEvent{Version: c.s.Version()}
 	e.EventID = c.req(`,"event_id":"`)
 	e.UserID = c.req(`,"user_id":"`)
 	e.SessionID = c.req(`,"session_id":"`)
 	e.Type = EventType(c.req(`,"type":"`))
 	e.SKU = c.opt(`,"sku":"`)
 	e.CampaignID = c.opt(`,"campaign_id":"`)
-	e.TS = c.time(`,"ts":"`)
+	e.TS = c.eventTime(`,"ts":"`)
 	c.s.Lit(`}`)
-	return e
+	switch e.Type {
+	case EventAddToCart, EventRemoveFromCart:
+		if e.SKU == "" {
+			c.s.bad = true
+		}
+	case EventPageView, EventSearch, EventCheckoutStarted, EventCouponRedeemed:
+	default:
+		c.s.bad = true
+	}
 }
 
-func (c *canon) order() *Order {
-	o := &Order{Version: c.s.Version()}
+// order fills o; its Items reuse o.Items' array when it has one.
+func (c *canon) order(o *Order) {
+	items := o.Items[:0]
+	*o = Order{Version: c.s.Version()}
 	o.EventID = c.req(`,"event_id":"`)
 	o.OrderID = c.req(`,"order_id":"`)
 	o.UserID = c.req(`,"user_id":"`)
 	c.s.Lit(`,"items":[`)
-	n := 1
-	for i := c.s.i; i < len(c.s.b) && c.s.b[i] != ']'; i++ {
-		if c.s.b[i] == '}' {
-			n++
+	if items == nil {
+		n := 1
+		for i := c.s.i; i < len(c.s.b) && c.s.b[i] != ']'; i++ {
+			if c.s.b[i] == '}' {
+				n++
+			}
 		}
+		items = make([]Item, 0, min(n, MaxItems+1))
 	}
-	o.Items = make([]Item, 0, min(n, MaxItems+1))
+	var sum int64
 	for !c.s.bad {
 		it := Item{SKU: c.req(`{"sku":"`)}
 		c.s.Lit(`,"qty":`)
@@ -277,36 +371,53 @@ func (c *canon) order() *Order {
 		c.s.Lit(`,"unit_price":`)
 		it.UnitPrice = c.s.Uint()
 		c.s.Lit(`}`)
-		o.Items = append(o.Items, it)
+		line, ok := mulInt64(it.Qty, it.UnitPrice)
+		if !ok || it.Qty == 0 || sum > maxInt64-line || len(items) == MaxItems {
+			c.s.bad = true
+		}
+		sum += line
+		items = append(items, it)
 		if !c.s.Opt(`,`) {
 			break
 		}
 	}
+	o.Items = items
 	c.s.Lit(`],"amount":`)
 	o.Amount = c.s.Uint()
+	if o.Amount == 0 || o.Amount != sum {
+		c.s.bad = true
+	}
 	o.Currency = c.req(`,"currency":"`)
+	if !ValidCurrency(o.Currency) {
+		c.s.bad = true
+	}
 	o.CampaignID = c.opt(`,"campaign_id":"`)
-	o.Priority = Priority(c.req(`,"priority":"`))
+	o.Priority = c.priority(Priority(c.req(`,"priority":"`)))
 	o.CouponID = c.opt(`,"coupon_id":"`)
-	o.CreatedAt = c.time(`,"created_at":"`)
+	o.CreatedAt = c.eventTime(`,"created_at":"`)
 	c.s.Lit(`}`)
-	return o
 }
 
-func (c *canon) orderStatus() *OrderStatus {
-	s := &OrderStatus{Version: c.s.Version()}
+func (c *canon) orderStatus(s *OrderStatus) {
+	*s = OrderStatus{Version: c.s.Version()}
 	s.EventID = c.req(`,"event_id":"`)
 	s.OrderID = c.req(`,"order_id":"`)
 	s.UserID = c.req(`,"user_id":"`)
 	s.Status = OrderStatusValue(c.req(`,"status":"`))
-	s.Priority = Priority(c.opt(`,"priority":"`))
-	s.TS = c.time(`,"ts":"`)
+	switch s.Status {
+	case StatusCreated, StatusPaid, StatusCancelled, StatusShipped:
+	default:
+		c.s.bad = true
+	}
+	if c.s.Opt(`,"priority":"`) {
+		s.Priority = c.priority(Priority(c.field()))
+	}
+	s.TS = c.eventTime(`,"ts":"`)
 	c.s.Lit(`}`)
-	return s
 }
 
-func (c *canon) coupon() *Coupon {
-	cp := &Coupon{Version: c.s.Version()}
+func (c *canon) coupon(cp *Coupon) {
+	*cp = Coupon{Version: c.s.Version()}
 	cp.EventID = c.req(`,"event_id":"`)
 	cp.CouponID = c.req(`,"coupon_id":"`)
 	cp.UserID = c.req(`,"user_id":"`)
@@ -319,5 +430,4 @@ func (c *canon) coupon() *Coupon {
 	cp.ExpiresAt = c.time(`,"expires_at":"`)
 	cp.TriggerEventID = c.req(`,"trigger_event_id":"`)
 	c.s.Lit(`}`)
-	return cp
 }

@@ -9,18 +9,51 @@ import (
 	"testing"
 )
 
-// checkPathsAgree fails t unless Decode (canonical fast path first) and the
-// general decoder give the same record or the same error for data.
+// sharedReader is reused by every checkPathsAgree, as a hot loop reuses
+// its Reader.
+var sharedReader Reader
+
+// checkPathsAgree fails t unless Decode (canonical fast path first), a
+// reused Reader and the general decoder give the same record or the same
+// error for data, and EventID finds the record's event id.
 func checkPathsAgree(t *testing.T, data []byte) {
 	t.Helper()
+	now := nowFunc()
+	want, wantErr := decodeGeneral(data, "", now)
+	sharedReader.SetNow(now)
+	read, readErr := sharedReader.Read(data)
 	got, gotErr := Decode(data)
-	want, wantErr := decodeGeneral(data, "")
-	if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
-		t.Fatalf("Decode(%q): got error %v, the general decoder says %v", data, gotErr, wantErr)
+	for _, p := range []struct {
+		name string
+		r    Record
+		err  error
+	}{{"Decode", got, gotErr}, {"Reader.Read", read, readErr}} {
+		if (p.err == nil) != (wantErr == nil) || p.err != nil && p.err.Error() != wantErr.Error() {
+			t.Fatalf("%s(%q): got error %v, the general decoder says %v", p.name, data, p.err, wantErr)
+		}
+		if !reflect.DeepEqual(p.r, want) {
+			t.Fatalf("%s(%q):\ngot  %+v\nwant %+v (general decoder)", p.name, data, p.r, want)
+		}
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("Decode(%q):\ngot  %+v\nwant %+v (general decoder)", data, got, want)
+	if want != nil {
+		if id := EventID(data); id != eventIDOf(want) {
+			t.Fatalf("EventID(%q): got %q, want %q", data, id, eventIDOf(want))
+		}
 	}
+}
+
+func eventIDOf(r Record) string {
+	switch v := r.(type) {
+	case *Order:
+		return v.EventID
+	case *OrderStatus:
+		return v.EventID
+	case *UserEvent:
+		return v.EventID
+	case *Coupon:
+		return v.EventID
+	}
+	return ""
 }
 
 // TestCanonicalAgrees runs both decoding paths over the test records and
@@ -47,7 +80,7 @@ func TestCanonicalAgrees(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := canonical(enc, ""); !ok {
+		if _, ok := canonical(enc, "", nowFunc()); !ok {
 			t.Fatalf("Encode wrote %q, which the canonical scanner does not read", enc)
 		}
 		canon[string(r.Kind())] = enc

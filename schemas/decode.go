@@ -60,17 +60,16 @@ func DecodeCoupon(data []byte) (*Coupon, error) {
 // empty: records in canonical form by a single scan, others by the general
 // decoder.
 func decode(data []byte, want Kind) (Record, error) {
-	if r, ok := canonical(data, want); ok {
-		if err := Validate(r); err != nil {
-			return nil, err
-		}
+	now := nowFunc()
+	if r, ok := canonical(data, want, now); ok {
 		return r, nil
 	}
-	return decodeGeneral(data, want)
+	return decodeGeneral(data, want, now)
 }
 
-// decodeGeneral parses any JSON form of a record.
-func decodeGeneral(data []byte, want Kind) (Record, error) {
+// decodeGeneral parses any JSON form of a record; now is the time records
+// may not be later than (plus MaxClockSkew).
+func decodeGeneral(data []byte, want Kind, now time.Time) (Record, error) {
 	raw, err := parse(data, want)
 	if err != nil {
 		return nil, err
@@ -81,7 +80,7 @@ func decodeGeneral(data []byte, want Kind) (Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.now = nowFunc()
+	d.now = now
 	var c collector
 	var r Record
 	switch k {

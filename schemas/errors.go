@@ -99,6 +99,18 @@ func (e *tooLargeError) Is(target error) bool {
 type collector struct {
 	errs    []FieldError
 	dropped int
+	// cleanIDs: the record's strings come from the canonical scanner
+	// (see validateAt).
+	cleanIDs bool
+}
+
+// idProblem is idProblem(s, required), known to be "" for clean strings
+// (a missing optional one is "", a required one is never missing).
+func (c *collector) idProblem(s string, required bool) string {
+	if c.cleanIDs {
+		return ""
+	}
+	return idProblem(s, required)
 }
 
 func (c *collector) add(field, problem string) {

@@ -63,9 +63,14 @@ var noProblems problems
 // records read from JSON; see the package documentation. A zero Version means
 // CurrentVersion and an empty Priority means PriorityNormal, as in Encode. It
 // returns nil or a *ValidationError listing every problem.
-func Validate(r Record) error {
-	var c collector
-	now := nowFunc()
+func Validate(r Record) error { return validateAt(r, nowFunc(), false) }
+
+// validateAt is Validate with the time records may not be later than (plus
+// MaxClockSkew). cleanIDs says that every string of r was read by the
+// canonical scanner, which only returns non-empty printable ASCII of at
+// most MaxIDBytes: the id checks then have nothing to find and are skipped.
+func validateAt(r Record, now time.Time, cleanIDs bool) error {
+	c := collector{cleanIDs: cleanIDs}
 	switch v := r.(type) {
 	case *Order:
 		if v == nil {
@@ -120,7 +125,7 @@ func (k checker) add(f field, problem string) {
 
 func (k checker) id(f field, s string, required bool) {
 	if !k.bad(f) {
-		k.add(f, idProblem(s, required))
+		k.add(f, k.c.idProblem(s, required))
 	}
 }
 
@@ -200,7 +205,7 @@ func (k checker) items(items []Item, ip []itemProblems) (sum int64, ok bool) {
 			continue
 		}
 		if pr.sku == "" {
-			pr.sku = idProblem(it.SKU, true)
+			pr.sku = k.c.idProblem(it.SKU, true)
 		}
 		if pr.qty == "" && it.Qty <= 0 {
 			pr.qty = "must be greater than zero"
@@ -290,7 +295,7 @@ func checkUserEvent(e *UserEvent, p *problems, now time.Time, c *collector) {
 		if cart && e.SKU == "" {
 			k.add(fSKU, "required for "+string(e.Type)+" events")
 		} else {
-			k.add(fSKU, idProblem(e.SKU, false))
+			k.add(fSKU, k.c.idProblem(e.SKU, false))
 		}
 	}
 	k.id(fCampaignID, e.CampaignID, false)

@@ -132,7 +132,7 @@ func (r *Runner) processParts(fetches kgo.Fetches, now time.Time, closing bool) 
 func (r *Runner) processPart(id int32, pt *part, now time.Time, closing bool) {
 	o := &pt.out
 	nowMs := now.UnixMilli()
-	o.dec.now = nowMs
+	o.dec.setNow(nowMs)
 	o.st, o.issues, o.pending = Stats{}, o.issues[:0], o.pending[:0]
 	for _, fp := range o.work {
 		ch, ok := r.channel(fp.Topic)

@@ -34,7 +34,18 @@ func FromRecord(r schemas.Record) (ev Event, ok bool) {
 		if v.Status == schemas.StatusCreated {
 			return Event{}, false // the order itself is the "order" event
 		}
-		return Event{ID: v.EventID, User: v.UserID, Type: "order_" + string(v.Status), VIP: v.Priority.Urgent(), TS: v.TS.UnixMilli()}, true
+		var t string
+		switch v.Status { // constants: decoding allocates nothing
+		case schemas.StatusPaid:
+			t = "order_paid"
+		case schemas.StatusCancelled:
+			t = "order_cancelled"
+		case schemas.StatusShipped:
+			t = "order_shipped"
+		default:
+			return Event{}, false
+		}
+		return Event{ID: v.EventID, User: v.UserID, Type: t, VIP: v.Priority.Urgent(), TS: v.TS.UnixMilli()}, true
 	}
 	return Event{}, false
 }
