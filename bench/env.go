@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -328,4 +329,17 @@ func endOffsets(ctx context.Context, addrs []string, partitions int, topics ...s
 // broker's memory between runs.
 func deleteTopics(ctx context.Context, cl *kgo.Client, topics ...string) {
 	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
+}
+
+// joinResizes makes p take part in order-safe resizes, as surge's own
+// commands do; a failure is logged and the run goes on without.
+func joinResizes(ctx context.Context, p *stream.Producer, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := p.JoinResizes(ctx); err != nil {
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("producer does not take part in resizes", "err", err)
+	}
 }

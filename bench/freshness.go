@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream"
 	"github.com/surgeio/surge/stream/loadgen"
@@ -46,7 +48,13 @@ func runFreshness(ctx context.Context, e *env) (*section, error) {
 		return nil, err
 	}
 	defer p.Close()
-	if err := ensureTopics(ctx, p.Client(), topics, e.cfg.partitions); err != nil {
+	joinResizes(ctx, p, e.log)
+	acl, err := kgo.NewClient(p.ClusterOpts()...)
+	if err != nil {
+		return nil, err
+	}
+	defer acl.Close()
+	if err := ensureTopics(ctx, acl, topics, e.cfg.partitions); err != nil {
 		return nil, err
 	}
 	opts := []sink.Opt{

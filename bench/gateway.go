@@ -372,6 +372,7 @@ func startGatewayStack(ctx context.Context, e *env, admin *kgo.Client, addrs []s
 	if err != nil {
 		return nil, err
 	}
+	joinResizes(ctx, p, e.log)
 	s.p = p
 	keys, err := gateway.NewKeys(gateway.Key{Name: "bench", SHA256: gateway.HashKey(secret),
 		Scopes: []gateway.Scope{gateway.ScopeOrdersWrite, gateway.ScopeEventsWrite}})

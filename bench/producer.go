@@ -228,6 +228,7 @@ func produceSurge(ctx context.Context, addrs []string, t stream.Topics, n, inFli
 		return 0, err
 	}
 	defer p.Close()
+	joinResizes(ctx, p, nil)
 	g, err := loadgen.New(loadgen.Config{MaxRecords: int64(n), Seed: benchSeed, MaxInFlight: inFlight},
 		func(ctx context.Context, r schemas.Record, done func(error)) {
 			p.ProduceAsync(ctx, r, func(_ stream.Ack, err error) { done(err) })
@@ -255,6 +256,7 @@ func producePregenerated(ctx context.Context, addrs []string, t stream.Topics, r
 		return 0, err
 	}
 	defer p.Close()
+	joinResizes(ctx, p, nil)
 	var errs errCounter
 	start := time.Now()
 	for _, r := range recs {

@@ -132,6 +132,7 @@ func runRHSide(ctx context.Context, e *env, s rhSide, users []string) (*rhResult
 		return nil, err
 	}
 	defer p.Close()
+	joinResizes(ctx, p, e.log)
 
 	// The open-loop load: record n is due at n/rate after the start and
 	// is handed to the producer when due, whatever happens downstream.

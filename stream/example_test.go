@@ -22,6 +22,7 @@ func Example() {
 	}
 	defer cluster.Close()
 
+	// NewProducer does no network I/O; the client connects on first use.
 	p, err := stream.NewProducer(stream.WithBrokers(cluster.ListenAddrs()...))
 	if err != nil {
 		log.Fatal(err)
@@ -30,6 +31,11 @@ func Example() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Optional: take part in order-safe partition resizes, so that
+	// 'surge topics resize' keeps this producer's records in key order.
+	if err := p.JoinResizes(ctx); err != nil {
+		log.Fatal(err)
+	}
 	ack, err := p.Produce(ctx, &schemas.Order{
 		EventID:   "01JDQ6Z9V1D3G5J8K2M4N6P8R0",
 		OrderID:   "o-1001",

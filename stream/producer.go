@@ -11,6 +11,7 @@ import (
 
 	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream/control"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -54,7 +55,9 @@ type Producer struct {
 
 	// Resize protocol (producer_resize.go): records handed to the client,
 	// counted by the parity of the switch epoch they were handed over in.
-	ctl      *control.Participant // nil when not taking part
+	cfg      producerConfig                      // for JoinResizes
+	joinMu   sync.Mutex                          // serializes JoinResizes
+	ctl      atomic.Pointer[control.Participant] // nil when not taking part
 	epoch    atomic.Uint64
 	inflight [2]atomic.Int64
 	switchMu sync.Mutex
@@ -72,7 +75,7 @@ func NewProducer(opts ...ProducerOpt) (*Producer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("new producer: %w", err)
 	}
-	p := &Producer{cl: cfg.client, topics: cfg.topics, log: cfg.logger}
+	p := &Producer{cl: cfg.client, topics: cfg.topics, log: cfg.logger, cfg: cfg}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -99,12 +102,39 @@ func NewProducer(opts ...ProducerOpt) (*Producer, error) {
 		w.fn = w.done
 		return w
 	}
-	p.joinControl(&cfg)
 	return p, nil
 }
 
-// Client returns the client the Producer writes through.
-func (p *Producer) Client() *kgo.Client { return p.cl }
+// ClusterOpts are the kgo options that reach the Producer's cluster: seed
+// brokers, dialer, TLS and SASL, without the Producer's tuning. They are
+// for a client of another kind on the same cluster (an admin, a
+// consumer), so that a caller need not keep its own copy of the
+// connection settings. Nil for a WithClient client without seed brokers.
+func (p *Producer) ClusterOpts() []kgo.Opt { return clusterOpts(&p.cfg, p.cl) }
+
+// MissingTopics asks the cluster, through the Producer's own connection,
+// for the metadata of topics and returns those that do not exist: a
+// readiness check that the Producer reaches Kafka and can write where it
+// will be asked to. It never creates topics.
+func (p *Producer) MissingTopics(ctx context.Context, topics ...string) ([]string, error) {
+	tds, err := kadm.NewClient(p.cl).ListTopics(ctx, topics...)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, t := range topics {
+		if td, ok := tds[t]; !ok || td.Err != nil {
+			missing = append(missing, t)
+		}
+	}
+	return missing, nil
+}
+
+// Buffered returns the records, and their bytes, handed to Kafka and not
+// yet acknowledged.
+func (p *Producer) Buffered() (records, bytes int64) {
+	return p.cl.BufferedProduceRecords(), p.cl.BufferedProduceBytes()
+}
 
 // Topics returns the topic names the Producer writes to.
 func (p *Producer) Topics() Topics { return p.topics }
@@ -222,8 +252,8 @@ func (p *Producer) Close() {
 		if err := p.Flush(ctx); err != nil {
 			p.log.Warn("producer close: records still buffered", slog.Any("err", err))
 		}
-		if p.ctl != nil {
-			p.ctl.Close()
+		if ctl := p.ctl.Load(); ctl != nil {
+			ctl.Close()
 		}
 		if p.owns {
 			p.cl.Close()

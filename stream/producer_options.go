@@ -40,7 +40,6 @@ type producerConfig struct {
 	clientID    string
 	clientOpts  []kgo.Opt
 
-	control      bool   // take part in the resize protocol
 	controlTopic string // "" for control.DefaultTopic
 
 	// clientShaping names the options given that only make sense when
@@ -54,7 +53,6 @@ func defaultProducerConfig() producerConfig {
 		compression: DefaultCompression,
 		linger:      DefaultLinger,
 		clientID:    DefaultProducerID,
-		control:     true,
 	}
 }
 
@@ -141,21 +139,9 @@ func WithClientOpts(opts ...kgo.Opt) ProducerOpt {
 	}
 }
 
-// WithResizeControl turns the Producer's part in order-safe partition
-// resizes on or off, overriding the default on. On, NewProducer joins the
-// control topic (control.DefaultTopic, created if missing; it waits up to
-// 10s for that, then goes on without it and logs a warning): the Producer
-// heartbeats, and when a resize of any topic begins it switches to the new
-// partition count at once and acks, which lets the resize's barrier cover
-// every record it partitioned with the old count (see package control).
-// Off, a resize cannot keep per-key order for this Producer's records
-// written while it runs.
-func WithResizeControl(on bool) ProducerOpt {
-	return func(c *producerConfig) { c.control = on }
-}
-
-// WithControlTopic names the control topic of the resize protocol,
-// overriding control.DefaultTopic ("surge-control").
+// WithControlTopic names the control topic of the resize protocol that
+// Producer.JoinResizes joins, overriding control.DefaultTopic
+// ("surge-control").
 func WithControlTopic(name string) ProducerOpt {
 	return func(c *producerConfig) { c.controlTopic = name }
 }

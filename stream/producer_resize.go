@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -32,43 +33,59 @@ import (
 // have been partitioned with the old count, and (3) waits for its ack, so
 // it sits below the end offsets the barrier takes afterwards.
 
-// joinTimeout bounds how long NewProducer waits to join the resize
-// protocol; past it the Producer works without it and logs a warning.
-const joinTimeout = 10 * time.Second
-
-// joinControl joins the resize protocol unless it is turned off.
-func (p *Producer) joinControl(cfg *producerConfig) {
-	if !cfg.control {
-		return
+// JoinResizes makes the Producer take part in order-safe partition
+// resizes (see package control). It joins the control topic
+// (control.DefaultTopic, or WithControlTopic; created if missing) and
+// returns once joined, or with ctx's error or the reason it could not
+// join. From then on the Producer heartbeats, and when a resize of any
+// topic begins it switches to the new partition count at once and acks,
+// which lets the resize's barrier cover every record it partitioned with
+// the old count.
+//
+// It is an explicit step, not part of NewProducer, because it does network
+// I/O (and may wait for the control topic to be created). A Producer that
+// has not joined writes as before, but a resize that runs meanwhile
+// cannot keep per-key order for its records: call JoinResizes before
+// producing when topics may be resized (surge's own commands do). Calling
+// it again after it succeeded does nothing.
+func (p *Producer) JoinResizes(ctx context.Context) error {
+	p.joinMu.Lock()
+	defer p.joinMu.Unlock()
+	if p.ctl.Load() != nil {
+		return nil
 	}
-	opts := controlClientOpts(cfg, p.cl)
+	if p.closed.Load() {
+		return errors.New("join resizes: producer closed")
+	}
+	opts := clusterOpts(&p.cfg, p.cl)
 	if opts == nil {
-		p.log.Warn("resize control: no seed brokers known for the shared client; not taking part in resizes")
-		return
+		return errors.New("join resizes: no seed brokers known for the shared client")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
-	defer cancel()
+	if p.cfg.client == nil {
+		opts = append(opts, kgo.ClientID(p.cfg.clientID+"-control"))
+	}
 	part, err := control.Join(ctx, control.ParticipantConfig{
-		Topic:      cfg.controlTopic,
+		Topic:      p.cfg.controlTopic,
 		ClientOpts: opts,
-		Name:       cfg.clientID,
+		Name:       p.cfg.clientID,
 		Topics:     p.topics.All(),
 		Logger:     p.log,
 		Switch:     p.switchTo,
 	})
 	if err != nil {
-		p.log.Warn("resize control: not taking part in resizes; a resize then cannot keep per-key order for this producer's records", "err", err)
-		return
+		return fmt.Errorf("join resizes: %w", err)
 	}
-	p.ctl = part
+	p.ctl.Store(part)
+	return nil
 }
 
-// controlClientOpts are the connection options of the control client: the
-// Producer's own (without producer tuning), or for a shared client its
-// seed brokers, dialer, TLS and SASL settings.
-func controlClientOpts(cfg *producerConfig, cl *kgo.Client) []kgo.Opt {
+// clusterOpts are the options that reach the Producer's cluster: for its
+// own client the connection settings it was made with (without producer
+// tuning), for a shared client that client's seed brokers, dialer, TLS and
+// SASL settings.
+func clusterOpts(cfg *producerConfig, cl *kgo.Client) []kgo.Opt {
 	if cfg.client == nil {
-		opts := ClientConfig{Brokers: cfg.brokers, ClientID: cfg.clientID + "-control", Logger: cfg.logger}.Opts()
+		opts := ClientConfig{Brokers: cfg.brokers, Logger: cfg.logger}.Opts()
 		return append(opts, cfg.clientOpts...)
 	}
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
@@ -151,8 +168,9 @@ func (p *Producer) sees(ctx context.Context, adm *kadm.Client, topic string, n i
 // ControlID is the Producer's id in the resize protocol, "" when it does
 // not take part.
 func (p *Producer) ControlID() string {
-	if p.ctl == nil {
+	ctl := p.ctl.Load()
+	if ctl == nil {
 		return ""
 	}
-	return p.ctl.ID()
+	return ctl.ID()
 }

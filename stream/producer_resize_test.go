@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 func TestProducerSwitchesOnResize(t *testing.T) {
 	addrs := newCluster(t)
 	p := newTestProducer(t, addrs)
+	if err := p.JoinResizes(testCtx(t)); err != nil {
+		t.Fatalf("JoinResizes: %v", err)
+	}
 	if p.ControlID() == "" {
 		t.Fatal("producer did not join the resize protocol")
 	}
@@ -66,10 +70,30 @@ func TestProducerSwitchesOnResize(t *testing.T) {
 	}
 }
 
-func TestProducerWithoutResizeControl(t *testing.T) {
-	addrs := newCluster(t)
-	p := newTestProducer(t, addrs, WithResizeControl(false))
+// TestNewProducerNoNetwork: NewProducer does no network I/O (here the
+// brokers do not even exist) and takes no part in resizes; JoinResizes is
+// the explicit step, bounded by its ctx, and a second call does nothing.
+func TestNewProducerNoNetwork(t *testing.T) {
+	start := time.Now()
+	p := newTestProducer(t, []string{"127.0.0.1:1"})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("NewProducer took %s with no broker, want no network wait", took)
+	}
 	if id := p.ControlID(); id != "" {
-		t.Errorf("got control id %q, want none with WithResizeControl(false)", id)
+		t.Errorf("got control id %q after NewProducer, want none before JoinResizes", id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := p.JoinResizes(ctx); err == nil {
+		t.Error("JoinResizes with no broker: got nil, want an error")
+	}
+
+	q := newTestProducer(t, newCluster(t))
+	if err := q.JoinResizes(testCtx(t)); err != nil {
+		t.Fatalf("JoinResizes: %v", err)
+	}
+	id := q.ControlID()
+	if err := q.JoinResizes(testCtx(t)); err != nil || id == "" || q.ControlID() != id {
+		t.Errorf("second JoinResizes: got %v, id %q then %q, want nil and the same id", err, id, q.ControlID())
 	}
 }

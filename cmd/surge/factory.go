@@ -252,3 +252,19 @@ func (a *app) localClickHouse(ctx context.Context) (string, func(), error) {
 // localClickHouseAddrFile is where a running local ClickHouse advertises
 // its address to other surge commands on the same data directory.
 func localClickHouseAddrFile(dir string) string { return filepath.Join(dir, "server.addr") }
+
+// joinResizesTimeout bounds how long a command waits to join the resize
+// protocol before it goes on without.
+const joinResizesTimeout = 10 * time.Second
+
+// joinResizes makes a command's producer take part in order-safe resizes
+// (on by default in surge's commands; the library leaves it to the
+// caller). A producer that cannot join still writes; a warning says what a
+// resize then cannot promise.
+func (a *app) joinResizes(ctx context.Context, p *stream.Producer) {
+	ctx, cancel := context.WithTimeout(ctx, joinResizesTimeout)
+	defer cancel()
+	if err := p.JoinResizes(ctx); err != nil {
+		a.logger.Warn("resize control: not taking part in resizes; a resize then cannot keep per-key order for this producer's records", "err", err)
+	}
+}

@@ -283,6 +283,7 @@ func runGatewayServer(ctx context.Context, a *app, kc stream.ClientConfig, o gat
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
+	a.joinResizes(ctx, p)
 	gopts := []gateway.Opt{
 		gateway.WithProducer(p),
 		gateway.WithLogger(a.logger),

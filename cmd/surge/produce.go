@@ -116,6 +116,7 @@ func generate(ctx context.Context, a *app, kc stream.ClientConfig, cfg loadgen.C
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	defer p.Close()
+	a.joinResizes(ctx, p)
 	var bar *progressBar
 	if progress {
 		bar = newProgressBar(w, cfg.Duration, "producing")

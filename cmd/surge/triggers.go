@@ -97,7 +97,7 @@ func runTriggers(ctx context.Context, a *app) error {
 		return err
 	}
 	st := r.Stats()
-	a.logger.Info("triggers stopped", "records", st.Records, "coupons", st.Issued, "late", st.Late,
+	a.logger.Info("triggers stopped", "records", st.Records, "coupons", st.Issued, "coupon_errors", st.CouponErrors, "late", st.Late,
 		"commits", st.Commits, "aborts", st.Aborts)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream"
 )
 
@@ -73,19 +74,21 @@ func TestForeignClientsPartitionLikeSurge(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// surge's side: the Producer's own client and partitioner.
-	p, err := stream.NewProducer(stream.WithBrokers(addr))
+	// surge's side: the Producer writing orders of user k to surge-side.
+	p, err := stream.NewProducer(stream.WithBrokers(addr),
+		stream.WithTopics(stream.Topics{Orders: "surge-side", UserEvents: "surge-side", Coupons: "surge-side"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	want := map[string]int32{}
-	for _, k := range keys {
-		r := &kgo.Record{Topic: "surge-side", Key: []byte(k), Value: []byte(k)}
-		if err := p.Client().ProduceSync(ctx, r).FirstErr(); err != nil {
+	for i, k := range keys {
+		ack, err := p.Produce(ctx, &schemas.Order{EventID: fmt.Sprintf("ev-%d", i), OrderID: fmt.Sprintf("o-%d", i), UserID: k,
+			Items: []schemas.Item{{SKU: "tv-55", Qty: 1, UnitPrice: 100}}, Amount: 100, Currency: "EUR", CreatedAt: time.Now()})
+		if err != nil {
 			t.Fatal(err)
 		}
-		want[k] = r.Partition
+		want[k] = ack.Partition
 	}
 
 	run := func(stdin string, name string, args ...string) {

@@ -69,9 +69,9 @@
 //
 // # Limits
 //
-//   - Producers that do not take part (other clients, stream.Producer with
-//     WithResizeControl(false), a shared client whose partitioner is not
-//     murmur2 by key) are not waited for: their records partitioned with
+//   - Producers that do not take part (other clients, a stream.Producer
+//     whose owner did not call JoinResizes, a shared client whose
+//     partitioner is not murmur2 by key) are not waited for: their records partitioned with
 //     the old count after the barrier can be consumed out of order.
 //   - The switch timeout: a live producer that does not ack in time is
 //     named in a warning and in the barrier record (Missing); its records

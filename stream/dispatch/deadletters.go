@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream"
 )
 
@@ -107,7 +108,7 @@ func ListDeadLetters(ctx context.Context, cfg stream.ClientConfig, dlTopic, grou
 		if err != nil || (group != "" && dl.Group != group) {
 			return
 		}
-		e := DeadLetterEntry{Partition: r.Partition, Offset: r.Offset, DeadLetter: dl, EventID: eventID(dl.Value)}
+		e := DeadLetterEntry{Partition: r.Partition, Offset: r.Offset, DeadLetter: dl, EventID: schemas.EventID(dl.Value)}
 		e.Redriven = redriven[e.ID()]
 		if f.match(e) {
 			out = append(out, e)

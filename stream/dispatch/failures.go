@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream"
 )
 
@@ -25,7 +26,7 @@ func (e *engine) onFailure(t *task, err error) {
 		x.firstFailure = now
 	}
 	topic, partition, offset := t.source()
-	log := e.log.With("event_id", eventID(t.kr.Value), "key", t.key(), "topic", topic,
+	log := e.log.With("event_id", schemas.EventID(t.kr.Value), "key", t.key(), "topic", topic,
 		"partition", partition, "offset", offset, "attempt", x.attempts, "err", err)
 	if errors.Is(err, ErrPermanent) {
 		log.Warn("permanent failure; dead-lettering")
@@ -139,7 +140,7 @@ func (e *engine) onWritten(w writeDone) {
 	if w.dead {
 		e.m.deadLettered.Inc()
 		topic, partition, offset := t.source()
-		e.log.Warn("dead-lettered", "event_id", eventID(t.kr.Value), "key", t.key(), "topic", topic,
+		e.log.Warn("dead-lettered", "event_id", schemas.EventID(t.kr.Value), "key", t.key(), "topic", topic,
 			"partition", partition, "offset", offset, "attempts", t.attempts(), "reason", t.x.lastErr)
 	}
 	e.complete(t)

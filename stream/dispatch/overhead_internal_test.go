@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -91,29 +90,6 @@ func gatherHistogram(t *testing.T, c prometheus.Collector) gathered {
 		g.buckets = append(g.buckets, bucket{b.GetUpperBound(), b.GetCumulativeCount()})
 	}
 	return g
-}
-
-func TestEventID(t *testing.T) {
-	pad := func(n int) string { return `{"x":"` + strings.Repeat("a", n) + `",` }
-	tests := []struct {
-		name, v, want string
-	}{
-		{"canonical", `{"kind":"order","v":1,"event_id":"e-1","user_id":"u"}` + strings.Repeat(" ", 100), "e-1"},
-		{"short value", `{"event_id":"e-2"}`, "e-2"},
-		{"field across the first 64 bytes", pad(47) + `"event_id":"e-3","y":1}` + strings.Repeat(" ", 64), "e-3"},
-		{"field after the first 64 bytes", pad(80) + `"event_id":"e-4"}`, "e-4"},
-		{"id across the first 64 bytes", pad(40) + `"event_id":"` + strings.Repeat("b", 30) + `"}`, strings.Repeat("b", 30)},
-		{"escaped", `{"event_id":"e\"5"}` + strings.Repeat(" ", 100), ""},
-		{"absent", `{"kind":"order"}` + strings.Repeat(" ", 100), ""},
-		{"unterminated", pad(60) + `"event_id":"e-6`, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := eventID([]byte(tt.v)); got != tt.want {
-				t.Errorf("eventID(%q): got %q, want %q", tt.v, got, tt.want)
-			}
-		})
-	}
 }
 
 // TestFetchSizer: fetches start at the guessed size, follow the

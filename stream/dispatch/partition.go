@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgeio/surge/schemas"
 )
 
 // tp names a topic partition.
@@ -298,7 +300,7 @@ func (t *task) key() string { return string(t.kr.Key) }
 func (t *task) record() Record {
 	r := t.kr
 	rec := Record{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Key: string(r.Key), Value: r.Value,
-		Headers: r.Headers, Timestamp: r.Timestamp, EventID: eventID(r.Value), Attempt: 1, Lane: t.part.lane.name}
+		Headers: r.Headers, Timestamp: r.Timestamp, EventID: schemas.EventID(r.Value), Attempt: 1, Lane: t.part.lane.name}
 	if x := t.x; x != nil {
 		rec.Headers, rec.NotBefore, rec.Attempt = x.headers, x.notBefore, x.attempts+1
 		if x.hasSrc {

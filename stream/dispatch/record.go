@@ -1,7 +1,6 @@
 package dispatch
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -104,35 +103,6 @@ func (r Record) IdempotencyKey() string {
 		return r.EventID
 	}
 	return r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "@" + strconv.FormatInt(r.Offset, 10)
-}
-
-var eventIDField = []byte(`"event_id":"`)
-
-// eventIDWindow is how far into a value eventID looks first.
-const eventIDWindow = 64
-
-// eventID finds the "event_id" string of an encoded event without decoding
-// it (the Producer writes it among the first fields); "" if absent or
-// escaped.
-func eventID(v []byte) string {
-	i := -1
-	if len(v) > eventIDWindow {
-		// Where the Producer writes it: bytes.Index searches a short
-		// slice far faster than a long one full of quotes.
-		i = bytes.Index(v[:eventIDWindow], eventIDField)
-	}
-	if i < 0 {
-		i = bytes.Index(v, eventIDField)
-	}
-	if i < 0 {
-		return ""
-	}
-	rest := v[i+len(eventIDField):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 || bytes.IndexByte(rest[:j], '\\') >= 0 {
-		return ""
-	}
-	return string(rest[:j])
 }
 
 // retryMeta is what a parked record carries in its headers.

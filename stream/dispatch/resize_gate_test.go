@@ -48,8 +48,10 @@ func TestResizeKeepsKeyOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if p.ControlID() == "" {
-		t.Fatal("producer did not join the resize protocol")
+	jctx, jcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer jcancel()
+	if err := p.JoinResizes(jctx); err != nil || p.ControlID() == "" {
+		t.Fatalf("producer did not join the resize protocol: %v", err)
 	}
 	keys := make([]string, keysN)
 	for k := range keys {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/surgeio/surge/stream"
 )
@@ -85,11 +86,16 @@ func New(ctx context.Context, opts ...Opt) (*Gateway, error) {
 	if cfg.idemTopic != "" {
 		lctx, cancel := context.WithTimeout(ctx, cfg.idemLoadWait)
 		defer cancel()
-		if err := ensureIdemTopic(lctx, g.p.Client(), &cfg); err != nil {
+		cl, err := kgo.NewClient(g.p.ClusterOpts()...)
+		if err != nil {
+			return nil, fmt.Errorf("new gateway: client for the idempotency topic: %w", err)
+		}
+		defer cl.Close()
+		if err := ensureIdemTopic(lctx, cl, &cfg); err != nil {
 			return nil, fmt.Errorf("new gateway: %w", err)
 		}
 		start := time.Now()
-		n, err := loadIdempotency(lctx, g.p.Client(), &cfg, g.idem)
+		n, err := loadIdempotency(lctx, cl, &cfg, g.idem)
 		if err != nil {
 			return nil, fmt.Errorf("new gateway: load idempotency results: %w", err)
 		}

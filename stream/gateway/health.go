@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // readyTimeout bounds one readiness probe of the broker.
@@ -65,15 +63,9 @@ func (g *Gateway) probe(ctx context.Context) string {
 	if g.cfg.idemTopic != "" {
 		want = append(want, g.cfg.idemTopic)
 	}
-	tds, err := kadm.NewClient(g.p.Client()).ListTopics(ctx, want...)
+	missing, err := g.p.MissingTopics(ctx, want...)
 	if err != nil {
 		return "Kafka is not reachable: " + err.Error()
-	}
-	var missing []string
-	for _, t := range want {
-		if td, ok := tds[t]; !ok || td.Err != nil {
-			missing = append(missing, t)
-		}
 	}
 	if len(missing) > 0 {
 		return fmt.Sprintf("missing topics: %s (create them with surge topics create)", strings.Join(missing, ", "))

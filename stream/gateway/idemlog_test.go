@@ -39,7 +39,12 @@ func TestIdemLogWritesInBatches(t *testing.T) {
 		t.Fatalf("NewProducer: %v", err)
 	}
 	t.Cleanup(p.Close)
-	if err := ensureIdemTopic(ctx, p.Client(), &cfg); err != nil {
+	cl, err := kgo.NewClient(p.ClusterOpts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := ensureIdemTopic(ctx, cl, &cfg); err != nil {
 		t.Fatalf("ensureIdemTopic: %v", err)
 	}
 	const n = 500
@@ -64,7 +69,7 @@ func TestIdemLogWritesInBatches(t *testing.T) {
 		t.Errorf("%d results went out in %d batches, want at most %d", hook.records.Load(), got, limit)
 	}
 	w := newWindow(cfg.idemWindow, cfg.idemMaxKeys, time.Now)
-	if got, err := loadIdempotency(ctx, p.Client(), &cfg, w); err != nil || got != n {
+	if got, err := loadIdempotency(ctx, cl, &cfg, w); err != nil || got != n {
 		t.Fatalf("loadIdempotency: got %d results (%v), want %d", got, err, n)
 	}
 	for _, i := range []int{0, 123, n - 1} {

@@ -54,16 +54,15 @@ func newMetrics(reg *prometheus.Registry, g *Gateway) (*metrics, error) {
 			Help: "Records Kafka acknowledged (accepted) or failed, by kind.",
 		}, []string{"kind", "result"}),
 	}
-	cl := g.p.Client()
 	gauges := []prometheus.Collector{
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "surge_gateway_producer_buffered_records",
 			Help: "Records buffered in the gateway's producer and not yet acknowledged by Kafka.",
-		}, func() float64 { return float64(cl.BufferedProduceRecords()) }),
+		}, func() float64 { n, _ := g.p.Buffered(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "surge_gateway_producer_buffered_bytes",
 			Help: "Bytes of the records buffered in the gateway's producer.",
-		}, func() float64 { return float64(cl.BufferedProduceBytes()) }),
+		}, func() float64 { _, b := g.p.Buffered(); return float64(b) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "surge_gateway_inflight_bytes",
 			Help: "Request bytes admitted toward Kafka and not yet answered; bounded by the max in-flight bytes.",

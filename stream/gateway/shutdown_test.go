@@ -48,7 +48,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}()
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && p.Client().BufferedProduceRecords() < n {
+	for time.Now().Before(deadline) && func() bool { r, _ := p.Buffered(); return r < n }() {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel() // shutdown starts with n requests waiting for Kafka

@@ -8,6 +8,7 @@ type metrics struct {
 	records        prometheus.Counter
 	late           prometheus.Counter
 	invalid        prometheus.Counter
+	couponErrors   prometheus.Counter
 	issued         *prometheus.CounterVec
 	value          *prometheus.CounterVec
 	commits        prometheus.Counter
@@ -27,6 +28,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Events older than the watermark minus the allowed lateness; recorded on the dead-letter topic with reason late."}),
 		invalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "surge_triggers_invalid_records_total",
 			Help: "Records that did not decode; the sink dead-letters them."}),
+		couponErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "surge_triggers_coupon_errors_total",
+			Help: "Coupons the rules issued that failed to encode; never written (see the log for the rule and user)."}),
 		issued: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "surge_triggers_coupons_issued_total",
 			Help: "Coupons issued (committed), by campaign and rule."}, []string{"campaign", "rule"}),
 		value: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "surge_triggers_coupon_value_total",
@@ -46,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		budget: newBudgetGauge(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.late, m.invalid, m.issued, m.value, m.commits, m.aborts, m.txnSeconds,
+		reg.MustRegister(m.records, m.late, m.invalid, m.couponErrors, m.issued, m.value, m.commits, m.aborts, m.txnSeconds,
 			m.restoreSeconds, m.users, m.reloads, m.budget)
 	}
 	return m
@@ -57,6 +60,7 @@ func (m *metrics) observeCommit(issued map[issueKey]issueSum, st Stats) {
 	m.records.Add(float64(st.Records))
 	m.late.Add(float64(st.Late))
 	m.invalid.Add(float64(st.Invalid))
+	m.couponErrors.Add(float64(st.CouponErrors))
 	for k, sum := range issued {
 		m.issued.WithLabelValues(k.campaign, k.rule).Add(float64(sum.n))
 		m.value.WithLabelValues(k.campaign, k.rule, k.currency).Add(float64(sum.value))

@@ -1,6 +1,7 @@
 package triggers
 
 import (
+	"log/slog"
 	"runtime"
 	"sync"
 	"time"
@@ -38,6 +39,31 @@ func (o *partOut) record() *kgo.Record {
 	o.n++
 	*rec = kgo.Record{}
 	return rec
+}
+
+// writeCoupons adds a record to pending for each of this poll's issues. An
+// issue whose coupon does not encode (schemas refuses it, e.g. an id over
+// schemas.MaxIDBytes) is logged, counted in CouponErrors and dropped from
+// issues: it is never written, nor counted as issued.
+func (o *partOut) writeCoupons(topic string, logger *slog.Logger) {
+	kept := o.issues[:0]
+	for _, is := range o.issues {
+		c := o.values.tail(1024)
+		off := len(c)
+		c, err := schemas.AppendJSON(c, is.Coupon())
+		if err != nil {
+			o.st.CouponErrors++
+			logger.Error("coupon not written: it does not encode", "rule", is.Rule, "campaign", is.Campaign,
+				"user", is.User, "trigger", is.Trigger, "err", err)
+			continue
+		}
+		rec := o.record()
+		rec.Topic, rec.Key, rec.Headers = topic, bytesOf(is.User), couponHeaders
+		rec.Value = o.values.done(c, off)
+		o.pending = append(o.pending, rec)
+		kept = append(kept, is)
+	}
+	o.issues = kept
 }
 
 // reset makes the buffers reusable: the transaction has ended.
@@ -169,16 +195,7 @@ func (r *Runner) processPart(id int32, pt *part, now time.Time, closing bool) {
 	clear(o.work)
 	o.work = o.work[:0]
 	o.issues = pt.Tick(nowMs, o.issues)
-	for i := range o.issues {
-		is := &o.issues[i]
-		rec := o.record()
-		rec.Topic, rec.Key, rec.Headers = r.cfg.topics.Coupons, bytesOf(is.User), couponHeaders
-		c := o.values.tail(1024)
-		off := len(c)
-		c, _ = schemas.AppendJSON(c, is.Coupon())
-		rec.Value = o.values.done(c, off)
-		o.pending = append(o.pending, rec)
-	}
+	o.writeCoupons(r.cfg.topics.Coupons, r.cfg.logger)
 	if closing {
 		pt.Changes(func(key string, value rules.Value) {
 			rec := o.record()

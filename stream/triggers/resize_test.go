@@ -59,6 +59,7 @@ func TestResizeKeepsUserOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	joinResizes(t, p)
 	const users, perUser = 64, 30
 	var wg sync.WaitGroup
 	errs := make(chan error, users*perUser)
@@ -173,6 +174,7 @@ func TestResizeNeverGrowsBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	joinResizes(t, p)
 	round := func(r, users int) {
 		for u := range users {
 			user := fmt.Sprintf("b%04d", u)
@@ -244,4 +246,14 @@ func mustPlan(t *testing.T, z *control.Resizer, topic string, n int32) *control.
 		t.Fatal(err)
 	}
 	return plan
+}
+
+// joinResizes makes p take part in resizes, as surge's commands do.
+func joinResizes(t *testing.T, p *stream.Producer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.JoinResizes(ctx); err != nil {
+		t.Fatalf("JoinResizes: %v", err)
+	}
 }

@@ -199,6 +199,7 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 			t.st.Records += o.st.Records
 			t.st.Events += o.st.Events
 			t.st.Invalid += o.st.Invalid
+			t.st.CouponErrors += o.st.CouponErrors
 			t.st.Late += o.st.Late
 			t.st.StateRecords += o.st.StateRecords
 			t.st.Issued += int64(len(o.issues))
@@ -288,6 +289,7 @@ func (r *Runner) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn
 		s.Events += st.Events
 		s.Late += st.Late
 		s.Invalid += st.Invalid
+		s.CouponErrors += st.CouponErrors
 		s.Issued += st.Issued
 		s.StateRecords += st.StateRecords
 		s.Commits += st.Commits

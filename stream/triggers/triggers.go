@@ -161,6 +161,9 @@ type Stats struct {
 	Late    int64 // late events (see rules.Partition.Process), sent to dead letters
 	Invalid int64 // records that did not decode (the sink dead-letters them)
 	Issued  int64 // coupons committed
+	// CouponErrors counts coupons the rules issued that failed to encode
+	// (schemas refused them): logged, never written, not in Issued.
+	CouponErrors int64
 	// StateRecords counts the changelog records committed: changed users,
 	// tombstones of evicted ones, and partition meta records.
 	StateRecords int64
