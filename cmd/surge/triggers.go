@@ -132,15 +132,14 @@ func triggerOptions(a *app, kc stream.ClientConfig, set *rules.Set, reg promethe
 	}
 }
 
-// startTriggers runs the triggers in process with the built-in sample rules
-// (for `surge up`), calling onIssue for every committed coupon. It returns
-// once the runner is started; wait stops it and returns its error.
-func startTriggers(ctx context.Context, a *app, kc stream.ClientConfig, reg prometheus.Registerer, onIssue func(rules.Issue)) (wait func() error, err error) {
+// newUpTriggers makes the in-process triggers of surge up, with the
+// built-in sample rules; onIssue sees every committed coupon.
+func newUpTriggers(a *app, kc stream.ClientConfig, reg prometheus.Registerer, onIssue func(rules.Issue)) (*triggers.Runner, error) {
 	set, err := triggers.SampleRuleSet()
 	if err != nil {
 		return nil, err
 	}
-	r, err := triggers.New(
+	return triggers.New(
 		triggers.WithClient(kc),
 		triggers.WithRules(set),
 		triggers.WithGroup(triggers.DefaultGroup),
@@ -149,14 +148,4 @@ func startTriggers(ctx context.Context, a *app, kc stream.ClientConfig, reg prom
 		triggers.WithRegisterer(reg),
 		triggers.WithOnIssue(onIssue),
 	)
-	if err != nil {
-		return nil, err
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(rctx) }() // ended by wait's cancel
-	return func() error {
-		cancel()
-		return <-done
-	}, nil
 }

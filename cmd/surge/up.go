@@ -58,8 +58,12 @@ checks the counts against what was produced, and prints the report.`,
 	return cmd
 }
 
+// runUp runs the pipeline and the traffic. The long-running parts (sink,
+// dispatch fleet, coupon triggers) run in one errgroup: the first of them
+// to fail stops the others and the traffic, and its error is the
+// command's; when the traffic and the checks are done they are stopped
+// together and awaited.
 func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) error {
-	out := cmd.OutOrStdout()
 	kc, releaseKafka, err := a.kafka(ctx)
 	if err != nil {
 		return err
@@ -89,16 +93,6 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	sinkCtx, stopSink := context.WithCancel(ctx)
-	var g errgroup.Group
-	g.Go(func() error { return s.Run(sinkCtx) }) // ended by stopSink
-	defer func() {
-		stopSink()
-		if err := g.Wait(); err != nil {
-			a.logger.Error("sink", "err", err)
-		}
-	}()
-
 	// Inventory, payment and notification services, each its own consumer
 	// group on the order lanes, simulated.
 	fleet, err := dispatch.NewFleet(fleetNames,
@@ -113,45 +107,67 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	fctx, stopFleet := context.WithCancel(ctx)
-	fleetDone := make(chan error, 1)
-	go func() { fleetDone <- fleet.Run(fctx) }() // ended by stopFleet
-	defer func() {
-		stopFleet()
-		if err := <-fleetDone; err != nil && ctx.Err() == nil {
-			a.logger.Error("dispatch", "err", err)
-		}
-	}()
-
 	// Coupon triggers over the same traffic, with the sample holiday rules.
 	// Shoppers redeem the coupons they were issued: each committed coupon
 	// goes into the generator's wallet.
 	coupons := newIssueCounter()
 	wallet := loadgen.NewWallet()
 	cfg.Wallet = wallet
-	waitTriggers, err := startTriggers(ctx, a, kc, reg, func(is rules.Issue) {
+	trig, err := newUpTriggers(a, kc, reg, func(is rules.Issue) {
 		coupons.add(is)
 		wallet.Offer(is.Coupon())
 	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := waitTriggers(); err != nil && ctx.Err() == nil {
-			a.logger.Error("triggers", "err", err)
-		}
-	}()
 
+	svcCtx, stopServices := context.WithCancel(ctx)
+	defer stopServices()
+	g, gctx := errgroup.WithContext(svcCtx)
+	service := func(name string, run func(context.Context) error) {
+		g.Go(func() error {
+			// Errors after the stop was asked for are the stop itself.
+			if err := run(gctx); err != nil && svcCtx.Err() == nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	service("sink", s.Run)
+	service("dispatch", fleet.Run)
+	service("triggers", trig.Run)
+
+	err = upTraffic(gctx, a, cmd, cfg, upRun{kc: kc, ch: ch, before: before, fleet: fleet, coupons: coupons})
+	stopServices()
+	if werr := g.Wait(); werr != nil {
+		return werr // the traffic stopped because of it
+	}
+	return err
+}
+
+// upRun is what the traffic phase of surge up works with.
+type upRun struct {
+	kc      stream.ClientConfig
+	ch      *analytics.Conn
+	before  map[string]uint64
+	fleet   *dispatch.Fleet
+	coupons *issueCounter
+}
+
+// upTraffic generates the traffic, waits until ClickHouse and the
+// dispatchers have all of it, checks the counts and prints the summary.
+func upTraffic(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config, r upRun) error {
+	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "surge up: brokers %v, ClickHouse database %q, %s of %s traffic at %.0f records/s\n",
-		kc.Brokers, ch.Database(), cfg.Duration, cfg.Shape, cfg.Rate)
-	if stopUI := upUI(ctx, a, ch, kc, out); stopUI != nil {
+		r.kc.Brokers, r.ch.Database(), cfg.Duration, cfg.Shape, cfg.Rate)
+	if stopUI := upUI(ctx, a, r.ch, r.kc, out); stopUI != nil {
 		defer stopUI()
 	}
 	gen := generate
 	if a.v.GetBool("via-gateway") {
 		gen = generateViaGateway // the traffic goes through the HTTP gateway
 	}
-	stats, err := gen(ctx, a, kc, cfg, a.v.GetString("compression"), !a.v.GetBool("no-progress"), cmd.ErrOrStderr())
+	stats, err := gen(ctx, a, r.kc, cfg, a.v.GetString("compression"), !a.v.GetBool("no-progress"), cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -171,13 +187,13 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 		string(analytics.TableUserEvents):  uint64(stats.ByKind[schemas.KindUserEvent]),
 		"orders redeeming a coupon":        uint64(couponOrders),
 	}
-	if err := waitForSink(ctx, ch, before, want, out); err != nil {
+	if err := waitForSink(ctx, r.ch, r.before, want, out); err != nil {
 		return err
 	}
-	waitForFleet(ctx, fleet, stats.ByKind[schemas.KindOrder]+stats.ByKind[schemas.KindOrderStatus], out)
-	coupons.print(out)
+	waitForFleet(ctx, r.fleet, stats.ByKind[schemas.KindOrder]+stats.ByKind[schemas.KindOrderStatus], out)
+	r.coupons.print(out)
 	fmt.Fprintln(out, "\ncampaign summary (all runs in this ClickHouse database):")
-	res, err := ch.Report(ctx, "campaign-summary", analytics.ReportParams{})
+	res, err := r.ch.Report(ctx, "campaign-summary", analytics.ReportParams{})
 	if err != nil {
 		return err
 	}
