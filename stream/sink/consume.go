@@ -288,7 +288,6 @@ func (s *Sink) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 			}
 			s.ownMu.Unlock()
 			log.Info("partitions assigned", "partitions", fmtParts(assigned))
-			s.repairDue()
 			return
 		}
 		if ctx.Err() != nil {

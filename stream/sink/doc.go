@@ -91,9 +91,9 @@
 //     is 10 s.
 //   - Materialized views (the per-minute rollups) are fed by ClickHouse after the
 //     raw part is written. A ClickHouse crash between the two can leave a
-//     rollup short of rows the raw table holds; the raw tables stay exact. A
-//     minute after a recovery (a failed write retried, or partitions taken, as
-//     after a restart) the instance owning orders/0 repairs the rollups
+//     rollup short of rows the raw table holds, and the INSERT running then
+//     fails. The raw tables stay exact. A minute after the sink recovered from
+//     such a failed write, the instance owning orders/0 repairs the rollups
 //     (WithRollupRepair, analytics.RepairRollups over the raw rows ingested in
 //     the hour before: a query over that hour's minutes); `surge migrate
 //     --repair` does the same by hand. Two repairs of the same minutes at

@@ -16,14 +16,17 @@ const DefaultRollupSettle = time.Minute
 // when the crash happened are well within it.
 const rollupLookback = time.Hour
 
-// WithRollupRepair sets how long after a recovery (a failed write retried,
-// or partitions taken, as after a restart) the sink repairs the rollups
-// (analytics.RepairRollups over the raw rows ingested in the hour before):
-// a crash between a raw part and its materialized view's part leaves a
-// rollup short, and the repair adds what it lacks. Only the instance that
-// owns partition 0 of the orders topic repairs, so instances of a group do
-// not repair the same minutes at once. 0 turns the repair off. The default
-// is DefaultRollupSettle; the wait lets every INSERT whose view has yet to
+// WithRollupRepair sets how long after a recovery from a failed write the
+// sink repairs the rollups (analytics.RepairRollups over the raw rows
+// ingested in the hour before). A crash of ClickHouse between a raw part
+// and its materialized view's part (or, on a cluster, a view's INSERT that
+// fails after the raw part committed) leaves a rollup short, and the
+// INSERT that was running fails: the sink's retry of it is the signal. A
+// kill of the sink alone cannot split them (the server completes or
+// aborts the INSERT as a whole). Only the instance that owns partition 0
+// of the orders topic repairs, so instances of a group do not repair the
+// same minutes at once. 0 turns the repair off. The default is
+// DefaultRollupSettle; the wait lets every INSERT whose view has yet to
 // run finish first.
 func WithRollupRepair(settle time.Duration) Opt {
 	return func(cfg *config) { cfg.repairSettle, cfg.repairSet = settle, true }
