@@ -60,6 +60,7 @@ var scenarios = []scenario{
 	{"dispatch", "dispatch per-key concurrency and overhead, records/s", runDispatch},
 	{"gateway", "surge HTTP gateway vs a bare net/http handler, req/s, p99, batch events/s", runGatewayBench},
 	{"rehearsal", "peak rehearsal: 20 ms handlers, p50/p99 before/after an 8 -> 32 resize vs per-key concurrency", runRehearsal},
+	{"broker", "surge's embedded broker (connection watch included) vs bare kfake, records/s produced and consumed", runBrokerBench},
 }
 
 // env is what every scenario gets: the configuration, a logger, where to

@@ -182,6 +182,7 @@ func TestStartErrors(t *testing.T) {
 		{"bad addr", []Opt{WithAddr("nonsense")}, "listen address"},
 		{"bad partitions", []Opt{WithPartitions(0)}, "default partitions"},
 		{"bad advertised", []Opt{WithAdvertisedAddr("x")}, "advertised address"},
+		{"reserved sasl user", []Opt{WithSASLUser("plain", internalUser, "pw")}, "reserved for the broker's own client"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
