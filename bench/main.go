@@ -10,6 +10,8 @@
 //	           same records (as Go values JSON-encoded, and pre-encoded)
 //	sink       surge's exactly-once sink against ClickHouse's Kafka table
 //	           engine, both draining the same pre-filled topic
+//	sink-cluster  surge's sink into one ClickHouse server against a real
+//	           2 shards × 2 replicas cluster (ZooKeeper from Debian's jars)
 //	freshness  produced-to-visible latency in ClickHouse at a steady rate
 //	reports    named reports over the rollups against the same queries
 //	           over the raw tables
