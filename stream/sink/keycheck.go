@@ -29,9 +29,9 @@ import (
 
 // Mismatch reasons, the "reason" label of surge_sink_key_mismatches_total.
 const (
-	MismatchNoKey     = "no_key"          // the record has no key
-	MismatchKey       = "key_not_user_id" // the key is not the record's user_id
-	MismatchPartition = "partition"       // the key's murmur2 partition is another one
+	MismatchNoKey     = control.MismatchNoKey
+	MismatchKey       = control.MismatchKey
+	MismatchPartition = control.MismatchPartition
 )
 
 // ClientIDHeader is the record header a producer may set to its client id;
@@ -51,22 +51,7 @@ func newMismatchCounter() *prometheus.CounterVec {
 
 // keyCheck returns why r's key or partition does not match rec, or "".
 func keyCheck(l topicLayout, r *kgo.Record, rec schemas.Record) string {
-	uid := rec.Key()
-	switch {
-	case len(r.Key) == 0:
-		return MismatchNoKey
-	case string(r.Key) != uid:
-		return MismatchKey
-	}
-	if len(l.counts) == 0 {
-		return "" // layout unknown: nothing to compare with
-	}
-	for _, c := range l.counts {
-		if control.KeyPartition(r.Key, c) == r.Partition {
-			return ""
-		}
-	}
-	return MismatchPartition
+	return control.CheckKey(r.Key, rec.Key(), r.Partition, l.counts)
 }
 
 // mismatchLog counts mismatches and logs them with provenance, at most one

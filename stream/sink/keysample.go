@@ -65,13 +65,7 @@ func SampleKeying(ctx context.Context, clientOpts []kgo.Opt, controlTopic string
 		l := topicLayout{current: cur, base: cur, counts: []int32{cur}}
 		if st != nil {
 			l.base = st.BaseCount(t, d.ID.String(), cur)
-			for _, r := range st.Resizes {
-				if r.Topic == t && r.Old > 0 && r.New <= cur {
-					l.counts = append(l.counts, r.Old, r.New)
-				}
-			}
-			slices.Sort(l.counts)
-			l.counts = slices.Compact(l.counts)
+			l.counts = st.Counts(t, d.ID.String(), cur)
 		}
 		layouts[t] = l
 		for p := range cur {

@@ -2,7 +2,6 @@ package sink
 
 import (
 	"context"
-	"slices"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -55,17 +54,8 @@ func (s *Sink) refreshLayouts(ctx context.Context, topics []string) {
 		l := topicLayout{current: cur, base: cur, counts: []int32{cur}}
 		if g != nil {
 			st := g.State()
-			id := d.ID.String()
-			l.base = st.BaseCount(t, id, cur)
-			for _, r := range st.Resizes {
-				if r.Topic != t || (r.TopicID != "" && r.TopicID != id) || r.Old <= 0 || r.New > cur {
-					continue
-				}
-				l.counts = append(l.counts, r.Old, r.New)
-			}
-			slices.Sort(l.counts)
-			l.counts = slices.Compact(l.counts)
-			l.counts = slices.DeleteFunc(l.counts, func(c int32) bool { return c < l.base })
+			l.base = st.BaseCount(t, d.ID.String(), cur)
+			l.counts = st.Counts(t, d.ID.String(), cur)
 		}
 		next[t] = l
 	}

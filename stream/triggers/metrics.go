@@ -7,6 +7,7 @@ import (
 type metrics struct {
 	records        prometheus.Counter
 	late           prometheus.Counter
+	duplicates     prometheus.Counter
 	invalid        prometheus.Counter
 	couponErrors   prometheus.Counter
 	issued         *prometheus.CounterVec
@@ -26,6 +27,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Input records consumed by the triggers (committed transactions only)."}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "surge_triggers_late_events_total",
 			Help: "Events older than the watermark minus the allowed lateness; recorded on the dead-letter topic with reason late."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "surge_triggers_duplicate_events_total",
+			Help: "Copies of an event (same event id) that already changed its user's state: not applied (committed transactions only)."}),
 		invalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "surge_triggers_invalid_records_total",
 			Help: "Records that did not decode; the sink dead-letters them."}),
 		couponErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "surge_triggers_coupon_errors_total",
@@ -49,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		budget: newBudgetGauge(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.late, m.invalid, m.couponErrors, m.issued, m.value, m.commits, m.aborts, m.txnSeconds,
+		reg.MustRegister(m.records, m.late, m.duplicates, m.invalid, m.couponErrors, m.issued, m.value, m.commits, m.aborts, m.txnSeconds,
 			m.restoreSeconds, m.users, m.reloads, m.budget)
 	}
 	return m
@@ -59,6 +62,7 @@ func (m *metrics) observeCommit(issued map[issueKey]issueSum, st Stats) {
 	m.commits.Inc()
 	m.records.Add(float64(st.Records))
 	m.late.Add(float64(st.Late))
+	m.duplicates.Add(float64(st.Duplicates))
 	m.invalid.Add(float64(st.Invalid))
 	m.couponErrors.Add(float64(st.CouponErrors))
 	for k, sum := range issued {

@@ -181,8 +181,13 @@ func (r *Runner) processPart(id int32, pt *part, now time.Time, closing bool) {
 				continue
 			}
 			o.st.Events++
+			r.keys.check(rec, ev.User)
 			var late bool
+			dups := pt.Stats.Duplicates
 			o.issues, late = pt.Process(&ev, ch, o.issues)
+			if pt.Stats.Duplicates != dups {
+				o.st.Duplicates++
+			}
 			if late {
 				o.st.Late++
 				r.cfg.logger.Debug("late event", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset)

@@ -105,6 +105,7 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 	r.mu.Unlock()
 	r.rebalanced.Store(true)
 	r.budgetsStale.Store(true) // owned shares changed
+	r.refreshKeyChecks()
 	r.metrics.restoreSeconds.Observe(time.Since(started).Seconds())
 	r.mu.Lock()
 	owned := len(r.parts)

@@ -34,6 +34,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	r.budgetN = r.budgetPartitions(n)
+	r.refreshKeyChecks()
 	var static []kgo.Opt
 	if r.cfg.static {
 		static = append(static, kgo.InstanceID(r.cfg.instance))
@@ -201,6 +202,7 @@ func (r *Runner) loop(ctx context.Context, sess *kgo.GroupTransactSession) error
 			t.st.Invalid += o.st.Invalid
 			t.st.CouponErrors += o.st.CouponErrors
 			t.st.Late += o.st.Late
+			t.st.Duplicates += o.st.Duplicates
 			t.st.StateRecords += o.st.StateRecords
 			t.st.Issued += int64(len(o.issues))
 			for i := range o.issues {
@@ -288,6 +290,7 @@ func (r *Runner) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn
 		s.Records += st.Records
 		s.Events += st.Events
 		s.Late += st.Late
+		s.Duplicates += st.Duplicates
 		s.Invalid += st.Invalid
 		s.CouponErrors += st.CouponErrors
 		s.Issued += st.Issued

@@ -159,8 +159,11 @@ type Stats struct {
 	Records int64 // input records consumed
 	Events  int64 // records that are events for the engine (coupons are not)
 	Late    int64 // late events (see rules.Partition.Process), sent to dead letters
-	Invalid int64 // records that did not decode (the sink dead-letters them)
-	Issued  int64 // coupons committed
+	// Duplicates counts copies of an event (same event id) that already
+	// changed its user's state: not applied, so never a second coupon.
+	Duplicates int64
+	Invalid    int64 // records that did not decode (the sink dead-letters them)
+	Issued     int64 // coupons committed
 	// CouponErrors counts coupons the rules issued that failed to encode
 	// (schemas refused them): logged, never written, not in Issued.
 	CouponErrors int64
@@ -191,7 +194,8 @@ type Runner struct {
 	// WithBudgetPartitions).
 	budgetN  int32
 	topicIDs map[string]string // input topic -> its Kafka topic id, from prepareTopics
-	topics   [3]string         // input topic per rules channel; "" when not consumed
+	keys     *keyChecks
+	topics   [3]string // input topic per rules channel; "" when not consumed
 
 	lastIdleCheck int64 // Unix ms; loop goroutine only
 
@@ -250,7 +254,10 @@ func New(opts ...Opt) (*Runner, error) {
 		cfg.instance = hex.EncodeToString(b[:])
 	}
 	r := &Runner{cfg: cfg, changelog: ChangelogTopic(cfg.group), parts: map[int32]*part{},
-		metrics: newMetrics(cfg.registerer)}
+		metrics: newMetrics(cfg.registerer), keys: newKeyChecks(cfg.logger)}
+	if cfg.registerer != nil {
+		cfg.registerer.MustRegister(r.keys.counter)
+	}
 	r.topics[rules.ChannelOrders] = cfg.topics.Orders
 	r.topics[rules.ChannelPriority] = cfg.topics.OrdersPriority
 	r.topics[rules.ChannelUserEvents] = cfg.topics.UserEvents

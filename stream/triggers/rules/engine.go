@@ -169,11 +169,19 @@ func (p *Partition) Process(ev *Event, ch int, out []Issue) (_ []Issue, late boo
 	if len(apply) == 0 && !cancelled && !newVIP {
 		return out, false
 	}
+	h := eventHash(ev.ID)
+	if u != nil && ev.ID != "" && u.hasSeen(h) {
+		p.Stats.Duplicates++ // a copy of an event that already changed the state
+		return out, false
+	}
 	p.Stats.Events++
 	if u == nil {
 		u = p.newUser(ev.User, ghost, len(apply)+1)
 	} else {
 		p.touch(u)
+	}
+	if ev.ID != "" {
+		u.seen = append(u.seen, seenEvent{hash: h, ts: ev.TS})
 	}
 	if newVIP {
 		u.vip = true
@@ -378,7 +386,10 @@ func (p *Partition) settle(u *userState, at int64) {
 	}
 	clear(u.rules[kept:])
 	u.rules = u.rules[:kept]
-	if len(u.rules) == 0 && !u.vip {
+	if n := p.pruneSeen(u); n > 0 {
+		exp = max(exp, n+1) // evicted only once a copy would be late
+	}
+	if len(u.rules) == 0 && !u.vip && len(u.seen) == 0 {
 		p.drop(u)
 		return
 	}

@@ -67,6 +67,7 @@ type Stats struct {
 	Issued          int64
 	BudgetExhausted int64 // fires refused because the budget share was spent
 	Evicted         int64 // users whose state expired
+	Duplicates      int64 // copies of an event (same event id) that already changed a user's state, not applied
 }
 
 // Share returns partition id's share of a total split over n partitions:

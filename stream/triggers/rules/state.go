@@ -20,6 +20,10 @@ type userState struct {
 	undo  int32
 	batch uint16
 	vip   bool
+	// seen holds the events that changed this state and are not older than
+	// the watermark: a copy of one of them (same event id) is dropped, and
+	// one older than the watermark is late anyway (see Process).
+	seen []seenEvent
 	// gone marks a dropped state: entries of the eviction heap that still
 	// point to it are stale. While a batch is tracked a dropped user stays
 	// in Partition.users as a ghost until the batch ends, so that a new
@@ -58,7 +62,8 @@ func (u *userState) ruleOrNew(rid uint32) *ruleState {
 	return &u.rules[len(u.rules)-1]
 }
 
-// release empties u's rule states, freeing their window entries.
+// release empties u's rule states, freeing their window entries, and
+// forgets its seen events.
 func (p *Partition) release(u *userState) {
 	for i := range u.rules {
 		p.win.release(&u.rules[i].ts)
@@ -66,6 +71,7 @@ func (p *Partition) release(u *userState) {
 	}
 	clear(u.rules)
 	u.rules = u.rules[:0]
+	u.seen = u.seen[:0]
 }
 
 // maxSpare bounds the dropped user states a partition keeps for reuse.
@@ -93,12 +99,17 @@ type userValue struct {
 // AppendTo appends the binary form of the user's state to b.
 func (v *userValue) AppendTo(b []byte) []byte { return v.p.encode(b, v.u) }
 
-const stateVersion = 1
+// stateVersion is the meta record's encoding version; userStateVersion the
+// user state's (2 added the seen events; 1 is still read).
+const (
+	stateVersion     = 1
+	userStateVersion = 2
+)
 
 // encode appends the binary form of u to b: compact varints, rule ids as
 // strings so that a changed rules file still finds its state.
 func (p *Partition) encode(b []byte, u *userState) []byte {
-	b = append(b, stateVersion)
+	b = append(b, userStateVersion)
 	flags := byte(0)
 	if u.vip {
 		flags = 1
@@ -132,6 +143,11 @@ func (p *Partition) encode(b []byte, u *userState) []byte {
 		for _, a := range amts {
 			b = binary.AppendVarint(b, a)
 		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(u.seen)))
+	for _, s := range u.seen {
+		b = binary.LittleEndian.AppendUint64(b, s.hash)
+		b = binary.AppendVarint(b, s.ts)
 	}
 	return b
 }
@@ -202,7 +218,8 @@ func (r *reader) bytes() []byte {
 // decode reads a user's state written by encode.
 func (p *Partition) decode(id string, b []byte) (*userState, error) {
 	r := &reader{b: b}
-	if v := r.byte(); v != stateVersion {
+	v := r.byte()
+	if v != 1 && v != userStateVersion {
 		return nil, fmt.Errorf("%w: version %d", errCorrupt, v)
 	}
 	u := &userState{id: id, vip: r.byte() == 1, exp: r.varint()}
@@ -232,6 +249,18 @@ func (p *Partition) decode(id string, b []byte) (*userState, error) {
 				amts[i] = r.varint()
 			}
 			st.amts.n = uint16(na)
+		}
+	}
+	if v >= 2 {
+		n := r.uvarint(uint64(len(r.b)) / 9)
+		for range n {
+			if r.err != nil || len(r.b) < 8 {
+				r.err = errCorrupt
+				break
+			}
+			h := binary.LittleEndian.Uint64(r.b)
+			r.b = r.b[8:]
+			u.seen = append(u.seen, seenEvent{hash: h, ts: r.varint()})
 		}
 	}
 	if r.err != nil {
