@@ -20,6 +20,7 @@ type sinkOpts struct {
 	metricsAddr   string
 	session       time.Duration
 	rebalance     time.Duration
+	dedupWindow   time.Duration
 }
 
 func addSinkFlags(cmd *cobra.Command) {
@@ -29,6 +30,7 @@ func addSinkFlags(cmd *cobra.Command) {
 	f.Duration("batch-interval", 500*time.Millisecond, "max time a record waits before its batch is written")
 	f.Duration("session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead instance's partitions move")
 	f.Duration("rebalance-timeout", 30*time.Second, "how long a rebalance waits for members to rejoin")
+	f.Duration("dedup-window", sink.DefaultDedupWindow, "drop copies of an event_id stored at most this long ago (0 turns de-duplication off)")
 }
 
 func (a *app) sinkOpts() sinkOpts {
@@ -39,6 +41,7 @@ func (a *app) sinkOpts() sinkOpts {
 		metricsAddr:   a.v.GetString("metrics-addr"),
 		session:       a.v.GetDuration("session-timeout"),
 		rebalance:     a.v.GetDuration("rebalance-timeout"),
+		dedupWindow:   a.v.GetDuration("dedup-window"),
 	}
 }
 
@@ -54,7 +57,11 @@ or a ClickHouse restart, every record is in ClickHouse once. Rows carry their
 Kafka topic, partition and offset; on taking a partition the sink reads what
 ClickHouse already holds and skips it. Run several instances with the same
 --group to share the partitions. Records that fail validation go to the
-dead-letter topic (and the sink_rejects table) with the reason; the sink goes on.`,
+dead-letter topic (and the sink_rejects table) with the reason; the sink goes on.
+
+Each event once: a record whose event_id was stored within --dedup-window
+(default 24h) is a copy (a producer's retry, a re-send) and goes to the
+sink_duplicates table, naming where its original is, instead of its table.`,
 		Example: `  surge sink
   surge sink --brokers kafka-1:9092 --clickhouse ch-1:9000 --metrics-addr :9464`,
 		Args: cobra.NoArgs,
@@ -94,7 +101,7 @@ func runSink(ctx context.Context, a *app, o sinkOpts) error {
 		return err
 	}
 	st := s.Stats()
-	a.logger.Info("sink stopped", "rows", st.Rows, "rejected", st.Rejected, "replayed", st.Replayed, "batches", st.Batches)
+	a.logger.Info("sink stopped", "rows", st.Rows, "rejected", st.Rejected, "duplicates", st.Duplicates, "replayed", st.Replayed, "batches", st.Batches)
 	return nil
 }
 
@@ -106,6 +113,7 @@ func (o sinkOpts) sinkOptions(a *app, kc stream.ClientConfig, reg prometheus.Reg
 		sink.WithBatchInterval(o.batchInterval),
 		sink.WithSessionTimeout(o.session),
 		sink.WithRebalanceTimeout(o.rebalance),
+		sink.WithDedupWindow(o.dedupWindow),
 		sink.WithLogger(a.logger),
 		sink.WithRegisterer(reg),
 	}

@@ -40,6 +40,7 @@ type dedup struct {
 	mu     sync.Mutex
 	scopes map[scopeKey]*idWindow // loaded scopes; a missing one is loaded on first use
 	expire time.Time              // next time to drop expired hours
+	prune  time.Time              // next time to drop old days of sink_event_ids
 }
 
 func newDedup(window time.Duration) *dedup {
@@ -123,6 +124,16 @@ func (s *Sink) decide(ctx context.Context, j *job) error {
 	d := s.dedup
 	if d == nil {
 		return nil
+	}
+	if now := time.Now(); now.After(d.prune) {
+		// Claims are read only within the window: days wholly older are
+		// dropped (a metadata operation), at most once an hour.
+		d.prune = now.Add(time.Hour)
+		if n, err := s.ch.DropEventIDsBefore(ctx, now.Add(-d.window)); err != nil {
+			s.cfg.logger.Warn("dedup: drop old days of sink_event_ids failed; retrying in an hour", "err", err)
+		} else if n > 0 {
+			s.cfg.logger.Info("dedup: dropped days of sink_event_ids older than the window", "days", n)
+		}
 	}
 	backoff := newBackoff(s.cfg.retryMax)
 	for {
