@@ -193,3 +193,19 @@ func TestOrderStatusScope(t *testing.T) {
 		t.Errorf("Kafka got %d records, want 3 (two user events and the status sent with both scopes)", got)
 	}
 }
+
+// With Kafka unreachable, /readyz says so without naming socket addresses
+// (the client's error names the broker's).
+func TestReadyzWithoutKafkaNamesNoAddress(t *testing.T) {
+	g := startGateway(t, []string{"127.0.0.1:1"}, WithIdempotencyTopic("", 0, 0))
+	r := do(t, http.MethodGet, g.url+"/readyz", nil)
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz without Kafka: got %d %s, want 503", r.status, r.body)
+	}
+	if e := r.errorBody(t); !strings.Contains(e.Message, "not reachable") {
+		t.Errorf("/readyz without Kafka: got %q, want it to say Kafka is not reachable", e.Message)
+	}
+	if a := socketAddr.FindString(string(r.body)); a != "" {
+		t.Errorf("/readyz names the socket address %s: %s", a, r.body)
+	}
+}

@@ -65,7 +65,10 @@ func (g *Gateway) probe(ctx context.Context) string {
 	}
 	missing, err := g.p.MissingTopics(ctx, want...)
 	if err != nil {
-		return "Kafka is not reachable: " + err.Error()
+		// The client's error names broker addresses: the log has it, the
+		// public answer does not.
+		g.log.Warn("gateway: Kafka is not reachable", "err", err)
+		return "Kafka is not reachable; the gateway log has the details"
 	}
 	if len(missing) > 0 {
 		return fmt.Sprintf("missing topics: %s (create them with surge topics create)", strings.Join(missing, ", "))
