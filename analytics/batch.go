@@ -196,6 +196,29 @@ func (b *Batch) AddReject(src Source, reason string, raw []byte) {
 	c.add(src)
 }
 
+// prov returns table t's provenance columns, nil for a table the batch
+// does not buffer. Every table of Tables must have its case here: the
+// sink's write-ahead marks (Ranges) are computed from it.
+func (b *Batch) prov(t Table) *provenance {
+	switch t {
+	case TableOrders:
+		return &b.orders.provenance
+	case TableOrderStatus:
+		return &b.statuses.provenance
+	case TableUserEvents:
+		return &b.events.provenance
+	case TableCoupons:
+		return &b.coupons.provenance
+	case TableSinkRejects:
+		return &b.rejects.provenance
+	case TableEventIDs:
+		return &b.claims.provenance
+	case TableDuplicates:
+		return &b.dups.provenance
+	}
+	return nil
+}
+
 // Len is the number of rows buffered over all tables.
 func (b *Batch) Len() int {
 	return len(b.orders.offset) + len(b.statuses.offset) + len(b.events.offset) +

@@ -183,6 +183,7 @@ var (
 	createTableRE = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS \{db\}\.(\w+)\s*(\(.*\))\s*ENGINE\s*=\s*(\w*MergeTree)\(([^()]*)\)(.*)$`)
 	createViewRE  = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS \{db\}\.(\w+)\s+TO \{db\}\.(\w+)\s+(AS\s+SELECT\s.*)$`)
 	tableRefRE    = regexp.MustCompile(`\{db\}\.(\w+)`)
+	insertSelRE   = regexp.MustCompile(`(?s)^INSERT INTO \{db\}\.(\w+)\s*\([^()]*\)\s*SELECT\s.*$`)
 )
 
 // migrations renders files for the cluster. A statement of a form it does
@@ -243,6 +244,14 @@ func (r clusterRender) statement(st string, tables map[string]bool) ([]string, e
 		}
 		return []string{"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}." + name + r.on() +
 			"\nTO {db}." + target + LocalSuffix + "\n" + query}, nil
+	}
+	if m := insertSelRE.FindStringSubmatch(st); m != nil {
+		// A one-time backfill: it runs once, on the node Migrate talks to,
+		// reading and writing the Distributed tables under the usual names.
+		if !tables[m[1]] {
+			return nil, fmt.Errorf("backfill writes %s, which no earlier migration creates", m[1])
+		}
+		return []string{st}, nil
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(st), "\n")
 	return nil, fmt.Errorf("no cluster form for %q: teach analytics/cluster.go this statement", first)

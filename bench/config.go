@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ type config struct {
 	reportEvents int
 	reportOrders int
 	reportRuns   int
+
+	recoveryRows []int
+	recoveryRuns int
 }
 
 // modeDefaults are the values of the scaled flags in full and quick mode.
@@ -57,6 +61,7 @@ type modeDefaults struct {
 	freshDuration   time.Duration
 	reportEvents    int
 	reportOrders    int
+	recoveryRows    string
 }
 
 var (
@@ -69,6 +74,7 @@ var (
 		freshDuration:   30 * time.Second,
 		reportEvents:    10_000_000,
 		reportOrders:    1_000_000,
+		recoveryRows:    "10000000,100000000,1000000000",
 	}
 	quickDefaults = modeDefaults{
 		producerRecords: 300_000,
@@ -79,6 +85,7 @@ var (
 		freshDuration:   10 * time.Second,
 		reportEvents:    1_000_000,
 		reportOrders:    100_000,
+		recoveryRows:    "1000000,10000000",
 	}
 )
 
@@ -86,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	var (
 		c                     config
 		consumers, blockSizes string
+		recoveryRows          string
 	)
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -124,6 +132,9 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.IntVar(&c.reportOrders, "report-orders", fullDefaults.reportOrders, "reports: raw orders inserted (quick: 100000)")
 	fs.IntVar(&c.reportRuns, "report-runs", 5, "reports: timed runs per query; the median is reported")
 
+	fs.StringVar(&recoveryRows, "recovery-rows", fullDefaults.recoveryRows, "recovery: growing sizes of history, rows (quick: 1000000,10000000)")
+	fs.IntVar(&c.recoveryRuns, "recovery-runs", 3, "recovery: timed runs per read; the median is reported")
+
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, nil, errHelp
@@ -158,6 +169,9 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		if !set["report-orders"] {
 			c.reportOrders = q.reportOrders
 		}
+		if !set["recovery-rows"] {
+			recoveryRows = q.recoveryRows
+		}
 	}
 	var err error
 	if c.engineConsumers, err = intList("engine-consumers", consumers); err != nil {
@@ -165,6 +179,12 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	}
 	if c.engineBlockSizes, err = intList("engine-block-sizes", blockSizes); err != nil {
 		return c, nil, err
+	}
+	if c.recoveryRows, err = intList("recovery-rows", recoveryRows); err != nil {
+		return c, nil, err
+	}
+	if !slices.IsSorted(c.recoveryRows) || c.recoveryRuns < 1 {
+		return c, nil, errors.New("-recovery-rows must grow and -recovery-runs be positive")
 	}
 	switch {
 	case c.partitions < 1:

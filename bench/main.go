@@ -21,6 +21,8 @@
 //	dispatch   per-key concurrency against one-at-a-time per partition;
 //	           no-op overhead against raw franz-go consuming
 //	gateway    the HTTP gateway against a bare net/http handler
+//	recovery   what a sink reads when it takes partitions, at 10M, 100M
+//	           and 1B rows of history: write-ahead marks vs full scan
 //	rehearsal  p50/p99 before and after an order-safe 8 -> 32 resize with
 //	           20 ms handlers, against per-key concurrency at 8 partitions
 //
@@ -61,6 +63,7 @@ var scenarios = []scenario{
 	{"triggers", "coupon triggers vs raw franz-go, events/s; coupon latency", runTriggers},
 	{"dispatch", "dispatch per-key concurrency and overhead, records/s", runDispatch},
 	{"gateway", "surge HTTP gateway vs a bare net/http handler, req/s, p99, batch events/s", runGatewayBench},
+	{"recovery", "sink recovery read at 10M, 100M, 1B rows of history: write-ahead marks vs full scan", runRecovery},
 	{"rehearsal", "peak rehearsal: 20 ms handlers, p50/p99 before/after an 8 -> 32 resize vs per-key concurrency", runRehearsal},
 	{"broker", "surge's embedded broker (connection watch included) vs bare kfake, records/s produced and consumed", runBrokerBench},
 }

@@ -306,20 +306,21 @@ func (s *Sink) loadWatermarks(ctx context.Context, assigned map[string][]int32) 
 	}
 	out := make(map[tp]*partState)
 	for topic, parts := range assigned {
-		wm, err := s.ch.Watermarks(ctx, topic)
+		pos, err := s.ch.Positions(ctx, topic)
 		if err != nil {
 			return nil, err
 		}
 		for _, p := range parts {
 			ps := &partState{floors: make(map[analytics.Table]int64), maxFloor: -1}
-			for table, byPart := range wm {
-				if off, ok := byPart[p]; ok {
-					ps.floors[table] = off
-					ps.maxFloor = max(ps.maxFloor, off)
+			for table, byPart := range pos {
+				if at, ok := byPart[p]; ok && at.Offset >= 0 {
+					ps.floors[table] = at.Offset
+					ps.maxFloor = max(ps.maxFloor, at.Offset)
 				}
 			}
 			out[tp{topic, p}] = ps
 		}
+		s.setPositions(topic, parts, pos)
 	}
 	return out, nil
 }
@@ -342,6 +343,7 @@ func (s *Sink) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][
 	s.mu.Unlock()
 	s.pending.Wait()
 	s.dedup.invalidate(s, nil)
+	s.dropPositions(revoked)
 	if len(revoked) > 0 {
 		s.cfg.logger.Info("partitions revoked", "group", s.cfg.group, "partitions", fmtParts(revoked))
 	}

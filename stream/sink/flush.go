@@ -36,7 +36,7 @@ func (s *Sink) flush(ctx context.Context, j *job) {
 		qid := fmt.Sprintf("%s%s:%d:", s.groupQueryPrefix(), s.instance, s.seq)
 		fill(batch, j.entries)
 		start := time.Now()
-		err := s.ch.Write(analytics.WithQueryIDPrefix(ctx, qid), batch, start.UTC().Truncate(time.Second))
+		err := s.write(analytics.WithQueryIDPrefix(ctx, qid), batch, start.UTC().Truncate(time.Second))
 		if err == nil {
 			s.recordWrite(j, time.Since(start))
 			break
@@ -56,6 +56,27 @@ func (s *Sink) flush(ctx context.Context, j *job) {
 	s.commit(ctx, j)
 }
 
+// write writes the batch between its write-ahead marks: intents first, then
+// the tables, then the done marks. A failed done mark is not an error: the
+// next reader settles the intent with one pruned probe.
+func (s *Sink) write(ctx context.Context, batch *analytics.Batch, at time.Time) error {
+	intents, dones, err := s.planMarks(batch, at)
+	if err != nil {
+		return err
+	}
+	if err := s.ch.WriteMarks(ctx, intents); err != nil {
+		return fmt.Errorf("write intents: %w", err)
+	}
+	if err := s.ch.Write(ctx, batch, at); err != nil {
+		return err
+	}
+	s.applyMarks(dones)
+	if err := s.ch.WriteMarks(ctx, dones); err != nil {
+		s.cfg.logger.Warn("write done marks failed; the next reader settles them from the raw tables", "err", err)
+	}
+	return nil
+}
+
 // recover waits until the failed INSERT is no longer running, then drops
 // from the job every row ClickHouse already holds.
 func (s *Sink) recover(ctx context.Context, j *job, qid string, backoff *backoff) error {
@@ -72,23 +93,32 @@ func (s *Sink) recover(ctx context.Context, j *job, qid string, backoff *backoff
 		for _, e := range j.entries {
 			topics[e.src.Topic] = true
 		}
-		held := make(map[string]map[analytics.Table]map[int32]int64)
+		held := make(map[string]map[analytics.Table]map[int32]analytics.Position)
 		var err error
 		for t := range topics {
-			if held[t], err = s.ch.Watermarks(ctx, t); err != nil {
+			if held[t], err = s.ch.Positions(ctx, t); err != nil {
 				break
 			}
 		}
 		if err != nil {
-			s.cfg.logger.Warn("read watermarks after failed write", "err", err)
+			s.cfg.logger.Warn("read positions after failed write", "err", err)
+			continue
+		}
+		var settled []analytics.Mark
+		at := time.Now().UTC().Truncate(time.Second)
+		for t, pos := range held {
+			settled = append(settled, s.settle(t, pos, at)...)
+		}
+		if err := s.ch.WriteMarks(ctx, settled); err != nil {
+			s.cfg.logger.Warn("record positions after failed write", "err", err)
 			continue
 		}
 		kept := j.entries[:0]
 		for _, e := range j.entries {
-			if off, ok := held[e.src.Topic][e.table][e.src.Partition]; ok && e.src.Offset <= off {
+			if p, ok := held[e.src.Topic][e.table][e.src.Partition]; ok && e.src.Offset <= p.Offset {
 				continue // claims are written first: its claim is held too
 			}
-			if off, ok := held[e.src.Topic][analytics.TableEventIDs][e.src.Partition]; ok && e.src.Offset <= off {
+			if p, ok := held[e.src.Topic][analytics.TableEventIDs][e.src.Partition]; ok && e.src.Offset <= p.Offset {
 				e.claim = false
 			}
 			kept = append(kept, e)

@@ -124,6 +124,9 @@ type Sink struct {
 	flushWG sync.WaitGroup
 	seq     uint64 // flusher-only: query id sequence
 
+	marksMu sync.Mutex
+	marks   map[markKey]analytics.Position // base of the next write-ahead marks, per owned (table, partition)
+
 	statsMu sync.Mutex
 	stats   Stats
 }
@@ -193,6 +196,7 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		instance: hex.EncodeToString(idb[:]),
 		parts:    make(map[tp]*partState),
 		lost:     make(map[tp]bool),
+		marks:    make(map[markKey]analytics.Position),
 		jobs:     make(chan *job, 1),
 		repairs:  make(chan time.Time, 1),
 		free:     make(chan *job, 2),

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -193,6 +194,39 @@ func checkExact(t *testing.T, ch *analytics.Conn, w *want) {
 	}
 	if offsets != w.total || distinctOffsets != w.total {
 		t.Errorf("Kafka offsets in ClickHouse: %d rows, %d distinct; want %d of each", offsets, distinctOffsets, w.total)
+	}
+	checkPositions(t, ch)
+}
+
+// checkPositions compares what the write-ahead marks say each table holds
+// (what a sink taking a partition reads) with a full scan of the tables.
+func checkPositions(t *testing.T, ch *analytics.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	for _, topic := range topics.Data() {
+		scan, err := ch.Watermarks(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos, err := ch.Positions(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(map[analytics.Table]map[int32]int64)
+		for tbl, parts := range pos {
+			for p, at := range parts {
+				if at.Offset < 0 {
+					continue
+				}
+				if got[tbl] == nil {
+					got[tbl] = make(map[int32]int64)
+				}
+				got[tbl][p] = at.Offset
+			}
+		}
+		if !reflect.DeepEqual(got, scan) {
+			t.Errorf("%s: write-ahead marks say the tables hold %v, a full scan finds %v", topic, got, scan)
+		}
 	}
 }
 

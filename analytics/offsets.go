@@ -1,0 +1,263 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// TableSinkOffsets holds the sink's write-ahead marks (migration 005): per
+// (topic, raw table, partition), what the table holds of the partition and,
+// while an INSERT may be landing, what it may be about to hold. Reading it
+// costs the same at a thousand rows of history as at billions.
+const TableSinkOffsets = "sink_offsets"
+
+// Range is what a batch writes of one Kafka partition into one table: rows
+// up to offset Hi.
+type Range struct {
+	Table     Table
+	Topic     string
+	Partition int32
+	Hi        int64 // highest kafka_offset of the rows
+	// Probe is a condition on the leading ORDER BY columns of the table
+	// that the row at Hi satisfies ("" where kafka_topic, kafka_partition
+	// and kafka_offset lead the key): with it, finding that row reads a few
+	// granules however large the part holding it.
+	Probe string
+}
+
+// Ranges lists, for every table with rows in the batch (in the order of
+// Tables) and every Kafka partition, the highest offset the batch writes.
+func (b *Batch) Ranges() []Range {
+	type key struct {
+		topic string
+		part  int32
+	}
+	var out []Range
+	for _, t := range Tables {
+		p := b.prov(t)
+		if p == nil || len(p.offset) == 0 {
+			continue
+		}
+		at := make(map[key]int) // row of the highest offset
+		for i, off := range p.offset {
+			k := key{p.topic[i], p.partition[i]}
+			if j, ok := at[k]; !ok || off > p.offset[j] {
+				at[k] = i
+			}
+		}
+		start := len(out)
+		for k, i := range at {
+			out = append(out, Range{Table: t, Topic: k.topic, Partition: k.part, Hi: p.offset[i], Probe: b.probe(t, i)})
+		}
+		tail := out[start:]
+		sort.Slice(tail, func(i, j int) bool {
+			if tail[i].Topic != tail[j].Topic {
+				return tail[i].Topic < tail[j].Topic
+			}
+			return tail[i].Partition < tail[j].Partition
+		})
+	}
+	return out
+}
+
+// Mark is one row of sink_offsets. An intent (Done false) is written before
+// an INSERT into Table: the table holds offsets up to Prev of the partition,
+// and the INSERT, stamped IngestedAt, may add rows up to Hi. A done mark is
+// written once the table is known to hold exactly the offsets up to Hi. Of a
+// key's marks, the one with the highest Seq is its state.
+type Mark struct {
+	Table      Table
+	Topic      string
+	Partition  int32
+	Seq        uint64
+	Done       bool
+	Prev, Hi   int64
+	IngestedAt time.Time
+	Probe      string // Range.Probe of the row at Hi
+}
+
+// Position is what a raw table holds of one Kafka partition: every offset up
+// to Offset (-1: none), as of the mark numbered Seq.
+type Position struct {
+	Offset int64
+	Seq    uint64
+}
+
+// WriteMarks inserts marks into sink_offsets in one INSERT. Under a context
+// from WithQueryIDPrefix its query id is the prefix followed by
+// "sink_offsets".
+func (c *Conn) WriteMarks(ctx context.Context, marks []Mark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
+		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+TableSinkOffsets))
+	}
+	n := len(marks)
+	var (
+		topic, tbl = make([]string, n), make([]string, n)
+		part       = make([]int32, n)
+		seq        = make([]uint64, n)
+		done       = make([]uint8, n)
+		prev, hi   = make([]int64, n), make([]int64, n)
+		at         = make([]time.Time, n)
+		probe      = make([]string, n)
+	)
+	for i, m := range marks {
+		topic[i], tbl[i], part[i], seq[i] = m.Topic, string(m.Table), m.Partition, m.Seq
+		if m.Done {
+			done[i] = 1
+		}
+		prev[i], hi[i], at[i], probe[i] = m.Prev, m.Hi, dateTime(m.IngestedAt), m.Probe
+	}
+	batch, err := c.db.PrepareBatch(ctx, "INSERT INTO "+TableSinkOffsets+
+		" (kafka_topic, tbl, kafka_partition, seq, done, prev, hi, ingested_at, probe)")
+	if err != nil {
+		return fmt.Errorf("write %d sink marks: %w", n, err)
+	}
+	defer batch.Close()
+	for i, col := range []any{topic, tbl, part, seq, done, prev, hi, at, probe} {
+		if err := batch.Column(i).Append(col); err != nil {
+			return fmt.Errorf("write %d sink marks: column %d: %w", n, i, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("write %d sink marks: %w", n, err)
+	}
+	return nil
+}
+
+// Positions returns, for each raw table, what it holds of each partition of
+// topic, read from the write-ahead marks: a table or partition with no mark
+// holds nothing of it. A key whose last mark is an intent is settled by one
+// probe of its raw table for the intent's last row, found through the
+// table's leading ORDER BY columns (Range.Probe) and its ingested_at: one
+// table's INSERT is atomic, so that row is there if and only if all of the
+// intent's rows are.
+//
+// The answer is exact only while no INSERT of these partitions is running:
+// the sink waits for its group's INSERTs to end before calling it. Unlike
+// Watermarks, its cost does not grow with the history the tables hold.
+func (c *Conn) Positions(ctx context.Context, topic string) (map[Table]map[int32]Position, error) {
+	rows, err := c.db.Query(ctx, `SELECT tbl, kafka_partition, max(seq) AS s,
+       argMax(done, seq), argMax(prev, seq), argMax(hi, seq), toUInt32(argMax(ingested_at, seq)), argMax(probe, seq)
+FROM `+TableSinkOffsets+` WHERE kafka_topic = ? GROUP BY tbl, kafka_partition`, topic)
+	if err != nil {
+		return nil, fmt.Errorf("read sink marks of %s: %w", topic, err)
+	}
+	defer rows.Close()
+	type pending struct {
+		table    Table
+		part     int32
+		seq      uint64
+		prev, hi int64
+		at       uint32
+		probe    string
+	}
+	out := map[Table]map[int32]Position{}
+	var unsettled []pending
+	for rows.Next() {
+		var (
+			tbl      string
+			part     int32
+			seq      uint64
+			done     uint8
+			prev, hi int64
+			at       uint32
+			probe    string
+		)
+		if err := rows.Scan(&tbl, &part, &seq, &done, &prev, &hi, &at, &probe); err != nil {
+			return nil, fmt.Errorf("read sink marks of %s: %w", topic, err)
+		}
+		if done == 1 {
+			setPosition(out, Table(tbl), part, Position{Offset: hi, Seq: seq})
+			continue
+		}
+		unsettled = append(unsettled, pending{Table(tbl), part, seq, prev, hi, at, probe})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read sink marks of %s: %w", topic, err)
+	}
+	rows.Close()
+	for _, u := range unsettled {
+		if !knownTable(u.table) {
+			return nil, fmt.Errorf("read sink marks of %s: unknown table %q", topic, u.table)
+		}
+		// The INSERT of one table is atomic: its last row is there if
+		// and only if all of them are.
+		where := "ingested_at = toDateTime(?) AND kafka_topic = ? AND kafka_partition = ? AND kafka_offset = ?"
+		if u.probe != "" {
+			where = u.probe + " AND " + where
+		}
+		var landed uint64
+		err := c.db.QueryRow(ctx, "SELECT count() FROM "+string(u.table)+" WHERE "+where,
+			u.at, topic, u.part, u.hi).Scan(&landed)
+		if err != nil {
+			return nil, fmt.Errorf("settle the last write of %s[%d] into %s: %w", topic, u.part, u.table, err)
+		}
+		pos := Position{Offset: u.prev, Seq: u.seq}
+		if landed > 0 {
+			pos.Offset = u.hi
+		}
+		setPosition(out, u.table, u.part, pos)
+	}
+	return out, nil
+}
+
+func setPosition(out map[Table]map[int32]Position, t Table, part int32, p Position) {
+	if p.Offset < 0 && p.Seq == 0 {
+		return
+	}
+	m := out[t]
+	if m == nil {
+		m = map[int32]Position{}
+		out[t] = m
+	}
+	m[part] = p
+}
+
+// probe returns the Range.Probe of row i of table t.
+func (b *Batch) probe(t Table, i int) string {
+	switch t {
+	case TableOrders:
+		o := &b.orders
+		return "campaign_id = " + quote(o.campaignID[i]) + " AND created_at = " + sqlTime(o.createdAt[i])
+	case TableOrderStatus:
+		s := &b.statuses
+		return "status = " + quote(s.status[i]) + " AND ts = " + sqlTime(s.ts[i])
+	case TableUserEvents:
+		e := &b.events
+		return "campaign_id = " + quote(e.campaignID[i]) + " AND type = " + quote(e.typ[i]) + " AND ts = " + sqlTime(e.ts[i])
+	case TableCoupons:
+		c := &b.coupons
+		return "campaign_id = " + quote(c.campaignID[i]) + " AND rule_id = " + quote(c.ruleID[i]) +
+			" AND issued_at = " + sqlTime(c.issuedAt[i])
+	case TableEventIDs:
+		c := &b.claims
+		return fmt.Sprintf("scope = %d AND event_hash = %d", c.scope[i], c.hash[i])
+	}
+	// sink_rejects, sink_duplicates: ordered by kafka_topic, kafka_partition,
+	// kafka_offset already.
+	return ""
+}
+
+// quote renders s as a ClickHouse string literal.
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+func sqlTime(t time.Time) string { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
+
+func knownTable(t Table) bool {
+	for _, k := range Tables {
+		if k == t {
+			return true
+		}
+	}
+	return false
+}
