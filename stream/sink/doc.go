@@ -28,20 +28,44 @@
 // From 2 and 3, for each (table, topic, partition) the rows present are exactly
 // those with kafka_offset at or below that table's watermark, the max
 // kafka_offset it holds for the partition. When the sink takes a partition
-// (start, restart after a crash, rebalance) it reads those watermarks and, for
-// each record it consumes, skips it if its target table already holds it
+// (start, restart after a crash, rebalance) it learns those watermarks and,
+// for each record it consumes, skips it if its target table already holds it
 // (offset <= watermark). Consumption resumes at the group's committed offset,
 // which the sink commits only after a batch is fully written; the commit is an
 // optimisation that bounds how much is re-read, never the source of truth.
 //
+// The watermarks are not computed from the raw tables, whose size grows with
+// all history, but from write-ahead marks in the small table sink_offsets
+// (one row per table, topic and partition once merged). For every table and
+// partition of a batch the flusher writes, in this order:
+//
+//  1. an intent mark: the table holds offsets up to prev (exact, known from
+//     the previous step), and an INSERT stamped ingested_at may add rows up
+//     to hi, the last of which sits at a given ORDER BY prefix;
+//  2. the INSERT itself (fact 2: all of the partition's rows or none);
+//  3. a done mark: the table holds offsets up to hi.
+//
+// Marks carry a sequence number; a key's state is its mark with the highest
+// one. A done mark states the watermark. An intent leaves one question, did
+// its INSERT land, and fact 2 reduces it to one row: the reader probes the
+// raw table for the intent's last row through that table's ORDER BY prefix
+// and the intent's ingested_at (a few granules, whatever the history): if the
+// row is there the watermark is hi, otherwise prev. A next intent is written
+// only once the previous step is settled (a done mark, or a failed write
+// resolved by the same read), so at most the last mark of a key is open,
+// and prev is always exact. A mark that fails to land is harmless: a lost
+// intent means its INSERT was never sent; a lost done mark leaves the intent
+// to be probed. Migration 005 backfilled the marks from the history written
+// before they existed.
+//
 // A failed write is ambiguous: the server may have written some tables, or may
-// still be writing. The sink tags every INSERT with a query id
-// ("surge-sink:<group>:<instance>:<seq>:<table>"), waits until no INSERT of the
-// failed batch is still running on the server, re-reads the watermarks and retries only
-// the rows still missing. A newly assigned partition is likewise read only
-// after no other instance of the group has an INSERT running, so a batch a
-// killed instance left in flight is either fully visible or gone before the
-// watermarks are read.
+// still be writing. The sink tags every INSERT (marks included) with a query
+// id ("surge-sink:<group>:<instance>:<seq>:<table>"), waits until no INSERT
+// of the failed batch is still running on the server, re-reads the watermarks,
+// records them as done marks and retries only the rows still missing. A newly
+// assigned partition is likewise read only after no other instance of the
+// group has an INSERT running, so a batch a killed instance left in flight is
+// either fully visible or gone before the watermarks are read.
 //
 // Records that fail validation are produced to the dead-letter topic (headers
 // carry the reason and the source topic, partition and offset) before their
