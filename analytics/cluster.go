@@ -246,12 +246,13 @@ func (r clusterRender) statement(st string, tables map[string]bool) ([]string, e
 			"\nTO {db}." + target + LocalSuffix + "\n" + query}, nil
 	}
 	if m := insertSelRE.FindStringSubmatch(st); m != nil {
-		// A one-time backfill: it runs once, on the node Migrate talks to,
-		// reading and writing the Distributed tables under the usual names.
+		// A one-time backfill of the sink's write-ahead marks: on a cluster
+		// the sink reads the raw tables instead (Positions), so it has no
+		// cluster form and is left out.
 		if !tables[m[1]] {
 			return nil, fmt.Errorf("backfill writes %s, which no earlier migration creates", m[1])
 		}
-		return []string{st}, nil
+		return nil, nil
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(st), "\n")
 	return nil, fmt.Errorf("no cluster form for %q: teach analytics/cluster.go this statement", first)

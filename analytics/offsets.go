@@ -90,10 +90,14 @@ type Position struct {
 
 // WriteMarks inserts marks into sink_offsets in one INSERT. Under a context
 // from WithQueryIDPrefix its query id is the prefix followed by
-// "sink_offsets".
+// "sink_offsets". On a ClickHouse cluster it writes nothing: there Positions
+// reads the raw tables (see Positions).
 func (c *Conn) WriteMarks(ctx context.Context, marks []Mark) error {
 	if len(marks) == 0 {
 		return nil
+	}
+	if cluster, err := c.Cluster(ctx); err != nil || cluster != "" {
+		return err
 	}
 	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
 		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+TableSinkOffsets))
@@ -143,7 +147,26 @@ func (c *Conn) WriteMarks(ctx context.Context, marks []Mark) error {
 // The answer is exact only while no INSERT of these partitions is running:
 // the sink waits for its group's INSERTs to end before calling it. Unlike
 // Watermarks, its cost does not grow with the history the tables hold.
+//
+// On a ClickHouse cluster it returns Watermarks (a scan of every shard's
+// raw tables from a replica holding all of its parts) with Seq 0: reading
+// the marks there needs the same care about replicas, which is not built yet.
 func (c *Conn) Positions(ctx context.Context, topic string) (map[Table]map[int32]Position, error) {
+	if cluster, err := c.Cluster(ctx); err != nil {
+		return nil, fmt.Errorf("read sink marks of %s: %w", topic, err)
+	} else if cluster != "" {
+		wm, err := c.Watermarks(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		out := map[Table]map[int32]Position{}
+		for t, parts := range wm {
+			for p, off := range parts {
+				setPosition(out, t, p, Position{Offset: off})
+			}
+		}
+		return out, nil
+	}
 	rows, err := c.db.Query(ctx, `SELECT tbl, kafka_partition, max(seq) AS s,
        argMax(done, seq), argMax(prev, seq), argMax(hi, seq), toUInt32(argMax(ingested_at, seq)), argMax(probe, seq)
 FROM `+TableSinkOffsets+` WHERE kafka_topic = ? GROUP BY tbl, kafka_partition`, topic)
