@@ -18,7 +18,7 @@ import (
 const recoveryTarget = 100 * time.Millisecond
 
 // recoveryChunk is the rows per INSERT … SELECT while filling history.
-const recoveryChunk = 20_000_000
+const recoveryChunk = 5_000_000
 
 // recoveryStep is one size of history and what was measured at it.
 type recoveryStep struct {
