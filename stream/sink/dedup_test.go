@@ -155,11 +155,21 @@ func TestSinkDedupReplayAfterClaims(t *testing.T) {
 		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val},
 		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val},
 	})
-	// What the killed sink left: the claims of offsets 0 and 1, no rows.
+	// What the killed sink left: the intent of its write and the claims of
+	// offsets 0 and 1, no rows.
 	b := analytics.NewBatch()
 	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 0}, 0, sink.EventHash(other.Kind(), other.EventID), other.EventID)
 	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, 0, sink.EventHash(ev.Kind(), ev.EventID), ev.EventID)
-	if err := ch.Write(ctx, b, time.Now()); err != nil {
+	at := time.Now().UTC().Truncate(time.Second)
+	var intents []analytics.Mark
+	for _, r := range b.Ranges() {
+		intents = append(intents, analytics.Mark{Table: r.Table, Topic: r.Topic, Partition: r.Partition,
+			Seq: 1, Prev: -1, Hi: r.Hi, IngestedAt: at, Probe: r.Probe})
+	}
+	if err := ch.WriteMarks(ctx, intents); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Write(ctx, b, at); err != nil {
 		t.Fatal(err)
 	}
 	stop := runSink(t, ch, brokers)
