@@ -83,7 +83,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(files), 5; got != want {
+	if got, want := len(files), 6; got != want {
 		t.Fatalf("got %d migrations, want %d", got, want)
 	}
 	for _, f := range files {
