@@ -121,6 +121,20 @@ func TestClusterLive(t *testing.T) {
 	}
 	checkWatermarks(19, conn)
 	checkClusterHealth(t, conn, 160, down.Addr())
+	// A list of nodes fails over past the one that is down.
+	failover, err := analytics.Open(ctx, analytics.Config{Addr: down.Addr() + "," + cl.Node(1, 2).Addr(), Database: db})
+	if err != nil {
+		t.Fatalf("open a node list whose first node is down: %v", err)
+	}
+	rb := analytics.NewBatch()
+	rb.AddReject(analytics.Source{Topic: "orders", Partition: 3, Offset: 1000}, "test", []byte("x"))
+	if err := failover.Write(ctx, rb, time.Time{}); err != nil {
+		t.Errorf("write through a node list whose first node is down: %v", err)
+	}
+	if wm, err := failover.Watermarks(ctx, "orders"); err != nil || wm[analytics.TableSinkRejects][3] != 1000 {
+		t.Errorf("watermark of sink_rejects/3 through the node list: got %v (%v), want 1000", wm[analytics.TableSinkRejects], err)
+	}
+	failover.Close()
 	if ids, err := conn.RunningInserts(ctx, "surge-sink:"); err == nil {
 		t.Logf("running inserts right after a node was killed: %v (its ZooKeeper session already expired)", ids)
 	} else if !strings.Contains(err.Error(), "ZooKeeper session") {

@@ -40,6 +40,9 @@ var ErrTLS = errors.New("clickhouse TLS handshake failed")
 type Config struct {
 	// Addr is the native-protocol address host:port. Default
 	// "127.0.0.1:9000" (a server's secure native port is usually 9440).
+	// Several addresses separated by commas (nodes of one cluster) are
+	// tried in order: a connection goes to the first that answers, so a
+	// node that is down fails over to the next.
 	Addr string
 	// User defaults to "default"; Password to empty.
 	User, Password string
@@ -205,7 +208,7 @@ func Open(ctx context.Context, cfg Config) (*Conn, error) {
 // dial opens a pool on database, over TLS when tc is set, and pings it.
 func dial(ctx context.Context, cfg Config, tc *tls.Config, database string) (driver.Conn, error) {
 	opts := &clickhouse.Options{
-		Addr:     []string{cfg.Addr},
+		Addr:     strings.Split(cfg.Addr, ","),
 		Protocol: clickhouse.Native,
 		Auth: clickhouse.Auth{
 			Database: database,
