@@ -17,6 +17,7 @@ import (
 const (
 	sinkTargetRatio = 2.0     // surge rows/s over the Kafka engine's
 	sinkTargetRate  = 300_000 // surge rows/s
+	sinkDedupShare  = 0.85    // surge rows/s with event_id dedup over without it
 )
 
 // drainStall is how long a drain may make no progress before it fails.
@@ -25,7 +26,7 @@ const drainStall = 60 * time.Second
 // surgeCountQuery counts every row the sink writes for the pre-filled
 // topics.
 const surgeCountQuery = "SELECT (SELECT count() FROM user_events) + (SELECT count() FROM orders) + " +
-	"(SELECT count() FROM order_status) + (SELECT count() FROM sink_rejects)"
+	"(SELECT count() FROM order_status) + (SELECT count() FROM sink_rejects) + (SELECT count() FROM sink_duplicates)"
 
 // runSink pre-fills the topics, then times surge's sink draining all of
 // them into ClickHouse, and ClickHouse's own Kafka engine draining the
@@ -76,23 +77,36 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 		fmtCount(int64(n)), fillTook.Seconds(), fmtCount(events), eventBytes, topics.UserEvents, fmtCount(orders), topics.Orders)
 
 	var (
-		surgeRuns  []surgeSinkResult
+		surgeRuns  []surgeSinkResult // event_id dedup on (the default)
+		plainRuns  []surgeSinkResult // dedup off
 		engineRuns []engineResult
 	)
-	runSurge := func() error {
+	runSurge1 := func(dedup bool) error {
 		ch.waitMergesIdle(ctx, time.Minute)
-		r, err := timeSurgeSink(ctx, e, ch, b.Addrs(), uint64(n), len(surgeRuns)+1)
+		r, err := timeSurgeSink(ctx, e, ch, b.Addrs(), uint64(n), len(surgeRuns)+len(plainRuns)+1, dedup)
 		if err != nil {
-			return fmt.Errorf("surge sink: %w", err)
+			return fmt.Errorf("surge sink (dedup %v): %w", dedup, err)
 		}
-		e.printf("surge sink: %s rows in %.2fs: %s rows/s (steady %s); %d batches, %d retried; CPU: bench process %.1fs, clickhouse-server %.1fs",
-			fmtCount(int64(r.drain.final)), r.drain.took.Seconds(), fmtRate(r.drain.rate()),
-			fmtRateOrNA(r.drain.steadyRate()), r.stats.Batches, r.stats.Retries, r.goCPU.Seconds(), r.chCPU.Seconds())
+		e.printf("surge sink, dedup %s: %s rows in %.2fs: %s rows/s (steady %s); %d batches, %d retried, %d duplicates; CPU: bench process %.1fs, clickhouse-server %.1fs",
+			onOff(dedup), fmtCount(int64(r.drain.final)), r.drain.took.Seconds(), fmtRate(r.drain.rate()),
+			fmtRateOrNA(r.drain.steadyRate()), r.stats.Batches, r.stats.Retries, r.stats.Duplicates, r.goCPU.Seconds(), r.chCPU.Seconds())
 		if e.cfg.verbose {
 			e.printf("  counts: %s", r.drain)
 		}
-		surgeRuns = append(surgeRuns, r)
+		if dedup {
+			surgeRuns = append(surgeRuns, r)
+		} else {
+			plainRuns = append(plainRuns, r)
+		}
 		return nil
+	}
+	// One round is dedup on and off, in alternating order.
+	runSurge := func() error {
+		first := len(surgeRuns)%2 == 0
+		if err := runSurge1(first); err != nil {
+			return err
+		}
+		return runSurge1(!first)
 	}
 	runEngine := func(consumers, block int) (engineResult, error) {
 		ch.waitMergesIdle(ctx, time.Minute)
@@ -135,10 +149,16 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 		}
 	}
 
-	var sRates, sSteadies, eRates, eSteadies []float64
+	var sRates, sSteadies, pRates, eRates, eSteadies []float64
 	for _, r := range surgeRuns {
 		sRates, sSteadies = append(sRates, r.drain.rate()), append(sSteadies, r.drain.steadyRate())
 	}
+	for _, r := range plainRuns {
+		pRates = append(pRates, r.drain.rate())
+	}
+	pRate := median(pRates)
+	dedupShare := median(sRates) / pRate
+	metDedup := dedupShare >= sinkDedupShare
 	for _, r := range engineRuns {
 		if r.consumers == best.consumers && r.block == best.block {
 			eRates, eSteadies = append(eRates, r.drain.rate()), append(eSteadies, r.steady())
@@ -157,25 +177,35 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 	}
 	metRatio, metRate := judged >= sinkTargetRatio, sRate >= sinkTargetRate
 	sec := &section{
-		Summary: fmt.Sprintf("sink: surge %s rows/s, kafka-engine %s rows/s, ratio %.2fx, steady-state ratio %s (target >= %.0fx%s; surge target >= %s rows/s%s)",
-			fmtRate(sRate), fmtRate(eRate), ratio, steadyText, sinkTargetRatio, verdict(metRatio), fmtRate(sinkTargetRate), verdict(metRate)),
+		Summary: fmt.Sprintf("sink: surge %s rows/s (dedup on; off: %s rows/s, on/off %.2f, target >= %.2f%s), kafka-engine %s rows/s, ratio %.2fx, steady-state ratio %s (target >= %.0fx%s; surge target >= %s rows/s%s)",
+			fmtRate(sRate), fmtRate(pRate), dedupShare, sinkDedupShare, verdict(metDedup),
+			fmtRate(eRate), ratio, steadyText, sinkTargetRatio, verdict(metRatio), fmtRate(sinkTargetRate), verdict(metRate)),
 		Targets: []target{
 			{Goal: fmt.Sprintf("surge sink >= %.0f× the Kafka engine (lower of end-to-end and steady ratios)", sinkTargetRatio),
 				Result: fmt.Sprintf("%.2f× end-to-end (%s vs %s rows/s), %s steady", ratio, fmtRate(sRate), fmtRate(eRate), steadyText),
 				Met:    metRatio},
 			{Goal: fmt.Sprintf("surge sink >= %s rows/s", fmtRate(sinkTargetRate)),
 				Result: fmt.Sprintf("%s rows/s end-to-end (%s steady)", fmtRate(sRate), fmtRateOrNA(sSteady)), Met: metRate},
+			{Goal: fmt.Sprintf("surge sink with event_id dedup (default) >= %.0f%% of its rate with dedup off", 100*sinkDedupShare),
+				Result: fmt.Sprintf("%.0f%% (%s vs %s rows/s, medians)", 100*dedupShare, fmtRate(sRate), fmtRate(pRate)), Met: metDedup},
 		},
 	}
 
 	var rows [][]string
-	for i, r := range surgeRuns {
-		rows = append(rows, []string{fmt.Sprintf("surge sink, run %d", i+1), "all three topics",
+	for i, r := range plainRuns {
+		rows = append(rows, []string{fmt.Sprintf("surge sink, dedup off, run %d", i+1), "all three topics, WithDedupWindow(0)",
 			fmtCount(int64(r.drain.final)), fmt.Sprintf("%.2f s", r.drain.took.Seconds()), fmtRate(r.drain.rate()),
 			fmtRateOrNA(r.drain.steadyRate()), fmt.Sprintf("%.1f s + %.1f s", r.goCPU.Seconds(), r.chCPU.Seconds()),
 			cpuPerRow(r.goCPU+r.chCPU, r.drain.final)})
 	}
-	rows = append(rows, []string{"**surge sink, median**", "", "", "", "**" + fmtRate(sRate) + "**", fmtRateOrNA(sSteady), "", ""})
+	rows = append(rows, []string{"**surge sink, dedup off, median**", "", "", "", "**" + fmtRate(pRate) + "**", "", "", ""})
+	for i, r := range surgeRuns {
+		rows = append(rows, []string{fmt.Sprintf("surge sink, dedup on, run %d", i+1), "all three topics, default 24h window",
+			fmtCount(int64(r.drain.final)), fmt.Sprintf("%.2f s", r.drain.took.Seconds()), fmtRate(r.drain.rate()),
+			fmtRateOrNA(r.drain.steadyRate()), fmt.Sprintf("%.1f s + %.1f s", r.goCPU.Seconds(), r.chCPU.Seconds()),
+			cpuPerRow(r.goCPU+r.chCPU, r.drain.final)})
+	}
+	rows = append(rows, []string{"**surge sink, dedup on, median**", "", "", "", "**" + fmtRate(sRate) + "**", fmtRateOrNA(sSteady), "", ""})
 	for _, r := range engineRuns {
 		rows = append(rows, []string{fmt.Sprintf("Kafka engine, run %d", r.index),
 			fmt.Sprintf("kafka_num_consumers=%d, kafka_max_block_size=%d", r.consumers, r.block),
@@ -207,8 +237,11 @@ Method:
   over surge's runs and over the best setting's runs. Merges left by the
   previous run are waited out (system.merges empty, at most a minute) before
   each run.
-- **surge sink**: per run, a fresh database migrated like surge's and a
-  fresh consumer group; sink.New with %s, started with Run; timed from
+- **surge sink**: each round runs it twice, with event_id de-duplication
+  on (the default: claims written to sink_event_ids, copies to
+  sink_duplicates) and off (WithDedupWindow(0)), in alternating order; the
+  target compares the medians. Per run, a fresh database migrated like
+  surge's and a fresh consumer group; sink.New with %s, started with Run; timed from
   Run until `+"`"+`%s`+"`"+` (polled every %s) reaches %s,
   i.e. every record of every topic is a row. It writes exactly once: a count
   above the number of records fails the run. Its inserts also feed the
@@ -305,7 +338,7 @@ type surgeSinkResult struct {
 
 // timeSurgeSink runs a sink on a fresh database and group until ClickHouse
 // holds want rows, then stops it and drops the database.
-func timeSurgeSink(ctx context.Context, e *env, ch *clickhouse, addrs []string, want uint64, run int) (surgeSinkResult, error) {
+func timeSurgeSink(ctx context.Context, e *env, ch *clickhouse, addrs []string, want uint64, run int, dedup bool) (surgeSinkResult, error) {
 	var res surgeSinkResult
 	db := fmt.Sprintf("surge_sink_%d", run)
 	conn, err := analytics.Open(ctx, analytics.Config{Addr: ch.srv.Addr(), Database: db})
@@ -323,6 +356,9 @@ func timeSurgeSink(ctx context.Context, e *env, ch *clickhouse, addrs []string, 
 		sink.WithClient(stream.ClientConfig{Brokers: addrs, ClientID: "bench-sink", Logger: e.log}),
 		sink.WithGroup(fmt.Sprintf("bench-sink-%d", run)),
 		sink.WithLogger(e.log),
+	}
+	if !dedup {
+		opts = append(opts, sink.WithDedupWindow(0))
 	}
 	if e.cfg.sinkBatchRows > 0 {
 		opts = append(opts, sink.WithBatchRows(e.cfg.sinkBatchRows))
@@ -385,4 +421,11 @@ func (r *sinkRunner) stop() error {
 	r.cancel()
 	<-r.done
 	return r.err
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

@@ -62,7 +62,7 @@ func runSinkCluster(ctx context.Context, e *env) (*section, error) {
 	var singles, clusters []surgeSinkResult
 	for run := 1; run <= e.cfg.sinkRuns; run++ {
 		single.waitMergesIdle(ctx, time.Minute)
-		r, err := timeSurgeSink(ctx, e, single, b.Addrs(), uint64(n), 100+run)
+		r, err := timeSurgeSink(ctx, e, single, b.Addrs(), uint64(n), 100+run, true)
 		if err != nil {
 			return nil, fmt.Errorf("sink into one server: %w", err)
 		}
