@@ -103,11 +103,12 @@
 // and gateway instances read the topic only when they start, so a retry
 // landing on another instance that is already running does not see it:
 // route retries of a key to the same instance (for example by hashing the
-// Idempotency-Key at the load balancer), or rely on downstream
-// de-duplication by event_id. A batch sent without an Idempotency-Key is
-// not de-duplicated: retrying it can write duplicates of the items whose
-// result was unknown (kafka_timeout); sending batches with a key makes
-// retries safe.
+// Idempotency-Key at the load balancer). A batch sent without an
+// Idempotency-Key is not de-duplicated here: retrying it can write
+// duplicates of the items whose result was unknown (kafka_timeout); sending
+// batches with a key makes retries safe. Whatever gets through twice, the
+// ClickHouse sink stores once by event_id within its dedup window (see
+// package stream/sink), and the triggers apply once.
 //
 // # Auth
 //

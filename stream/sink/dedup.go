@@ -41,6 +41,7 @@ type dedup struct {
 	scopes map[scopeKey]*idWindow // loaded scopes; a missing one is loaded on first use
 	expire time.Time              // next time to drop expired hours
 	prune  time.Time              // next time to drop old days of sink_event_ids
+	inJob  map[uint64]int         // decideOnce's scratch, reused
 }
 
 func newDedup(window time.Duration) *dedup {
@@ -206,7 +207,11 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	}
 	// Pass 2: decide in order. inJob maps the hash of each original of the
 	// job to its index in kept (compared exactly on a match).
-	inJob := make(map[uint64]int, len(j.entries))
+	if d.inJob == nil {
+		d.inJob = make(map[uint64]int, len(j.entries))
+	}
+	inJob := d.inJob
+	defer clear(inJob)
 	kept := j.entries[:0]
 	for _, e := range j.entries {
 		if e.rec == nil {

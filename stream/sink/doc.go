@@ -6,10 +6,70 @@
 // Every record of a consumed topic ends up in ClickHouse exactly once: either as
 // one row of its table (orders, order_status, user_events, coupons) or, when it
 // fails validation, as one row of sink_rejects plus a record on the dead-letter
-// topic. This holds across kill -9 of the sink at any moment, consumer-group
-// rebalances between sink instances, and ClickHouse restarts, on ClickHouse
-// 18.16 and later (it needs neither insert_deduplication_token nor replicated
-// block deduplication).
+// topic, or, when it is a copy of an event already stored, as one row of
+// sink_duplicates (see "Each event counted once"). This holds across kill -9
+// of the sink at any moment, consumer-group rebalances between sink
+// instances, and ClickHouse restarts, on ClickHouse 18.16 and later (it needs
+// neither insert_deduplication_token nor replicated block deduplication).
+// Hence, exactly: records in Kafka = rows of the raw tables + rows of
+// sink_rejects + rows of sink_duplicates.
+//
+// # Each event counted once
+//
+// An event_id is stored once in the raw tables, so counted once in the
+// rollups and every report, for every copy of it that reaches the sink within
+// the dedup window (WithDedupWindow, DefaultDedupWindow 24h) after the
+// original was stored. A copy is a record with the same kind and event_id on
+// the same topic: a producer's or the gateway's retry under any API key, a
+// batch retried without an Idempotency-Key, a duplicate inside one batch, a
+// re-send by any Kafka client, a restart of producers or sinks (kill -9
+// included), a rebalance, a partition resize. The copy becomes a row of
+// sink_duplicates naming where it was (kafka_*) and where its original is
+// (original_*), and counts in surge_sink_duplicates_total{topic}.
+//
+// Decisions are made per batch by the flusher, in offset order, against
+// claims: a row of sink_event_ids (scope, 64-bit xxhash of kind and id, the
+// event_id, the original's topic, partition, offset) written for every
+// original in the batch's first INSERT, before its rows. A record is the
+// original when no claim of its event exists within the window, or when the
+// claim names the record itself; otherwise it is a copy of what the claim
+// names. A batch written again after a crash therefore drops the same copies
+// and keeps the same originals, whichever of its INSERTs had landed; the
+// claims, the rows and the duplicates each take part in the watermarks like
+// any table.
+//
+// Scopes: a record's scope is murmur2(user_id) mod the topic's partition
+// count before its first resize on record in the control topic (the base).
+// A resize moves a key from p only to p+k*base, so every copy of an event
+// produced by a murmur2 producer lands in a partition of its scope, before
+// and after any resize; the resize gate holds a new partition until its
+// parent was written past the barrier, and a scope is (re)loaded on first
+// use after an assignment, so the claims of the parent are there.
+//
+// Memory: per loaded scope, the hashes of the window's claims in
+// pointer-free open-addressing sets, one per hour of ingestion: 8-byte slots
+// grown at 3/4 full, 10.7 to 21.3 bytes per id, 16 on average. A scope is
+// read from ClickHouse (LoadEventIDs) on first use after an assignment:
+// sink_event_ids is partitioned by day and ordered by (kafka_topic, scope,
+// event_hash), so the read covers the window's claims of that scope only,
+// never history; days older than the window are dropped (hourly check). At
+// 50k events/s over 24h that is 4.32e9 ids, about 69 GB of memory summed
+// over all sink instances (they split the scopes with the partitions): 4.3
+// GB per instance with 16. A hash hit is checked exactly: the claims of
+// every hit are read by (topic, scope, hash) through the ORDER BY key and
+// compared by event_id, so a false hit (2^-64 per pair) costs a lookup,
+// never a wrong answer.
+//
+// Beyond the window: a copy arriving more than the window after its
+// original's claim was written is stored as a new event (counted twice); set
+// the window longer than any retry or re-send. Records keyed otherwise than
+// by their user_id, or put on another partition by a non-murmur2 producer
+// (see keycheck.go: counted and alerted on), are outside their scope's
+// partitions: each is checked against ClickHouse's claims on its own, which
+// is exact unless its original is being written by another instance at the
+// same moment (both are then stored), and its claim is seen by the scope's
+// owner only after that owner's next assignment. The rollups follow the raw
+// tables (see the materialized-view limit below).
 //
 // # Design
 //

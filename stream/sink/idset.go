@@ -79,29 +79,40 @@ func mix(h uint64) uint64 {
 
 // idWindow is the event ids of one dedup scope seen within the window: one
 // idSet per hour of ingestion, dropped once the whole hour is older than
-// the window. A lookup checks every hour (at most window/1h + 2 sets).
+// the window. A lookup checks every hour (at most window/1h + 2 sets),
+// newest first.
 type idWindow struct {
 	window time.Duration
-	hours  map[int64]*idSet // hour (Unix seconds / 3600) -> ids stored in it
+	hours  []hourSet // ascending by hour
+}
+
+type hourSet struct {
+	hour int64 // Unix seconds / 3600
+	set  *idSet
 }
 
 func newIDWindow(window time.Duration) *idWindow {
-	return &idWindow{window: window, hours: make(map[int64]*idSet)}
+	return &idWindow{window: window}
 }
 
 func (w *idWindow) add(h uint64, at time.Time) {
 	hr := at.Unix() / 3600
-	s := w.hours[hr]
-	if s == nil {
-		s = &idSet{}
-		w.hours[hr] = s
+	i := len(w.hours) - 1
+	for i >= 0 && w.hours[i].hour > hr {
+		i--
 	}
-	s.add(h)
+	if i < 0 || w.hours[i].hour != hr {
+		w.hours = append(w.hours, hourSet{})
+		copy(w.hours[i+2:], w.hours[i+1:])
+		w.hours[i+1] = hourSet{hour: hr, set: &idSet{}}
+		i++
+	}
+	w.hours[i].set.add(h)
 }
 
 func (w *idWindow) has(h uint64) bool {
-	for _, s := range w.hours {
-		if s.has(h) {
+	for i := len(w.hours) - 1; i >= 0; i-- {
+		if w.hours[i].set.has(h) {
 			return true
 		}
 	}
@@ -111,17 +122,21 @@ func (w *idWindow) has(h uint64) bool {
 // expire drops the hours that ended before now minus the window.
 func (w *idWindow) expire(now time.Time) {
 	cut := now.Add(-w.window).Unix() / 3600
-	for hr := range w.hours {
-		if hr < cut {
-			delete(w.hours, hr)
-		}
+	k := 0
+	for k < len(w.hours) && w.hours[k].hour < cut {
+		k++
+	}
+	if k > 0 {
+		n := copy(w.hours, w.hours[k:])
+		clear(w.hours[n:])
+		w.hours = w.hours[:n]
 	}
 }
 
 func (w *idWindow) stats() (ids, bytes int) {
-	for _, s := range w.hours {
-		ids += s.n
-		bytes += s.bytes()
+	for _, h := range w.hours {
+		ids += h.set.n
+		bytes += h.set.bytes()
 	}
 	return ids, bytes
 }
