@@ -23,9 +23,14 @@ type brokerOpts struct {
 	// tlsCert and tlsKey turn on TLS; tlsClientCA requires client
 	// certificates signed by it.
 	tlsCert, tlsKey, tlsClientCA string
+	metricsAddr                  string
 }
 
 func newBrokerCmd(a *app) *cobra.Command {
+	var fl struct {
+		brokerOpts
+		saslPasswordFile string
+	}
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "Run the embedded Kafka-protocol broker as a standalone server",
@@ -48,36 +53,28 @@ surge commands then reach it with the matching --kafka-sasl-* and
       --tls-cert broker.pem --tls-key broker-key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			pw, err := secretFromFile(a.v.GetString("sasl-password"), a.v.GetString("sasl-password-file"), "--sasl-password")
+			pw, err := secretFromFile(fl.saslPassword, fl.saslPasswordFile, "--sasl-password")
 			if err != nil {
 				return err
 			}
-			o := brokerOpts{
-				addr:           a.v.GetString("addr"),
-				dataDir:        a.dataDir("kafka"),
-				partitions:     a.v.GetInt32("partitions"),
-				saslMechanisms: splitList(a.v.GetStringSlice("sasl-mechanism")),
-				saslUser:       a.v.GetString("sasl-user"),
-				saslPassword:   pw,
-				tlsCert:        a.v.GetString("tls-cert"),
-				tlsKey:         a.v.GetString("tls-key"),
-				tlsClientCA:    a.v.GetString("tls-client-ca"),
-			}
+			o := fl.brokerOpts
+			o.dataDir, o.saslPassword = a.dataDir("kafka"), pw
+			o.saslMechanisms = splitList(o.saslMechanisms)
 			return runBroker(cmd.Context(), a, cmd, o)
 		},
 	}
 	f := cmd.Flags()
-	addDataDirFlag(f)
-	f.String("addr", "127.0.0.1:9092", "listen address host:port")
-	f.Int32("partitions", 8, "partitions of topics created automatically")
-	f.StringSlice("sasl-mechanism", nil, "require SASL: plain, scram-sha-256 and/or scram-sha-512 (comma-separated)")
-	f.String("sasl-user", "", "the SASL user clients authenticate as")
-	f.String("sasl-password", "", "the SASL user's password (prefer SURGE_SASL_PASSWORD or --sasl-password-file)")
-	f.String("sasl-password-file", "", "file holding the SASL user's password")
-	f.String("tls-cert", "", "PEM certificate of the broker: serve TLS only (with --tls-key)")
-	f.String("tls-key", "", "PEM key of --tls-cert")
-	f.String("tls-client-ca", "", "PEM CA file: require client certificates signed by it (mutual TLS)")
-	f.String("metrics-addr", "", "serve Prometheus /metrics (process and Go runtime) on this address")
+	a.addDataDirFlag(f)
+	f.StringVar(&fl.addr, "addr", "127.0.0.1:9092", "listen address host:port")
+	f.Int32Var(&fl.partitions, "partitions", 8, "partitions of topics created automatically")
+	f.StringSliceVar(&fl.saslMechanisms, "sasl-mechanism", nil, "require SASL: plain, scram-sha-256 and/or scram-sha-512 (comma-separated)")
+	f.StringVar(&fl.saslUser, "sasl-user", "", "the SASL user clients authenticate as")
+	f.StringVar(&fl.saslPassword, "sasl-password", "", "the SASL user's password (prefer SURGE_SASL_PASSWORD or --sasl-password-file)")
+	f.StringVar(&fl.saslPasswordFile, "sasl-password-file", "", "file holding the SASL user's password")
+	f.StringVar(&fl.tlsCert, "tls-cert", "", "PEM certificate of the broker: serve TLS only (with --tls-key)")
+	f.StringVar(&fl.tlsKey, "tls-key", "", "PEM key of --tls-cert")
+	f.StringVar(&fl.tlsClientCA, "tls-client-ca", "", "PEM CA file: require client certificates signed by it (mutual TLS)")
+	f.StringVar(&fl.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics (process and Go runtime) on this address")
 	return cmd
 }
 
@@ -144,7 +141,7 @@ func runBroker(ctx context.Context, a *app, cmd *cobra.Command, o brokerOpts) er
 	if desc == "" {
 		desc = "plaintext, no authentication"
 	}
-	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), newRegistry()); err != nil {
+	if err := a.serveMetrics(ctx, o.metricsAddr, newRegistry()); err != nil {
 		stop()
 		return err
 	}

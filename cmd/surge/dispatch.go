@@ -55,7 +55,7 @@ func newDispatchCmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	addKafkaFlags(f)
+	a.addKafkaFlags(f)
 	f.String("group", "", "consumer group: one per downstream service (required)")
 	f.String("to", "", "webhook URL to POST each event to")
 	f.Duration("timeout", dispatch.DefaultWebhookTimeout, "webhook request timeout")

@@ -33,24 +33,32 @@ to the source topic (--to source; every group consuming it gets the record
 again). Each replay is recorded in the compacted topic "<group>.redriven", so
 running the same redrive again skips what was replayed and says so.`,
 	}
-	addKafkaFlags(cmd.PersistentFlags())
+	a.addKafkaFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newDLQListCmd(a), newDLQShowCmd(a), newDLQRedriveCmd(a))
 	return cmd
 }
 
-func dlqFlags(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.String("group", "", "dispatch group (required)")
-	f.StringSlice("filter", nil, "key=, topic=, event=, id=, redriven=, error~ (repeatable)")
-	f.String("dead-letter-topic", stream.DefaultTopics().DeadLetters, "dead-letter topic")
+// dlqOptions are the flags of the dlq subcommands.
+type dlqOptions struct {
+	group, deadLetterTopic, to, output string
+	filter                             []string
 }
 
-func (a *app) dlqSelection() (string, *dispatch.Filter, error) {
-	group := a.v.GetString("group")
+// dlqFlags adds the flags every dlq subcommand has, bound to o.
+func dlqFlags(cmd *cobra.Command, o *dlqOptions) {
+	f := cmd.Flags()
+	f.StringVar(&o.group, "group", "", "dispatch group (required)")
+	f.StringSliceVar(&o.filter, "filter", nil, "key=, topic=, event=, id=, redriven=, error~ (repeatable)")
+	f.StringVar(&o.deadLetterTopic, "dead-letter-topic", stream.DefaultTopics().DeadLetters, "dead-letter topic")
+	outputVar(f, &o.output, "table", "json")
+}
+
+func (o *dlqOptions) selection() (string, *dispatch.Filter, error) {
+	group := o.group
 	if group == "" {
 		return "", nil, fmt.Errorf("%w: --group is required", errUsage)
 	}
-	f, err := dispatch.ParseFilter(a.v.GetStringSlice("filter"))
+	f, err := dispatch.ParseFilter(o.filter)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: --filter: %v", errUsage, err)
 	}
@@ -58,40 +66,41 @@ func (a *app) dlqSelection() (string, *dispatch.Filter, error) {
 }
 
 func newDLQListCmd(a *app) *cobra.Command {
+	o := &dlqOptions{}
 	cmd := &cobra.Command{
 		Use:     "list --group NAME",
 		Short:   "List a group's dead letters",
 		Example: "  surge dlq list --group payment\n  surge dlq list --group payment --filter error~timeout --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := a.outputFormat(output.Table, output.JSON)
+			f, err := parseOutput(o.output, output.Table, output.JSON)
 			if err != nil {
 				return err
 			}
-			es, err := a.deadLetters(cmd.Context())
+			es, err := a.deadLetters(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
 			return printDeadLetters(cmd.OutOrStdout(), f, es)
 		},
 	}
-	dlqFlags(cmd)
-	outputFlag(cmd, "table", "json")
+	dlqFlags(cmd, o)
 	return cmd
 }
 
 func newDLQShowCmd(a *app) *cobra.Command {
+	o := &dlqOptions{}
 	cmd := &cobra.Command{
 		Use:     "show --group NAME ID|EVENT-ID",
 		Short:   "Show one dead letter in full: reason, headers, value",
 		Example: "  surge dlq show --group payment 0@42\n  surge dlq show --group payment 01JDQ3Z8M4X7N2K9P5R6T8V0WY --output json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := a.outputFormat(output.Table, output.JSON)
+			f, err := parseOutput(o.output, output.Table, output.JSON)
 			if err != nil {
 				return err
 			}
-			es, err := a.deadLetters(cmd.Context())
+			es, err := a.deadLetters(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -100,26 +109,26 @@ func newDLQShowCmd(a *app) *cobra.Command {
 					return showDeadLetter(cmd.OutOrStdout(), f, e)
 				}
 			}
-			return fmt.Errorf("%w: no dead letter %s in group %s", errUsage, args[0], a.v.GetString("group"))
+			return fmt.Errorf("%w: no dead letter %s in group %s", errUsage, args[0], o.group)
 		},
 	}
-	dlqFlags(cmd)
-	outputFlag(cmd, "table", "json")
+	dlqFlags(cmd, o)
 	return cmd
 }
 
 func newDLQRedriveCmd(a *app) *cobra.Command {
+	o := &dlqOptions{}
 	cmd := &cobra.Command{
 		Use:     "redrive --group NAME [--filter ...]",
 		Short:   "Replay a group's dead letters once, to its handler or to their source topic",
 		Example: "  surge dlq redrive --group payment --filter error~timeout\n  surge dlq redrive --group payment --to source",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			group, filter, err := a.dlqSelection()
+			group, filter, err := o.selection()
 			if err != nil {
 				return err
 			}
-			target := dispatch.RedriveTarget(a.v.GetString("to"))
+			target := dispatch.RedriveTarget(o.to)
 			if target != dispatch.ToGroup && target != dispatch.ToSource {
 				return fmt.Errorf("%w: --to %q: want group or source", errUsage, target)
 			}
@@ -128,11 +137,11 @@ func newDLQRedriveCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer release()
-			rep, err := dispatch.Redrive(cmd.Context(), kc, a.v.GetString("dead-letter-topic"), group, filter, target)
+			rep, err := dispatch.Redrive(cmd.Context(), kc, o.deadLetterTopic, group, filter, target)
 			if err != nil {
 				return err
 			}
-			if a.v.GetString("output") == "json" {
+			if o.output == "json" {
 				return output.Value(cmd.OutOrStdout(), rep)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "redrove %d dead letter(s) of group %s to %s; %d already redriven, skipped (%d matched)\n",
@@ -140,14 +149,13 @@ func newDLQRedriveCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	dlqFlags(cmd)
-	cmd.Flags().String("to", string(dispatch.ToGroup), "group: replay to this group's handler only; source: produce back to the source topic")
-	outputFlag(cmd, "table", "json")
+	dlqFlags(cmd, o)
+	cmd.Flags().StringVar(&o.to, "to", string(dispatch.ToGroup), "group: replay to this group's handler only; source: produce back to the source topic")
 	return cmd
 }
 
-func (a *app) deadLetters(ctx context.Context) ([]dispatch.DeadLetterEntry, error) {
-	group, filter, err := a.dlqSelection()
+func (a *app) deadLetters(ctx context.Context, o *dlqOptions) ([]dispatch.DeadLetterEntry, error) {
+	group, filter, err := o.selection()
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +164,7 @@ func (a *app) deadLetters(ctx context.Context) ([]dispatch.DeadLetterEntry, erro
 		return nil, err
 	}
 	defer release()
-	es, err := dispatch.ListDeadLetters(ctx, kc, a.v.GetString("dead-letter-topic"), group, filter)
+	es, err := dispatch.ListDeadLetters(ctx, kc, o.deadLetterTopic, group, filter)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUnavailable, err)
 	}

@@ -71,7 +71,21 @@ func (r *doctorReport) add(name, status, msg, fix string) {
 	r.Checks = append(r.Checks, doctorCheck{Name: name, Status: status, Message: msg, Fix: fix})
 }
 
+// doctorOptions are surge doctor's flags.
+type doctorOptions struct {
+	forecastFlags
+	groups         []string
+	minReplication int
+	maxLag         int64
+	minDiskFree    float64
+	maxParts       uint64
+	maxStaleness   time.Duration
+	timeout        time.Duration
+	output         string
+}
+
 func newDoctorCmd(a *app) *cobra.Command {
+	o := &doctorOptions{}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check a deployment's readiness for a peak: brokers, topics, groups, ClickHouse",
@@ -81,39 +95,39 @@ func newDoctorCmd(a *app) *cobra.Command {
   surge doctor --group payment --group inventory --max-lag 5000 --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDoctor(cmd, a)
+			return runDoctor(cmd, a, o)
 		},
 	}
 	f := cmd.Flags()
-	addKafkaFlags(f)
-	addClickHouseFlags(f)
-	f.StringSlice("group", nil, "consumer group to check (repeatable); default the sink's and every group reading the pipeline topics")
-	f.Int("min-replication", 1, "replicas every topic needs (3 on a production cluster)")
-	f.Int64("max-lag", 10000, "records a group may lag behind before the check fails")
-	f.Float64("min-disk-free", 15, "percent of ClickHouse disk that must be free (warns below twice this)")
-	f.Uint64("max-parts", 0, "active parts per partition to warn at (0: the server's parts_to_delay_insert)")
-	f.Duration("max-staleness", 5*time.Minute, "warn when the newest ClickHouse row is older than this while records wait for the sink")
-	f.Duration("timeout", 10*time.Second, "how long to wait for each server")
-	addForecastFlags(cmd)
-	outputFlag(cmd, "table", "json")
+	a.addKafkaFlags(f)
+	a.addClickHouseFlags(f)
+	f.StringSliceVar(&o.groups, "group", nil, "consumer group to check (repeatable); default the sink's and every group reading the pipeline topics")
+	f.IntVar(&o.minReplication, "min-replication", 1, "replicas every topic needs (3 on a production cluster)")
+	f.Int64Var(&o.maxLag, "max-lag", 10000, "records a group may lag behind before the check fails")
+	f.Float64Var(&o.minDiskFree, "min-disk-free", 15, "percent of ClickHouse disk that must be free (warns below twice this)")
+	f.Uint64Var(&o.maxParts, "max-parts", 0, "active parts per partition to warn at (0: the server's parts_to_delay_insert)")
+	f.DurationVar(&o.maxStaleness, "max-staleness", 5*time.Minute, "warn when the newest ClickHouse row is older than this while records wait for the sink")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for each server")
+	addForecastFlags(cmd, &o.forecastFlags)
+	outputVar(f, &o.output, "table", "json")
 	return cmd
 }
 
-func runDoctor(cmd *cobra.Command, a *app) error {
+func runDoctor(cmd *cobra.Command, a *app, o *doctorOptions) error {
 	ctx := cmd.Context()
-	of, err := a.outputFormat(output.Table, output.JSON)
+	of, err := parseOutput(o.output, output.Table, output.JSON)
 	if err != nil {
 		return err
 	}
-	f, haveForecast, err := a.planForecast()
+	f, haveForecast, err := o.planForecast()
 	if err != nil {
 		return err
 	}
-	opts, err := a.planOptions()
+	opts, err := o.planOptions()
 	if err != nil {
 		return err
 	}
-	if a.v.GetInt("min-replication") < 1 || a.v.GetFloat64("min-disk-free") < 0 || a.v.GetInt64("max-lag") < 0 {
+	if o.minReplication < 1 || o.minDiskFree < 0 || o.maxLag < 0 {
 		return fmt.Errorf("%w: --min-replication must be at least 1, --min-disk-free and --max-lag not negative", errUsage)
 	}
 	// Settings that cannot work are usage errors, before any check.
@@ -124,8 +138,8 @@ func runDoctor(cmd *cobra.Command, a *app) error {
 		return err
 	}
 	rep := &doctorReport{}
-	sinkBacklog := a.doctorKafka(ctx, cmd, rep, f, haveForecast, opts)
-	a.doctorClickHouse(ctx, rep, sinkBacklog)
+	sinkBacklog := a.doctorKafka(ctx, cmd, o, rep, f, haveForecast, opts)
+	a.doctorClickHouse(ctx, o, rep, sinkBacklog)
 
 	var failed []string
 	for _, c := range rep.Checks {
@@ -149,8 +163,8 @@ func runDoctor(cmd *cobra.Command, a *app) error {
 
 // doctorKafka adds the Kafka checks and returns the sink group's lag
 // (records), for the freshness check.
-func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, rep *doctorReport, f plan.Forecast, haveForecast bool, opts plan.Options) int64 {
-	tctx, cancel := context.WithTimeout(ctx, a.v.GetDuration("timeout"))
+func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, o *doctorOptions, rep *doctorReport, f plan.Forecast, haveForecast bool, opts plan.Options) int64 {
+	tctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	kc, err := a.kafkaConnect(tctx)
 	if err != nil {
@@ -176,7 +190,7 @@ func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, rep *doctorRe
 			"check that the brokers run and that --brokers is right")
 		return 0
 	}
-	minRepl := a.v.GetInt("min-replication")
+	minRepl := o.minReplication
 	bstatus, bfix := analytics.CheckOK, ""
 	if st.Brokers < minRepl {
 		bstatus, bfix = analytics.CheckWarn, fmt.Sprintf("--min-replication %d needs at least that many brokers", minRepl)
@@ -184,7 +198,7 @@ func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, rep *doctorRe
 	rep.add("kafka brokers", bstatus, fmt.Sprintf("%d broker(s) reachable via %s", st.Brokers, strings.Join(brokers, ",")), bfix)
 
 	if haveForecast {
-		c, err := a.planCapacity(ctx, kc, f, st, cmd.ErrOrStderr())
+		c, err := a.planCapacity(ctx, &o.forecastFlags, kc, f, st, cmd.ErrOrStderr())
 		if err == nil {
 			rep.Plan, err = plan.Compute(f, c, st, opts)
 		}
@@ -199,7 +213,7 @@ func (a *app) doctorKafka(ctx context.Context, cmd *cobra.Command, rep *doctorRe
 		rep.Checks = append(rep.Checks, c)
 	}
 	doctorKeying(tctx, kc, rep)
-	return a.doctorGroups(tctx, adm, rep, st)
+	return a.doctorGroups(tctx, o, adm, rep, st)
 }
 
 // doctorCoPartitioned checks that the triggers' inputs (orders, the
@@ -263,8 +277,8 @@ func doctorTopic(t plan.TopicState, p *plan.Plan, minRepl int) doctorCheck {
 }
 
 // doctorGroups adds a check per group and returns the sink group's lag.
-func (a *app) doctorGroups(ctx context.Context, adm *kadm.Client, rep *doctorReport, st *plan.State) int64 {
-	groups := splitList(a.v.GetStringSlice("group"))
+func (a *app) doctorGroups(ctx context.Context, o *doctorOptions, adm *kadm.Client, rep *doctorReport, st *plan.State) int64 {
+	groups := splitList(o.groups)
 	if len(groups) == 0 {
 		groups = []string{a.doctorSinkGroup()}
 		for _, g := range st.Groups {
@@ -275,7 +289,7 @@ func (a *app) doctorGroups(ctx context.Context, adm *kadm.Client, rep *doctorRep
 	}
 	sort.Strings(groups)
 	lags, lerr := adm.Lag(ctx, groups...)
-	maxLag := a.v.GetInt64("max-lag")
+	maxLag := o.maxLag
 	var sinkLag int64
 	for _, name := range groups {
 		c := doctorCheck{Name: "group " + name, Status: analytics.CheckOK}
@@ -360,10 +374,10 @@ func groupLag(lags kadm.DescribedGroupLags, err error, group string, topics []st
 }
 
 // doctorClickHouse adds the ClickHouse checks.
-func (a *app) doctorClickHouse(ctx context.Context, rep *doctorReport, sinkBacklog int64) {
-	tctx, cancel := context.WithTimeout(ctx, 2*a.v.GetDuration("timeout"))
+func (a *app) doctorClickHouse(ctx context.Context, o *doctorOptions, rep *doctorReport, sinkBacklog int64) {
+	tctx, cancel := context.WithTimeout(ctx, 2*o.timeout)
 	defer cancel()
-	conn, err := a.clickhouseConnect(tctx, a.v.GetDuration("timeout"))
+	conn, err := a.clickhouseConnect(tctx, o.timeout)
 	if err != nil {
 		fix := "check --clickhouse and the server"
 		switch {
@@ -383,9 +397,9 @@ func (a *app) doctorClickHouse(ctx context.Context, rep *doctorReport, sinkBackl
 	}
 	rep.add("clickhouse", analytics.CheckOK, fmt.Sprintf("%s reachable, version %s, database %s", conn.Addr(), h.Version, conn.Database()), "")
 	for _, c := range h.Checks(analytics.HealthLimits{
-		MinDiskFree:  a.v.GetFloat64("min-disk-free") / 100,
-		PartsWarn:    a.v.GetUint64("max-parts"),
-		MaxStaleness: a.v.GetDuration("max-staleness"),
+		MinDiskFree:  o.minDiskFree / 100,
+		PartsWarn:    o.maxParts,
+		MaxStaleness: o.maxStaleness,
 		SinkBacklog:  sinkBacklog,
 	}) {
 		rep.add(c.Name, c.Status, c.Message, c.Fix)

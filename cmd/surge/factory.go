@@ -28,8 +28,8 @@ import (
 //     else start the local server; applies migrations), password files and
 //     TLS always applied.
 //
-// A command registers the connection flags it needs with addKafkaFlags
-// and addClickHouseFlags (flags.go); values from SURGE_* variables and the
+// A command registers the connection flags it needs with a.addKafkaFlags
+// and a.addClickHouseFlags (flags.go); values from SURGE_* variables and the
 // config file are written into the command's flags before it runs
 // (config_resolve.go), so options bound to flags hold the merged value.
 type app struct {
@@ -38,6 +38,12 @@ type app struct {
 	// typed options instead.
 	v      *viper.Viper
 	logger *slog.Logger
+	// The connection and global flags of the command that runs, bound by
+	// addKafkaFlags, addClickHouseFlags and addGlobalFlags.
+	kafkaFlags      kafkaFlags
+	clickhouseFlags clickhouseFlags
+	dataDirFlag     string
+	global          globalFlags
 	// file is the config file read (empty when none) and sources says, per
 	// flag name of the running command, where its value came from.
 	file       string

@@ -98,7 +98,7 @@ func newGatewayCmd(a *app) *cobra.Command {
 		},
 	}
 	addGatewayFlags(cmd)
-	addKafkaFlags(cmd.Flags())
+	a.addKafkaFlags(cmd.Flags())
 	cmd.AddCommand(newHashKeyCmd())
 	return cmd
 }

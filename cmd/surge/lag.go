@@ -65,7 +65,20 @@ type lagOptions struct {
 	failOn      []lag.Status
 }
 
+// lagFlags are surge lag's flags as given; lagFlags.parse checks them.
+type lagFlags struct {
+	groups, failOn []string
+	watch          bool
+	interval       time.Duration
+	samples        int
+	window         int
+	laggingSeconds float64
+	metricsAddr    string
+	output         string
+}
+
 func newLagCmd(a *app) *cobra.Command {
+	lf := &lagFlags{}
 	cmd := &cobra.Command{
 		Use:   "lag [--group NAME ...]",
 		Short: "Show consumer group lag in records and seconds, with a status per group",
@@ -76,7 +89,7 @@ func newLagCmd(a *app) *cobra.Command {
   surge lag --output json --fail-on stalled --fail-on stopped`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := a.lagOptions()
+			o, err := lf.parse()
 			if err != nil {
 				return err
 			}
@@ -84,34 +97,34 @@ func newLagCmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	addKafkaFlags(f)
-	f.StringSlice("group", nil, "consumer group to show (repeatable); default all groups")
-	f.Bool("watch", false, "sample every --interval until interrupted")
-	f.Duration("interval", 5*time.Second, "time between samples")
-	f.Int("samples", 3, "without --watch: samples to take before printing")
-	f.Int("window", lag.DefaultWindow, "samples per group the status rules look at")
-	f.Float64("lagging-seconds", lag.DefaultLaggingSeconds.Seconds(), "lag in seconds above which a group is lagging (0: off)")
-	f.StringSlice("fail-on", nil, "exit 1 when a group is lagging, stalled or stopped (repeatable)")
-	f.String("metrics-addr", "", "serve Prometheus /metrics with the lag on this address (e.g. :9466)")
-	outputFlag(cmd, "table", "json")
+	a.addKafkaFlags(f)
+	f.StringSliceVar(&lf.groups, "group", nil, "consumer group to show (repeatable); default all groups")
+	f.BoolVar(&lf.watch, "watch", false, "sample every --interval until interrupted")
+	f.DurationVar(&lf.interval, "interval", 5*time.Second, "time between samples")
+	f.IntVar(&lf.samples, "samples", 3, "without --watch: samples to take before printing")
+	f.IntVar(&lf.window, "window", lag.DefaultWindow, "samples per group the status rules look at")
+	f.Float64Var(&lf.laggingSeconds, "lagging-seconds", lag.DefaultLaggingSeconds.Seconds(), "lag in seconds above which a group is lagging (0: off)")
+	f.StringSliceVar(&lf.failOn, "fail-on", nil, "exit 1 when a group is lagging, stalled or stopped (repeatable)")
+	f.StringVar(&lf.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics with the lag on this address (e.g. :9466)")
+	outputVar(f, &lf.output, "table", "json")
 	return cmd
 }
 
-func (a *app) lagOptions() (lagOptions, error) {
-	v := a.v
+// parse checks the flags and returns the options surge lag runs with.
+func (lf *lagFlags) parse() (lagOptions, error) {
 	o := lagOptions{
-		groups:      splitList(v.GetStringSlice("group")),
-		watch:       v.GetBool("watch"),
-		interval:    v.GetDuration("interval"),
-		samples:     v.GetInt("samples"),
-		window:      v.GetInt("window"),
-		metricsAddr: v.GetString("metrics-addr"),
+		groups:      splitList(lf.groups),
+		watch:       lf.watch,
+		interval:    lf.interval,
+		samples:     lf.samples,
+		window:      lf.window,
+		metricsAddr: lf.metricsAddr,
 	}
 	var err error
-	if o.format, err = a.outputFormat(output.Table, output.JSON); err != nil {
+	if o.format, err = parseOutput(lf.output, output.Table, output.JSON); err != nil {
 		return o, err
 	}
-	switch secs := v.GetFloat64("lagging-seconds"); {
+	switch secs := lf.laggingSeconds; {
 	case o.interval <= 0:
 		return o, fmt.Errorf("%w: --interval must be above 0", errUsage)
 	case o.samples < 1:
@@ -123,7 +136,7 @@ func (a *app) lagOptions() (lagOptions, error) {
 	default:
 		o.lagging = time.Duration(secs * float64(time.Second))
 	}
-	for _, s := range splitList(v.GetStringSlice("fail-on")) {
+	for _, s := range splitList(lf.failOn) {
 		st, err := lag.ParseStatus(s)
 		if err != nil || (st != lag.StatusLagging && st != lag.StatusStalled && st != lag.StatusStopped) {
 			return o, fmt.Errorf("%w: --fail-on %q: want lagging, stalled or stopped", errUsage, s)

@@ -49,7 +49,7 @@ the {shard} and {replica} macros; --print shows the DDL without a server.`,
 		},
 	}
 	f := cmd.Flags()
-	addClickHouseFlags(f)
+	a.addClickHouseFlags(f)
 	f.StringVar(&o.cluster, "cluster", "", "create the schema ON CLUSTER for this ClickHouse cluster (replicated local tables + Distributed tables)")
 	f.BoolVar(&o.print, "print", false, "print the cluster DDL instead of applying it (with --cluster)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json")
@@ -82,7 +82,7 @@ type migrationStatus struct {
 
 func runMigrate(ctx context.Context, a *app, w io.Writer, o *migrateOptions) error {
 	if o.print {
-		ddl, err := analytics.ClusterDDL(a.v.GetString("clickhouse-database"), o.cluster)
+		ddl, err := analytics.ClusterDDL(a.clickhouseFlags.database, o.cluster)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
@@ -98,7 +98,7 @@ func runMigrate(ctx context.Context, a *app, w io.Writer, o *migrateOptions) err
 		defer release()
 		conn = ch
 	} else {
-		if a.v.GetString("clickhouse") == "" {
+		if a.clickhouseFlags.addr == "" {
 			return fmt.Errorf("%w: --cluster needs --clickhouse (a node of the cluster)", errUsage)
 		}
 		// Connect only: a.clickhouse would first apply the single-server

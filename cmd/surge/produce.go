@@ -20,33 +20,44 @@ type produceOpts struct {
 	compression string
 	output      output.Format
 	progress    bool
+	metricsAddr string
 }
 
-func addLoadFlags(cmd *cobra.Command, rate float64, d time.Duration) {
+// loadFlags are the traffic flags of surge produce and surge up.
+type loadFlags struct {
+	gen         loadgen.Config
+	shape       string
+	compression string
+	noProgress  bool
+}
+
+// addLoadFlags adds the traffic flags, bound to lf; rate and d are the
+// command's defaults.
+func addLoadFlags(cmd *cobra.Command, lf *loadFlags, rate float64, d time.Duration) {
 	f := cmd.Flags()
-	f.Float64("rate", rate, "target records/s at the shape's nominal level; 0 = as fast as possible")
-	f.Duration("duration", d, "how long to generate traffic")
-	f.Int64("max-records", 0, "stop after this many records (0 = no limit)")
-	f.Int("users", 10000, "shopper population")
-	f.Float64("vip-share", 0.05, "share of VIP shoppers")
-	f.String("shape", "spike", "traffic shape: steady, ramp, or spike (a 10x burst in the middle tenth)")
-	f.Int64("seed", 0, "random seed: the same seed replays the same records (and event ids); 0 picks one and prints it")
-	f.String("compression", "lz4", "Kafka compression: none, gzip, snappy, lz4, zstd")
+	f.Float64Var(&lf.gen.Rate, "rate", rate, "target records/s at the shape's nominal level; 0 = as fast as possible")
+	f.DurationVar(&lf.gen.Duration, "duration", d, "how long to generate traffic")
+	f.Int64Var(&lf.gen.MaxRecords, "max-records", 0, "stop after this many records (0 = no limit)")
+	f.IntVar(&lf.gen.Users, "users", 10000, "shopper population")
+	f.Float64Var(&lf.gen.VIPShare, "vip-share", 0.05, "share of VIP shoppers")
+	f.StringVar(&lf.shape, "shape", "spike", "traffic shape: steady, ramp, or spike (a 10x burst in the middle tenth)")
+	f.Int64Var(&lf.gen.Seed, "seed", 0, "random seed: the same seed replays the same records (and event ids); 0 picks one and prints it")
+	f.StringVar(&lf.compression, "compression", "lz4", "Kafka compression: none, gzip, snappy, lz4, zstd")
+	f.BoolVar(&lf.noProgress, "no-progress", false, "do not draw the progress bar")
 }
 
-func (a *app) loadConfig() loadgen.Config {
-	return loadgen.Config{
-		Rate:       a.v.GetFloat64("rate"),
-		Duration:   a.v.GetDuration("duration"),
-		MaxRecords: a.v.GetInt64("max-records"),
-		Users:      a.v.GetInt("users"),
-		VIPShare:   a.v.GetFloat64("vip-share"),
-		Shape:      loadgen.Shape(a.v.GetString("shape")),
-		Seed:       a.v.GetInt64("seed"),
-	}
+// config is the generator's configuration.
+func (lf *loadFlags) config() loadgen.Config {
+	c := lf.gen
+	c.Shape = loadgen.Shape(lf.shape)
+	return c
 }
 
 func newProduceCmd(a *app) *cobra.Command {
+	var (
+		lf                      loadFlags
+		metricsAddr, outputName string
+	)
 	cmd := &cobra.Command{
 		Use:   "produce",
 		Short: "Generate holiday-peak traffic: shoppers' sessions, orders and status events",
@@ -61,20 +72,19 @@ against 'surge report campaign-summary'.`,
   surge produce --rate 0 --max-records 1000000 --output json   # as fast as possible`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := a.outputFormat(output.Table, output.JSON)
+			f, err := parseOutput(outputName, output.Table, output.JSON)
 			if err != nil {
 				return err
 			}
-			o := produceOpts{gen: a.loadConfig(), compression: a.v.GetString("compression"), output: f,
-				progress: !a.v.GetBool("no-progress")}
+			o := produceOpts{gen: lf.config(), compression: lf.compression, output: f,
+				progress: !lf.noProgress, metricsAddr: metricsAddr}
 			return runProduce(cmd.Context(), a, cmd, o)
 		},
 	}
-	addLoadFlags(cmd, 20000, time.Minute)
-	addKafkaFlags(cmd.Flags())
-	cmd.Flags().Bool("no-progress", false, "do not draw the progress bar")
-	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics (Kafka client metrics) on this address while producing")
-	outputFlag(cmd, "table", "json")
+	addLoadFlags(cmd, &lf, 20000, time.Minute)
+	a.addKafkaFlags(cmd.Flags())
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics (Kafka client metrics) on this address while producing")
+	outputVar(cmd.Flags(), &outputName, "table", "json")
 	return cmd
 }
 
@@ -85,7 +95,7 @@ func runProduce(ctx context.Context, a *app, cmd *cobra.Command, o produceOpts) 
 	}
 	defer release()
 	reg := newRegistry()
-	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), reg); err != nil {
+	if err := a.serveMetrics(ctx, o.metricsAddr, reg); err != nil {
 		return err
 	}
 	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))

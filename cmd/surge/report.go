@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -18,6 +19,7 @@ func newReportCmd(a *app) *cobra.Command {
 	for _, n := range analytics.ReportNames() {
 		names = append(names, fmt.Sprintf("  %-18s %s", n, analytics.DescribeReport(n)))
 	}
+	o := &reportOptions{}
 	cmd := &cobra.Command{
 		Use:   "report NAME",
 		Short: "Run a named campaign report against ClickHouse",
@@ -29,44 +31,54 @@ func newReportCmd(a *app) *cobra.Command {
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: analytics.ReportNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !slices.Contains(analytics.ReportNames(), args[0]) {
-				return fmt.Errorf("%w: %w %q: valid reports are %s", errUsage, analytics.ErrUnknownReport, args[0],
-					strings.Join(analytics.ReportNames(), ", "))
-			}
-			f, err := a.outputFormat(output.Table, output.JSON, output.CSV)
-			if err != nil {
-				return err
-			}
-			now := time.Now()
-			p := analytics.ReportParams{Campaign: a.v.GetString("campaign")}
-			if p.From, err = parseWhen(a.v.GetString("from"), now); err != nil {
-				return fmt.Errorf("%w: --from: %v", errUsage, err)
-			}
-			if p.To, err = parseWhen(a.v.GetString("to"), now); err != nil {
-				return fmt.Errorf("%w: --to: %v", errUsage, err)
-			}
-			if !p.From.IsZero() && !p.To.IsZero() && !p.From.Before(p.To) {
-				return fmt.Errorf("%w: --from %s is not before --to %s", errUsage, p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
-			}
-			ctx := cmd.Context()
-			ch, release, err := a.clickhouse(ctx)
-			if err != nil {
-				return err
-			}
-			defer release()
-			res, err := ch.Report(ctx, args[0], p)
-			if err != nil {
-				return err
-			}
-			return writeReport(cmd.OutOrStdout(), f, res)
+			o.name = args[0]
+			return runReport(cmd.Context(), a, cmd.OutOrStdout(), o)
 		},
 	}
-	addClickHouseFlags(cmd.Flags())
-	cmd.Flags().String("campaign", "", "only this campaign")
-	cmd.Flags().String("from", "", "start of the time range: RFC 3339 time, or a duration ago such as 2h")
-	cmd.Flags().String("to", "", "end of the time range (exclusive): RFC 3339 time, or a duration ago")
-	outputFlag(cmd, "table", "json", "csv")
+	f := cmd.Flags()
+	a.addClickHouseFlags(f)
+	f.StringVar(&o.campaign, "campaign", "", "only this campaign")
+	f.StringVar(&o.from, "from", "", "start of the time range: RFC 3339 time, or a duration ago such as 2h")
+	f.StringVar(&o.to, "to", "", "end of the time range (exclusive): RFC 3339 time, or a duration ago")
+	outputVar(f, &o.output, "table", "json", "csv")
 	return cmd
+}
+
+// reportOptions are surge report's argument and flags.
+type reportOptions struct {
+	name, campaign, from, to, output string
+}
+
+func runReport(ctx context.Context, a *app, w io.Writer, o *reportOptions) error {
+	if !slices.Contains(analytics.ReportNames(), o.name) {
+		return fmt.Errorf("%w: %w %q: valid reports are %s", errUsage, analytics.ErrUnknownReport, o.name,
+			strings.Join(analytics.ReportNames(), ", "))
+	}
+	f, err := parseOutput(o.output, output.Table, output.JSON, output.CSV)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	p := analytics.ReportParams{Campaign: o.campaign}
+	if p.From, err = parseWhen(o.from, now); err != nil {
+		return fmt.Errorf("%w: --from: %v", errUsage, err)
+	}
+	if p.To, err = parseWhen(o.to, now); err != nil {
+		return fmt.Errorf("%w: --to: %v", errUsage, err)
+	}
+	if !p.From.IsZero() && !p.To.IsZero() && !p.From.Before(p.To) {
+		return fmt.Errorf("%w: --from %s is not before --to %s", errUsage, p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
+	}
+	ch, release, err := a.clickhouse(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	res, err := ch.Report(ctx, o.name, p)
+	if err != nil {
+		return err
+	}
+	return writeReport(w, f, res)
 }
 
 // writeReport prints a report: for people (table) money in major units of

@@ -53,7 +53,7 @@ func newRootCmd() *cobra.Command {
   surge sink
   surge report campaign-summary --output json`,
 	}
-	addGlobalFlags(root.PersistentFlags())
+	a.addGlobalFlags(root.PersistentFlags())
 	root.AddCommand(
 		newVersionCmd(),
 		newConfigCmd(a),
@@ -95,11 +95,11 @@ func (a *app) init(cmd *cobra.Command) error {
 		return err
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(a.v.GetString("log-level"))); err != nil {
-		return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, a.v.GetString("log-level"))
+	if err := level.UnmarshalText([]byte(a.global.logLevel)); err != nil {
+		return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, a.global.logLevel)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
-	switch f := a.v.GetString("log-format"); f {
+	switch f := a.global.logFormat; f {
 	case "text":
 		a.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), hopts))
 	case "json":

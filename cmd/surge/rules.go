@@ -44,6 +44,10 @@ func newRulesValidateCmd() *cobra.Command {
 }
 
 func newRulesBacktestCmd(a *app) *cobra.Command {
+	var o struct {
+		from, to, output string
+		partitions       int32
+	}
 	cmd := &cobra.Command{
 		Use:   "backtest FILE",
 		Short: "Replay stored events from ClickHouse through a rules file: coupons, value and budget burn",
@@ -57,7 +61,7 @@ issued, their value and the share of its budget spent, and the same per hour.`,
   surge rules backtest holiday.yaml --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z --output json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := a.outputFormat(output.Table, output.JSON)
+			f, err := parseOutput(o.output, output.Table, output.JSON)
 			if err != nil {
 				return err
 			}
@@ -66,12 +70,12 @@ issued, their value and the share of its budget spent, and the same per hour.`,
 				return fmt.Errorf("%w: %v", errUsage, err)
 			}
 			now := time.Now()
-			from, err := parseWhen(a.v.GetString("from"), now)
+			from, err := parseWhen(o.from, now)
 			if err != nil || from.IsZero() {
 				return fmt.Errorf("%w: --from: give an RFC 3339 time or a duration ago (%v)", errUsage, err)
 			}
 			to := now
-			if s := a.v.GetString("to"); s != "" {
+			if s := o.to; s != "" {
 				if to, err = parseWhen(s, now); err != nil {
 					return fmt.Errorf("%w: --to: %v", errUsage, err)
 				}
@@ -85,18 +89,19 @@ issued, their value and the share of its budget spent, and the same per hour.`,
 				return err
 			}
 			defer release()
-			res, err := triggers.Backtest(ctx, ch, set, from, to, a.v.GetInt32("partitions"))
+			res, err := triggers.Backtest(ctx, ch, set, from, to, o.partitions)
 			if err != nil {
 				return err
 			}
 			return printBacktest(cmd.OutOrStdout(), f, res)
 		},
 	}
-	addClickHouseFlags(cmd.Flags())
-	cmd.Flags().String("from", "", "start of the replay: RFC 3339 time or a duration ago such as 24h (required)")
-	cmd.Flags().String("to", "", "end of the replay (exclusive); default now")
-	cmd.Flags().Int32("partitions", 8, "input partitions to split budgets over, as in the live deployment")
-	outputFlag(cmd, "table", "json")
+	f := cmd.Flags()
+	a.addClickHouseFlags(f)
+	f.StringVar(&o.from, "from", "", "start of the replay: RFC 3339 time or a duration ago such as 24h (required)")
+	f.StringVar(&o.to, "to", "", "end of the replay (exclusive); default now")
+	f.Int32Var(&o.partitions, "partitions", 8, "input partitions to split budgets over, as in the live deployment")
+	outputVar(f, &o.output, "table", "json")
 	return cmd
 }
 

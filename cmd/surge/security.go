@@ -10,29 +10,29 @@ import (
 
 // brokers returns --brokers (merged from SURGE_BROKERS and the file),
 // split on commas.
-func (a *app) brokers() []string { return splitList(a.v.GetStringSlice("brokers")) }
+func (a *app) brokers() []string { return splitList(a.kafkaFlags.brokers) }
 
-func (a *app) dataDir(sub string) string { return filepath.Join(a.v.GetString("data-dir"), sub) }
+func (a *app) dataDir(sub string) string { return filepath.Join(a.dataDirFlag, sub) }
 
 // kafkaSecurity reads --kafka-sasl-* and --kafka-tls-*.
 func (a *app) kafkaSecurity() (stream.Security, error) {
-	v := a.v
+	k := a.kafkaFlags
 	sec := stream.Security{
 		SASL: stream.SASL{
-			Mechanism: v.GetString("kafka-sasl-mechanism"),
-			User:      v.GetString("kafka-sasl-user"),
-			Password:  stream.Secret(v.GetString("kafka-sasl-password")),
+			Mechanism: k.saslMechanism,
+			User:      k.saslUser,
+			Password:  stream.Secret(k.saslPassword),
 		},
 		TLS: stream.TLS{
-			Enabled:                      v.GetBool("kafka-tls"),
-			CAFile:                       v.GetString("kafka-tls-ca"),
-			CertFile:                     v.GetString("kafka-tls-cert"),
-			KeyFile:                      v.GetString("kafka-tls-key"),
-			ServerName:                   v.GetString("kafka-tls-server-name"),
-			InsecureSkipVerifyForTesting: v.GetBool("kafka-tls-insecure-skip-verify"),
+			Enabled:                      k.tls,
+			CAFile:                       k.tlsCA,
+			CertFile:                     k.tlsCert,
+			KeyFile:                      k.tlsKey,
+			ServerName:                   k.tlsServerName,
+			InsecureSkipVerifyForTesting: k.tlsInsecureSkipVerify,
 		},
 	}
-	pw, err := secretFromFile(sec.SASL.Password.Reveal(), v.GetString("kafka-sasl-password-file"), "--kafka-sasl-password")
+	pw, err := secretFromFile(sec.SASL.Password.Reveal(), k.saslPasswordFile, "--kafka-sasl-password")
 	if err != nil {
 		return sec, err
 	}
@@ -82,19 +82,19 @@ func secretFromFile(value, file, flag string) (string, error) {
 
 // clickhouseConfig reads the --clickhouse* settings.
 func (a *app) clickhouseConfig() (analytics.Config, error) {
-	v := a.v
+	c := a.clickhouseFlags
 	cfg := analytics.Config{
-		Addr:     v.GetString("clickhouse"),
-		User:     v.GetString("clickhouse-user"),
-		Database: v.GetString("clickhouse-database"),
+		Addr:     c.addr,
+		User:     c.user,
+		Database: c.database,
 		TLS: analytics.TLSConfig{
-			Enabled:                      v.GetBool("clickhouse-tls"),
-			CAFile:                       v.GetString("clickhouse-tls-ca"),
-			ServerName:                   v.GetString("clickhouse-tls-server-name"),
-			InsecureSkipVerifyForTesting: v.GetBool("clickhouse-tls-insecure-skip-verify"),
+			Enabled:                      c.tls,
+			CAFile:                       c.tlsCA,
+			ServerName:                   c.tlsServerName,
+			InsecureSkipVerifyForTesting: c.tlsInsecureSkipVerify,
 		},
 	}
-	pw, err := secretFromFile(v.GetString("clickhouse-password"), v.GetString("clickhouse-password-file"), "--clickhouse-password")
+	pw, err := secretFromFile(c.password, c.passwordFile, "--clickhouse-password")
 	if err != nil {
 		return cfg, err
 	}

@@ -23,29 +23,19 @@ type sinkOpts struct {
 	dedupWindow   time.Duration
 }
 
-func addSinkFlags(cmd *cobra.Command) {
+// addSinkFlags adds the sink's flags (surge sink and surge up), bound to o.
+func addSinkFlags(cmd *cobra.Command, o *sinkOpts) {
 	f := cmd.Flags()
-	f.String("group", sink.DefaultGroup, "consumer group of the sink")
-	f.Int("batch-rows", 200_000, "max rows per ClickHouse insert (at most 1,000,000)")
-	f.Duration("batch-interval", 500*time.Millisecond, "max time a record waits before its batch is written")
-	f.Duration("session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead instance's partitions move")
-	f.Duration("rebalance-timeout", 30*time.Second, "how long a rebalance waits for members to rejoin")
-	f.Duration("dedup-window", sink.DefaultDedupWindow, "drop copies of an event_id stored at most this long ago (0 turns de-duplication off)")
-}
-
-func (a *app) sinkOpts() sinkOpts {
-	return sinkOpts{
-		group:         a.v.GetString("group"),
-		batchRows:     a.v.GetInt("batch-rows"),
-		batchInterval: a.v.GetDuration("batch-interval"),
-		metricsAddr:   a.v.GetString("metrics-addr"),
-		session:       a.v.GetDuration("session-timeout"),
-		rebalance:     a.v.GetDuration("rebalance-timeout"),
-		dedupWindow:   a.v.GetDuration("dedup-window"),
-	}
+	f.StringVar(&o.group, "group", sink.DefaultGroup, "consumer group of the sink")
+	f.IntVar(&o.batchRows, "batch-rows", 200_000, "max rows per ClickHouse insert (at most 1,000,000)")
+	f.DurationVar(&o.batchInterval, "batch-interval", 500*time.Millisecond, "max time a record waits before its batch is written")
+	f.DurationVar(&o.session, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead instance's partitions move")
+	f.DurationVar(&o.rebalance, "rebalance-timeout", 30*time.Second, "how long a rebalance waits for members to rejoin")
+	f.DurationVar(&o.dedupWindow, "dedup-window", sink.DefaultDedupWindow, "drop copies of an event_id stored at most this long ago (0 turns de-duplication off)")
 }
 
 func newSinkCmd(a *app) *cobra.Command {
+	o := &sinkOpts{}
 	cmd := &cobra.Command{
 		Use:   "sink",
 		Short: "Stream orders, user events and coupons into ClickHouse, exactly once",
@@ -66,13 +56,13 @@ sink_duplicates table, naming where its original is, instead of its table.`,
   surge sink --brokers kafka-1:9092 --clickhouse ch-1:9000 --metrics-addr :9464`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runSink(cmd.Context(), a, a.sinkOpts())
+			return runSink(cmd.Context(), a, *o)
 		},
 	}
-	addSinkFlags(cmd)
-	addKafkaFlags(cmd.Flags())
-	addClickHouseFlags(cmd.Flags())
-	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
+	addSinkFlags(cmd, o)
+	a.addKafkaFlags(cmd.Flags())
+	a.addClickHouseFlags(cmd.Flags())
+	cmd.Flags().StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
 	return cmd
 }
 

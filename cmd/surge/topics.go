@@ -18,7 +18,7 @@ func newTopicsCmd(a *app) *cobra.Command {
 		Use:   "topics",
 		Short: "Create, list and describe the pipeline's Kafka topics",
 	}
-	addKafkaFlags(cmd.PersistentFlags())
+	a.addKafkaFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newTopicsCreateCmd(a), newTopicsListCmd(a), newTopicsDescribeCmd(a), newTopicsResizeCmd(a), newTopicsPlanCmd(a))
 	return cmd
 }
@@ -39,6 +39,11 @@ func withAdmin(ctx context.Context, a *app, fn func(*admin.Admin) error) error {
 }
 
 func newTopicsCreateCmd(a *app) *cobra.Command {
+	var o struct {
+		partitions  int32
+		replication int
+		output      string
+	}
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create the pipeline's topics (idempotent)",
@@ -48,11 +53,11 @@ Topics that already exist are left as they are and reported; a topic with fewer
 partitions than asked is flagged (grow it with a resize, never by recreating).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			parts, repl := a.v.GetInt32("partitions"), int16(a.v.GetInt("replication"))
+			parts, repl := o.partitions, int16(o.replication)
 			if parts < 1 || repl < 1 {
 				return fmt.Errorf("%w: --partitions and --replication must be at least 1", errUsage)
 			}
-			f, err := a.outputFormat(output.Table, output.JSON)
+			f, err := parseOutput(o.output, output.Table, output.JSON)
 			if err != nil {
 				return err
 			}
@@ -72,19 +77,20 @@ partitions than asked is flagged (grow it with a resize, never by recreating).`,
 			})
 		},
 	}
-	cmd.Flags().Int32("partitions", 8, "partitions per topic (dead-letters gets a quarter)")
-	cmd.Flags().Int("replication", 1, "replication factor (3 on a production cluster)")
-	outputFlag(cmd, "table", "json")
+	cmd.Flags().Int32Var(&o.partitions, "partitions", 8, "partitions per topic (dead-letters gets a quarter)")
+	cmd.Flags().IntVar(&o.replication, "replication", 1, "replication factor (3 on a production cluster)")
+	outputVar(cmd.Flags(), &o.output, "table", "json")
 	return cmd
 }
 
 func newTopicsListCmd(a *app) *cobra.Command {
+	var out string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List topics with partition counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f, err := a.outputFormat(output.Table, output.JSON)
+			f, err := parseOutput(out, output.Table, output.JSON)
 			if err != nil {
 				return err
 			}
@@ -104,17 +110,18 @@ func newTopicsListCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	outputFlag(cmd, "table", "json")
+	outputVar(cmd.Flags(), &out, "table", "json")
 	return cmd
 }
 
 func newTopicsDescribeCmd(a *app) *cobra.Command {
+	var out string
 	cmd := &cobra.Command{
 		Use:   "describe TOPIC",
 		Short: "Show a topic's partitions, offsets and configs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := a.outputFormat(output.Table, output.JSON)
+			f, err := parseOutput(out, output.Table, output.JSON)
 			if err != nil {
 				return err
 			}
@@ -143,6 +150,6 @@ func newTopicsDescribeCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	outputFlag(cmd, "table", "json")
+	outputVar(cmd.Flags(), &out, "table", "json")
 	return cmd
 }

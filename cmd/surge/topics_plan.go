@@ -45,34 +45,47 @@ utilisation. Growing by whole multiples is what lets 'surge topics resize'
 keep each user's order. Dispatch groups (found by their retry topics) are
 sized by --max-in-flight / --handler-latency per instance when given.`
 
-// addForecastFlags adds the flags that describe a forecast and the
-// capacity to plan it with; shared by topics plan and doctor.
-func addForecastFlags(cmd *cobra.Command) {
+// forecastFlags describe a forecast and the capacity to plan it with;
+// topics plan and doctor both have them.
+type forecastFlags struct {
+	forecast          []string
+	forecastFile      string
+	recordBytes       string
+	headroom          float64
+	partitionCapacity string
+	consumerCapacity  string
+	probeDuration     time.Duration
+	handlerLatency    time.Duration
+	maxInFlight       int
+}
+
+// addForecastFlags adds the forecast flags to cmd, bound to ff.
+func addForecastFlags(cmd *cobra.Command, ff *forecastFlags) {
 	f := cmd.Flags()
-	f.StringSlice("forecast", nil, "peak per topic: TOPIC=RATE/s[@SIZE|@BYTES/s], e.g. orders=20000/s,user-events=150k/s@250B")
-	f.String("forecast-file", "", "YAML forecast file (topics: {orders: 20k/s@450B}, groups: {payment: {handler_latency: 20ms, max_in_flight: 64}})")
-	f.String("record-bytes", "200B", "average record size for topics whose forecast gives none")
-	f.Float64("headroom", plan.DefaultHeadroom, "plan for this multiple of the forecast (2.0 = 50% target utilisation)")
-	f.String("partition-capacity", "", "records/s[@bytes/s] one partition sustains, e.g. 9500/s@40MB/s; skips the probe")
-	f.String("consumer-capacity", "", "records/s[@bytes/s] one consumer instance reads (default: --partition-capacity)")
-	f.Duration("probe-duration", plan.DefaultProbeDuration, "how long the capacity probe produces")
-	f.Duration("handler-latency", 0, "dispatch groups: handler latency per record, e.g. 20ms")
-	f.Int("max-in-flight", 0, "dispatch groups: records handled at once per instance")
+	f.StringSliceVar(&ff.forecast, "forecast", nil, "peak per topic: TOPIC=RATE/s[@SIZE|@BYTES/s], e.g. orders=20000/s,user-events=150k/s@250B")
+	f.StringVar(&ff.forecastFile, "forecast-file", "", "YAML forecast file (topics: {orders: 20k/s@450B}, groups: {payment: {handler_latency: 20ms, max_in_flight: 64}})")
+	f.StringVar(&ff.recordBytes, "record-bytes", "200B", "average record size for topics whose forecast gives none")
+	f.Float64Var(&ff.headroom, "headroom", plan.DefaultHeadroom, "plan for this multiple of the forecast (2.0 = 50% target utilisation)")
+	f.StringVar(&ff.partitionCapacity, "partition-capacity", "", "records/s[@bytes/s] one partition sustains, e.g. 9500/s@40MB/s; skips the probe")
+	f.StringVar(&ff.consumerCapacity, "consumer-capacity", "", "records/s[@bytes/s] one consumer instance reads (default: --partition-capacity)")
+	f.DurationVar(&ff.probeDuration, "probe-duration", plan.DefaultProbeDuration, "how long the capacity probe produces")
+	f.DurationVar(&ff.handlerLatency, "handler-latency", 0, "dispatch groups: handler latency per record, e.g. 20ms")
+	f.IntVar(&ff.maxInFlight, "max-in-flight", 0, "dispatch groups: records handled at once per instance")
 }
 
 // planForecast reads the forecast flags; ok is false when none was given.
-func (a *app) planForecast() (f plan.Forecast, ok bool, err error) {
-	rb, err := parseRecordBytes(a.v.GetString("record-bytes"))
+func (ff *forecastFlags) planForecast() (f plan.Forecast, ok bool, err error) {
+	rb, err := parseRecordBytes(ff.recordBytes)
 	if err != nil {
 		return f, false, err
 	}
-	if file := a.v.GetString("forecast-file"); file != "" {
+	if file := ff.forecastFile; file != "" {
 		if f, err = plan.LoadForecastFile(file, rb); err != nil {
 			return f, false, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		ok = true
 	}
-	if specs := a.v.GetStringSlice("forecast"); len(specs) > 0 {
+	if specs := splitList(ff.forecast); len(specs) > 0 {
 		over, err := plan.ParseForecast(specs, rb)
 		if err != nil {
 			return f, false, fmt.Errorf("%w: %v", errUsage, err)
@@ -91,12 +104,12 @@ func parseRecordBytes(s string) (float64, error) {
 }
 
 // planOptions reads --headroom and the dispatch handler flags.
-func (a *app) planOptions() (plan.Options, error) {
-	o := plan.Options{Headroom: a.v.GetFloat64("headroom")}
+func (ff *forecastFlags) planOptions() (plan.Options, error) {
+	o := plan.Options{Headroom: ff.headroom}
 	if o.Headroom < 1 {
 		return o, fmt.Errorf("%w: --headroom %.2f: want 1 or more (2.0 plans for twice the forecast)", errUsage, o.Headroom)
 	}
-	lat, inflight := a.v.GetDuration("handler-latency"), a.v.GetInt("max-in-flight")
+	lat, inflight := ff.handlerLatency, ff.maxInFlight
 	if (lat > 0) != (inflight > 0) {
 		return o, fmt.Errorf("%w: give --handler-latency and --max-in-flight together", errUsage)
 	}
@@ -106,15 +119,15 @@ func (a *app) planOptions() (plan.Options, error) {
 
 // planCapacity returns --partition-capacity, or probes the cluster with
 // records of the forecast's average size, drawing progress on w.
-func (a *app) planCapacity(ctx context.Context, kc stream.ClientConfig, f plan.Forecast, st *plan.State, w io.Writer) (plan.Capacity, error) {
-	if pc := a.v.GetString("partition-capacity"); pc != "" {
-		c, err := plan.ParseCapacity(pc, a.v.GetString("consumer-capacity"))
+func (a *app) planCapacity(ctx context.Context, ff *forecastFlags, kc stream.ClientConfig, f plan.Forecast, st *plan.State, w io.Writer) (plan.Capacity, error) {
+	if pc := ff.partitionCapacity; pc != "" {
+		c, err := plan.ParseCapacity(pc, ff.consumerCapacity)
 		if err != nil {
 			return c, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		return c, nil
 	}
-	if a.v.GetString("consumer-capacity") != "" {
+	if ff.consumerCapacity != "" {
 		return plan.Capacity{}, fmt.Errorf("%w: --consumer-capacity needs --partition-capacity", errUsage)
 	}
 	var recs, bytes float64
@@ -130,7 +143,7 @@ func (a *app) planCapacity(ctx context.Context, kc stream.ClientConfig, f plan.F
 			break
 		}
 	}
-	d := a.v.GetDuration("probe-duration")
+	d := ff.probeDuration
 	if d <= 0 {
 		return plan.Capacity{}, fmt.Errorf("%w: --probe-duration must be above 0", errUsage)
 	}
@@ -191,7 +204,14 @@ func (p *probeLine) done() {
 	}
 }
 
+// topicsPlanOptions are surge topics plan's flags.
+type topicsPlanOptions struct {
+	forecastFlags
+	output string
+}
+
 func newTopicsPlanCmd(a *app) *cobra.Command {
+	o := &topicsPlanOptions{}
 	cmd := &cobra.Command{
 		Use:   "plan --forecast TOPIC=RATE/s,... | --forecast-file FILE",
 		Short: "Recommend partitions and consumer instances for a forecast peak, with the arithmetic",
@@ -202,28 +222,28 @@ func newTopicsPlanCmd(a *app) *cobra.Command {
   surge topics plan --forecast orders=20k/s --handler-latency 20ms --max-in-flight 64`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTopicsPlan(cmd, a)
+			return runTopicsPlan(cmd, a, o)
 		},
 	}
-	addForecastFlags(cmd)
-	outputFlag(cmd, "table", "json")
+	addForecastFlags(cmd, &o.forecastFlags)
+	outputVar(cmd.Flags(), &o.output, "table", "json")
 	return cmd
 }
 
-func runTopicsPlan(cmd *cobra.Command, a *app) error {
+func runTopicsPlan(cmd *cobra.Command, a *app, o *topicsPlanOptions) error {
 	ctx := cmd.Context()
-	of, err := a.outputFormat(output.Table, output.JSON)
+	of, err := parseOutput(o.output, output.Table, output.JSON)
 	if err != nil {
 		return err
 	}
-	f, ok, err := a.planForecast()
+	f, ok, err := o.planForecast()
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return fmt.Errorf("%w: give --forecast TOPIC=RATE/s (e.g. orders=20000/s) or --forecast-file", errUsage)
 	}
-	opts, err := a.planOptions()
+	opts, err := o.planOptions()
 	if err != nil {
 		return err
 	}
@@ -241,7 +261,7 @@ func runTopicsPlan(cmd *cobra.Command, a *app) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUnavailable, err)
 	}
-	c, err := a.planCapacity(ctx, kc, f, st, cmd.ErrOrStderr())
+	c, err := a.planCapacity(ctx, &o.forecastFlags, kc, f, st, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,8 @@ type topicsResizeOptions struct {
 }
 
 func newTopicsResizeCmd(a *app) *cobra.Command {
+	o := topicsResizeOptions{}
+	var out string
 	cmd := &cobra.Command{
 		Use:   "resize TOPIC --partitions N",
 		Short: "Grow a topic's partitions, keeping per-key order for surge's consumers",
@@ -46,28 +48,21 @@ resize is completed by running the same command again.`,
   surge topics resize user-events --partitions 12 --allow-reorder`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := a.outputFormat(output.Table, output.JSON)
+			f, err := parseOutput(out, output.Table, output.JSON)
 			if err != nil {
 				return err
 			}
-			opts := topicsResizeOptions{
-				topic:         args[0],
-				partitions:    a.v.GetInt32("partitions"),
-				dryRun:        a.v.GetBool("dry-run"),
-				allowReorder:  a.v.GetBool("allow-reorder"),
-				switchTimeout: a.v.GetDuration("switch-timeout"),
-				sample:        a.v.GetInt("sample"),
-				format:        f,
-			}
-			return runTopicsResize(cmd.Context(), a, cmd.OutOrStdout(), opts)
+			o.topic, o.format = args[0], f
+			return runTopicsResize(cmd.Context(), a, cmd.OutOrStdout(), o)
 		},
 	}
-	cmd.Flags().Int32("partitions", 0, "the new partition count (a multiple of the current one)")
-	cmd.Flags().Bool("dry-run", false, "show what the resize would do and change nothing")
-	cmd.Flags().Bool("allow-reorder", false, "allow a count that is not a multiple of the current one (per-key order is then not kept)")
-	cmd.Flags().Duration("switch-timeout", control.DefaultSwitchTimeout, "how long to wait for live producers to switch before writing the barrier without them")
-	cmd.Flags().Int("sample", 10000, "recent records read to measure the key movement (0 skips)")
-	outputFlag(cmd, "table", "json")
+	f := cmd.Flags()
+	f.Int32Var(&o.partitions, "partitions", 0, "the new partition count (a multiple of the current one)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "show what the resize would do and change nothing")
+	f.BoolVar(&o.allowReorder, "allow-reorder", false, "allow a count that is not a multiple of the current one (per-key order is then not kept)")
+	f.DurationVar(&o.switchTimeout, "switch-timeout", control.DefaultSwitchTimeout, "how long to wait for live producers to switch before writing the barrier without them")
+	f.IntVar(&o.sample, "sample", 10000, "recent records read to measure the key movement (0 skips)")
+	outputVar(f, &out, "table", "json")
 	return cmd
 }
 

@@ -49,7 +49,7 @@ backlog late.`,
 		},
 	}
 	f := cmd.Flags()
-	addKafkaFlags(f)
+	a.addKafkaFlags(f)
 	f.String("rules", "", "rules file (YAML); empty runs the built-in sample holiday rules")
 	f.String("group", triggers.DefaultGroup, "consumer group; the state changelog topic is <group>.state")
 	f.String("instance-id", "", "stable id of this instance (e.g. the pod name): transactional id and static group membership; empty picks a random one")

@@ -63,8 +63,8 @@ func newUICmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	addClickHouseFlags(f)
-	addKafkaFlags(f)
+	a.addClickHouseFlags(f)
+	a.addKafkaFlags(f)
 	f.String("addr", "127.0.0.1:8070", "listen address; another than loopback needs --keys-file")
 	f.String("keys-file", "", "API keys file of the gateway (keys with scope reports:read may read the page; env SURGE_GATEWAY_KEYS_FILE)")
 	f.String("rules", "", "rules file whose budgets the page shows; empty uses the built-in sample holiday rules")

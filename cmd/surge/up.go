@@ -25,7 +25,17 @@ import (
 	"github.com/surgeio/surge/stream/triggers/rules"
 )
 
+// upOptions are surge up's flags (--via-gateway, --gateway-addr and
+// --ui-addr are read where they are defined).
+type upOptions struct {
+	load        loadFlags
+	sink        sinkOpts
+	partitions  int32
+	metricsAddr string
+}
+
 func newUpCmd(a *app) *cobra.Command {
+	o := &upOptions{}
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole pipeline on this machine: broker, ClickHouse, topics, sink and a holiday peak",
@@ -43,17 +53,16 @@ checks the counts against what was produced, and prints the report.`,
   surge up --brokers localhost:9092 --clickhouse localhost:9000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runUp(cmd.Context(), a, cmd, a.loadConfig())
+			return runUp(cmd.Context(), a, cmd, o)
 		},
 	}
-	addLoadFlags(cmd, 5000, time.Minute)
+	addLoadFlags(cmd, &o.load, 5000, time.Minute)
 	addUpGatewayFlags(cmd)
-	addSinkFlags(cmd)
-	addKafkaFlags(cmd.Flags())
-	addClickHouseFlags(cmd.Flags())
-	cmd.Flags().Int32("partitions", 8, "partitions per topic when creating them")
-	cmd.Flags().String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
-	cmd.Flags().Bool("no-progress", false, "do not draw the progress bar")
+	addSinkFlags(cmd, &o.sink)
+	a.addKafkaFlags(cmd.Flags())
+	a.addClickHouseFlags(cmd.Flags())
+	cmd.Flags().Int32Var(&o.partitions, "partitions", 8, "partitions per topic when creating them")
+	cmd.Flags().StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9464)")
 	cmd.Flags().String("ui-addr", "127.0.0.1:8070", `serve the live campaign page (surge ui) here while the run lasts; "" for none`)
 	return cmd
 }
@@ -63,7 +72,8 @@ checks the counts against what was produced, and prints the report.`,
 // to fail stops the others and the traffic, and its error is the
 // command's; when the traffic and the checks are done they are stopped
 // together and awaited.
-func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) error {
+func runUp(ctx context.Context, a *app, cmd *cobra.Command, o *upOptions) error {
+	cfg := o.load.config()
 	kc, releaseKafka, err := a.kafka(ctx)
 	if err != nil {
 		return err
@@ -76,7 +86,7 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	defer releaseCH()
 
 	topics := stream.DefaultTopics()
-	if err := ensureTopics(ctx, kc, topics, a.v.GetInt32("partitions")); err != nil {
+	if err := ensureTopics(ctx, kc, topics, o.partitions); err != nil {
 		return err
 	}
 	before, err := tableCounts(ctx, ch)
@@ -84,12 +94,11 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 		return err
 	}
 	reg := newRegistry()
-	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), reg); err != nil {
+	if err := a.serveMetrics(ctx, o.metricsAddr, reg); err != nil {
 		return err
 	}
 	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))
-	so := a.sinkOpts()
-	s, err := sink.New(ch, so.sinkOptions(a, kc, reg)...)
+	s, err := sink.New(ch, o.sink.sinkOptions(a, kc, reg)...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -137,7 +146,8 @@ func runUp(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Config) 
 	service("dispatch", fleet.Run)
 	service("triggers", trig.Run)
 
-	err = upTraffic(gctx, a, cmd, cfg, upRun{kc: kc, ch: ch, before: before, fleet: fleet, coupons: coupons})
+	err = upTraffic(gctx, a, cmd, cfg, upRun{kc: kc, ch: ch, before: before, fleet: fleet, coupons: coupons,
+		compression: o.load.compression, progress: !o.load.noProgress})
 	stopServices()
 	if werr := g.Wait(); werr != nil {
 		return werr // the traffic stopped because of it
@@ -152,6 +162,10 @@ type upRun struct {
 	before  map[string]uint64
 	fleet   *dispatch.Fleet
 	coupons *issueCounter
+	// compression and progress are the traffic's --compression and
+	// --no-progress.
+	compression string
+	progress    bool
 }
 
 // upTraffic generates the traffic, waits until ClickHouse and the
@@ -167,7 +181,7 @@ func upTraffic(ctx context.Context, a *app, cmd *cobra.Command, cfg loadgen.Conf
 	if a.v.GetBool("via-gateway") {
 		gen = generateViaGateway // the traffic goes through the HTTP gateway
 	}
-	stats, err := gen(ctx, a, r.kc, cfg, a.v.GetString("compression"), !a.v.GetBool("no-progress"), cmd.ErrOrStderr())
+	stats, err := gen(ctx, a, r.kc, cfg, r.compression, r.progress, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
