@@ -49,6 +49,7 @@ type config struct {
 
 	recoveryRows []int
 	recoveryRuns int
+	recoveryFill int
 }
 
 // modeDefaults are the values of the scaled flags in full and quick mode.
@@ -134,6 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 
 	fs.StringVar(&recoveryRows, "recovery-rows", fullDefaults.recoveryRows, "recovery: growing sizes of history, rows (quick: 1000000,10000000)")
 	fs.IntVar(&c.recoveryRuns, "recovery-runs", 3, "recovery: timed runs per read; the median is reported")
+	fs.IntVar(&c.recoveryFill, "recovery-fill", 100_000_000, "recovery: most rows filled with INSERT … SELECT; larger sizes attach copies of the filled parts")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
