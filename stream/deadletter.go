@@ -1,6 +1,8 @@
 package stream
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,7 +24,21 @@ const (
 	HeaderAttempts        = "surge-attempts"
 	HeaderFirstFailure    = "surge-first-failure"
 	HeaderLastFailure     = "surge-last-failure"
+	// HeaderValueBytes and HeaderValueSHA256 are on a dead letter whose
+	// value was cut to fit (see MaxDeadLetterBytes): the original value's
+	// length and SHA-256 (hex), which identify it at its source offset.
+	HeaderValueBytes  = "surge-value-bytes"
+	HeaderValueSHA256 = "surge-value-sha256"
 )
+
+// MaxDeadLetterBytes bounds the key, value and headers of a dead letter.
+// NewDeadLetterRecord cuts a longer value down and records the original's
+// length and SHA-256 in headers, so that every dead letter fits the default
+// limits on its way (franz-go's ProducerBatchMaxBytes of 1,000,012 bytes and
+// Kafka's message.max.bytes of 1,048,588): a record up to the broker's
+// maximum size that fails validation still reaches the dead-letter topic.
+// A topic with a smaller max.message.bytes is met with ShrinkDeadLetter.
+const MaxDeadLetterBytes = 900 << 10
 
 // MaxReasonBytes bounds the surge-error header; a longer reason is cut at a
 // rune boundary and ends in "...".
@@ -51,12 +67,60 @@ type DeadLetter struct {
 	Value           []byte    `json:"value"`
 	// Headers are the original record's headers (such as surge-kind).
 	Headers []kgo.RecordHeader `json:"headers,omitempty"`
+	// ValueBytes and ValueSHA256 are set when Value holds only the first
+	// bytes of the original value (Truncated): its length and SHA-256.
+	// Such a dead letter cannot be redriven; the original is at its source
+	// offset for as long as the topic retains it.
+	Truncated   bool   `json:"truncated,omitempty"`
+	ValueBytes  int    `json:"value_bytes,omitempty"`
+	ValueSHA256 string `json:"value_sha256,omitempty"`
 }
 
 // NewDeadLetterRecord returns the record to produce to the dead-letter
 // topic for dl: the original key, value and headers, plus a surge-* header
-// for each field of dl. Zero times and an empty group are left out.
+// for each field of dl. Zero times and an empty group are left out. A record
+// larger than MaxDeadLetterBytes has its value cut (ShrinkDeadLetter).
 func NewDeadLetterRecord(topic string, dl DeadLetter) *kgo.Record {
+	r := newDeadLetterRecord(topic, dl)
+	ShrinkDeadLetter(r, MaxDeadLetterBytes)
+	return r
+}
+
+// DeadLetterSize is the bytes of key, value and headers of r, the part of
+// its size on the wire that varies.
+func DeadLetterSize(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value) + 10 // lengths as varints
+	}
+	return n + 64 // record and batch framing
+}
+
+// ShrinkDeadLetter cuts r's value so that DeadLetterSize(r) <= limit, and
+// records the original value's length and SHA-256 in headers (once: a
+// second cut keeps the first one's headers). It returns false when r fits
+// already or cannot shrink further (its value is empty).
+func ShrinkDeadLetter(r *kgo.Record, limit int) bool {
+	over := DeadLetterSize(r) - limit
+	if over <= 0 || len(r.Value) == 0 {
+		return false
+	}
+	cut := false
+	for _, h := range r.Headers {
+		cut = cut || h.Key == HeaderValueBytes
+	}
+	if !cut {
+		sum := sha256.Sum256(r.Value)
+		r.Headers = append(r.Headers,
+			kgo.RecordHeader{Key: HeaderValueBytes, Value: []byte(strconv.Itoa(len(r.Value)))},
+			kgo.RecordHeader{Key: HeaderValueSHA256, Value: []byte(hex.EncodeToString(sum[:]))})
+		over += 2*10 + len(HeaderValueBytes) + len(HeaderValueSHA256) + 64 + 10
+	}
+	r.Value = r.Value[:max(len(r.Value)-over, 0)]
+	return true
+}
+
+func newDeadLetterRecord(topic string, dl DeadLetter) *kgo.Record {
 	hs := make([]kgo.RecordHeader, 0, len(dl.Headers)+8)
 	hs = append(hs, dl.Headers...)
 	add := func(k, v string) { hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)}) }
@@ -111,6 +175,11 @@ func ParseDeadLetter(r *kgo.Record) (DeadLetter, error) {
 			dl.FirstFailure, err = time.Parse(time.RFC3339Nano, v)
 		case HeaderLastFailure:
 			dl.LastFailure, err = time.Parse(time.RFC3339Nano, v)
+		case HeaderValueBytes:
+			dl.ValueBytes, err = strconv.Atoi(v)
+			dl.Truncated = true
+		case HeaderValueSHA256:
+			dl.ValueSHA256 = v
 		default:
 			dl.Headers = append(dl.Headers, h)
 		}

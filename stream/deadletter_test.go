@@ -2,6 +2,8 @@ package stream
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -168,4 +170,49 @@ func headerValue(r *kgo.Record, key string) []byte {
 		}
 	}
 	return nil
+}
+
+func TestDeadLetterFitsWhateverTheValue(t *testing.T) {
+	for _, n := range []int{0, 1000, MaxDeadLetterBytes - 1000, 999_985, 1_048_576, 4 << 20} {
+		dl := sampleDeadLetter()
+		dl.Value = bytes.Repeat([]byte("x"), n)
+		r := NewDeadLetterRecord("dead-letters", dl)
+		if got := DeadLetterSize(r); got > MaxDeadLetterBytes {
+			t.Errorf("value of %d bytes: dead letter of %d bytes, want at most %d", n, got, MaxDeadLetterBytes)
+		}
+		back, err := ParseDeadLetter(r)
+		if err != nil {
+			t.Fatalf("value of %d bytes: %v", n, err)
+		}
+		cut := len(r.Value) < n
+		if back.Truncated != cut || !bytes.Equal(r.Value, dl.Value[:len(r.Value)]) {
+			t.Errorf("value of %d bytes: truncated %v with %d bytes kept, want truncated %v and a prefix of the value", n, back.Truncated, len(r.Value), cut)
+		}
+		if cut {
+			sum := sha256.Sum256(dl.Value)
+			if back.ValueBytes != n || back.ValueSHA256 != hex.EncodeToString(sum[:]) {
+				t.Errorf("value of %d bytes: headers say %d bytes, sha256 %s; want %d and the value's", n, back.ValueBytes, back.ValueSHA256, n)
+			}
+		}
+	}
+	// A topic with a smaller limit: shrinking again keeps the first headers.
+	dl := sampleDeadLetter()
+	dl.Value = bytes.Repeat([]byte("y"), 2<<20)
+	r := NewDeadLetterRecord("dead-letters", dl)
+	if !ShrinkDeadLetter(r, 10_000) || DeadLetterSize(r) > 10_000 {
+		t.Fatalf("shrink to 10000: size %d", DeadLetterSize(r))
+	}
+	back, err := ParseDeadLetter(r)
+	if err != nil || back.ValueBytes != 2<<20 {
+		t.Errorf("after a second cut: %v, value bytes %d; want the original %d", err, back.ValueBytes, 2<<20)
+	}
+	n := 0
+	for _, h := range r.Headers {
+		if h.Key == HeaderValueBytes {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d %s headers after two cuts, want 1", n, HeaderValueBytes)
+	}
 }

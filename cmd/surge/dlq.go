@@ -146,6 +146,10 @@ func newDLQRedriveCmd(a *app) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "redrove %d dead letter(s) of group %s to %s; %d already redriven, skipped (%d matched)\n",
 				rep.Redriven, group, target, rep.Skipped, rep.Matched)
+			if rep.Truncated > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "left %d dead letter(s) alone: their values were cut to fit the dead-letter topic (%s); replay those from their source offsets\n",
+					rep.Truncated, strings.Join(rep.TruncatedIDs, ", "))
+			}
 			return nil
 		},
 	}

@@ -21,6 +21,7 @@ type sinkOpts struct {
 	session       time.Duration
 	rebalance     time.Duration
 	dedupWindow   time.Duration
+	shutdown      time.Duration
 }
 
 // addSinkFlags adds the sink's flags (surge sink and surge up), bound to o.
@@ -32,6 +33,7 @@ func addSinkFlags(cmd *cobra.Command, o *sinkOpts) {
 	f.DurationVar(&o.session, "session-timeout", 10*time.Second, "consumer-group session timeout: how soon a dead instance's partitions move")
 	f.DurationVar(&o.rebalance, "rebalance-timeout", 30*time.Second, "how long a rebalance waits for members to rejoin")
 	f.DurationVar(&o.dedupWindow, "dedup-window", sink.DefaultDedupWindow, "drop copies of an event_id stored at most this long ago (0 turns de-duplication off)")
+	f.DurationVar(&o.shutdown, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long to go on writing what the sink holds before giving it up uncommitted")
 }
 
 func newSinkCmd(a *app) *cobra.Command {
@@ -104,6 +106,7 @@ func (o sinkOpts) sinkOptions(a *app, kc stream.ClientConfig, reg prometheus.Reg
 		sink.WithSessionTimeout(o.session),
 		sink.WithRebalanceTimeout(o.rebalance),
 		sink.WithDedupWindow(o.dedupWindow),
+		sink.WithShutdownTimeout(o.shutdown),
 		sink.WithLogger(a.logger),
 		sink.WithRegisterer(reg),
 	}

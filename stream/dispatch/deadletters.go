@@ -201,10 +201,16 @@ const (
 
 // RedriveReport says what a redrive did.
 type RedriveReport struct {
-	Matched  int      `json:"matched"`  // dead letters of the group matching the filter
-	Redriven int      `json:"redriven"` // replayed now
-	Skipped  int      `json:"skipped"`  // redriven before, left alone
-	IDs      []string `json:"ids"`      // ids replayed now
+	Matched  int `json:"matched"`  // dead letters of the group matching the filter
+	Redriven int `json:"redriven"` // replayed now
+	Skipped  int `json:"skipped"`  // redriven before, left alone
+	// Truncated counts dead letters left alone because they hold only the
+	// first bytes of their value (stream.MaxDeadLetterBytes): replaying
+	// them would replay a cut record. Their originals are at their source
+	// offsets; TruncatedIDs names them.
+	Truncated    int      `json:"truncated"`
+	TruncatedIDs []string `json:"truncated_ids,omitempty"`
+	IDs          []string `json:"ids"` // ids replayed now
 }
 
 // Redrive replays group's dead letters matching f to target, each at most
@@ -241,6 +247,11 @@ func Redrive(ctx context.Context, cfg stream.ClientConfig, dlTopic, group string
 	for _, e := range entries {
 		if !e.Redriven.IsZero() {
 			rep.Skipped++
+			continue
+		}
+		if e.Truncated {
+			rep.Truncated++
+			rep.TruncatedIDs = append(rep.TruncatedIDs, e.ID())
 			continue
 		}
 		var r *kgo.Record

@@ -267,6 +267,24 @@ func (s *Sink) handoffLocked() {
 	s.cur = s.reuseJob()
 }
 
+// handoffCtxLocked is handoffLocked that gives up when ctx is done first
+// (the job stays current), reporting whether it handed the job off. It
+// blocks while the flusher is busy: backpressure. Caller holds s.mu.
+func (s *Sink) handoffCtxLocked(ctx context.Context) bool {
+	if s.cur.empty() {
+		return true
+	}
+	s.pending.Add(1)
+	select {
+	case s.jobs <- s.cur:
+		s.cur = s.reuseJob()
+		return true
+	case <-ctx.Done():
+		s.pending.Done()
+		return false
+	}
+}
+
 // onAssigned reads the watermarks of newly assigned partitions before any of
 // their records is fetched.
 func (s *Sink) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {

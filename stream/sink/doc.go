@@ -133,6 +133,28 @@
 // between the two can repeat a dead letter, never lose one. Consumers of dead
 // letters dedupe on (source topic, partition, offset).
 //
+// # Poison records
+//
+// A record of any size the broker accepts that fails validation never stops
+// the sink. Its dead letter is bounded by stream.MaxDeadLetterBytes, within
+// franz-go's and Kafka's default size limits: a longer value is cut, and the
+// headers surge-value-bytes and surge-value-sha256 give the original's length
+// and SHA-256 (the original stays at its source offset; such a dead letter is
+// not redriven). A dead-letter topic that refuses one as too large anyway
+// (a smaller max.message.bytes) gets it cut to half and sent again. Only the
+// dead letters not yet acked are retried, with the source topic, partition
+// and offset in the log; the batch's rows wait for them, since a dead letter
+// may never be lost. Its sink_rejects row keeps the first 4 KiB.
+//
+// # Stopping
+//
+// On cancellation Run stops polling (even while the flusher is stuck
+// retrying, as the hand-off to it gives way), then writes and commits what
+// it holds within WithShutdownTimeout (default 30 s; surge sink
+// --shutdown-timeout). Past it the batch being written is given up
+// uncommitted: its records are read again by the next owner and the
+// watermarks keep them from being written twice.
+//
 // # On a ClickHouse cluster
 //
 // With the schema of `surge migrate --cluster` (Distributed tables over

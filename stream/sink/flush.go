@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -162,14 +163,22 @@ func (s *Sink) waitForInserts(ctx context.Context, prefix string) error {
 func (s *Sink) groupQueryPrefix() string { return "surge-sink:" + s.cfg.group + ":" }
 
 // produceDeadLetters sends every rejected record of the job to the
-// dead-letter topic and waits for the acks.
+// dead-letter topic and waits for the acks. Each dead letter fits the
+// client's and the broker's default size limits (stream.MaxDeadLetterBytes);
+// one refused as too large anyway (a dead-letter topic with a smaller
+// max.message.bytes) is cut to half its size and sent again, so a poison
+// record never stalls the sink. Other failures are retried with backoff,
+// only for the records not yet acked, and logged with the record's source
+// topic, partition and offset. It returns only when every dead letter is
+// acked or ctx is done.
 func (s *Sink) produceDeadLetters(ctx context.Context, j *job) error {
+	src := make(map[*kgo.Record]analytics.Source)
 	var recs []*kgo.Record
 	for _, e := range j.entries {
 		if e.rec != nil {
 			continue
 		}
-		recs = append(recs, stream.NewDeadLetterRecord(s.cfg.topics.DeadLetters, stream.DeadLetter{
+		r := stream.NewDeadLetterRecord(s.cfg.topics.DeadLetters, stream.DeadLetter{
 			Reason:          e.reason,
 			SourceTopic:     e.src.Topic,
 			SourcePartition: e.src.Partition,
@@ -180,24 +189,48 @@ func (s *Sink) produceDeadLetters(ctx context.Context, j *job) error {
 			LastFailure:     time.Now(),
 			Key:             e.key,
 			Value:           e.raw,
-		}))
-	}
-	if len(recs) == 0 {
-		return nil
+		})
+		src[r] = e.src
+		recs = append(recs, r)
 	}
 	backoff := newBackoff(s.cfg.retryMax)
-	for {
-		err := s.cl.ProduceSync(ctx, recs...).FirstErr()
-		if err == nil {
-			s.metrics.deadLetters.Add(float64(len(recs)))
-			return nil
+	for len(recs) > 0 {
+		var failed []*kgo.Record
+		tooLarge := false
+		for _, res := range s.cl.ProduceSync(ctx, recs...) {
+			if res.Err == nil {
+				s.metrics.deadLetters.Inc()
+				continue
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r, at := res.Record, src[res.Record]
+			failed = append(failed, r)
+			size := stream.DeadLetterSize(r)
+			if errors.Is(res.Err, kerr.MessageTooLarge) || errors.Is(res.Err, kerr.RecordListTooLarge) {
+				if stream.ShrinkDeadLetter(r, max(size/2, 1024)) {
+					tooLarge = true
+					s.cfg.logger.Warn("dead letter too large for the dead-letter topic; cutting its value and sending it again",
+						"source_topic", at.Topic, "source_partition", at.Partition, "source_offset", at.Offset,
+						"bytes", size, "now", stream.DeadLetterSize(r), "err", res.Err)
+					continue
+				}
+			}
+			s.metrics.deadLetterErrors.Inc()
+			s.cfg.logger.Warn("produce dead letter failed; retrying (the batch's rows wait for it)",
+				"dead_letter_topic", r.Topic, "source_topic", at.Topic, "source_partition", at.Partition,
+				"source_offset", at.Offset, "bytes", size, "err", res.Err)
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		recs = failed
+		if len(recs) > 0 && !tooLarge {
+			backoff.wait(ctx)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
-		s.cfg.logger.Warn("produce dead letters failed; retrying", "records", len(recs), "err", err)
-		backoff.wait(ctx)
 	}
+	return nil
 }
 
 func (s *Sink) commit(ctx context.Context, j *job) {

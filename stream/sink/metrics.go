@@ -7,18 +7,19 @@ import (
 )
 
 type metrics struct {
-	rows         *prometheus.CounterVec
-	replayed     prometheus.Counter
-	deadLetters  prometheus.Counter
-	writeErrors  prometheus.Counter
-	commitErrors prometheus.Counter
-	fetchErrors  prometheus.Counter
-	writeSeconds prometheus.Histogram
-	batchRows    prometheus.Histogram
-	freshness    prometheus.Histogram
-	duplicates   *prometheus.CounterVec
-	dedupLoads   prometheus.Counter
-	mismatches   *prometheus.CounterVec
+	rows             *prometheus.CounterVec
+	replayed         prometheus.Counter
+	deadLetters      prometheus.Counter
+	deadLetterErrors prometheus.Counter
+	writeErrors      prometheus.Counter
+	commitErrors     prometheus.Counter
+	fetchErrors      prometheus.Counter
+	writeSeconds     prometheus.Histogram
+	batchRows        prometheus.Histogram
+	freshness        prometheus.Histogram
+	duplicates       *prometheus.CounterVec
+	dedupLoads       prometheus.Counter
+	mismatches       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -31,6 +32,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "surge_sink_dead_letters_total", Help: "Records that failed validation and went to the dead-letter topic.",
+		}),
+		deadLetterErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "surge_sink_dead_letter_errors_total", Help: "Failed dead-letter produce attempts (each is retried; a batch's rows wait for its dead letters).",
 		}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "surge_sink_write_errors_total", Help: "Failed ClickHouse batch writes (each is retried).",
@@ -62,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		mismatches: newMismatchCounter(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.replayed, m.deadLetters, m.writeErrors, m.commitErrors,
+		reg.MustRegister(m.rows, m.replayed, m.deadLetters, m.deadLetterErrors, m.writeErrors, m.commitErrors,
 			m.fetchErrors, m.writeSeconds, m.batchRows, m.freshness, m.duplicates, m.dedupLoads, m.mismatches)
 	}
 	return m

@@ -40,6 +40,7 @@ type config struct {
 	retryMax      time.Duration
 	session       time.Duration
 	rebalance     time.Duration
+	shutdown      time.Duration
 	resizeGate    bool   // hold partitions a resize created (control.Gate)
 	controlTopic  string // "" for control.DefaultTopic
 	dedupWindow   time.Duration
@@ -86,6 +87,13 @@ func WithSessionTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.se
 // WithRebalanceTimeout sets how long a rebalance waits for members to rejoin;
 // the default is 30s.
 func WithRebalanceTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.rebalance = d } }
+
+// WithShutdownTimeout bounds how long Run goes on writing what it holds
+// once its context is done; the default is 30s. Past it, Run gives up the
+// batch being written (nothing of it is committed: the next owner reads it
+// again) and returns: a sink stuck retrying ClickHouse or the dead-letter
+// topic still stops on one SIGTERM.
+func WithShutdownTimeout(d time.Duration) Opt { return func(cfg *config) { cfg.shutdown = d } }
 
 // WithResizeGate turns the resize gate on or off, overriding the default
 // on. On, the sink takes part in order-safe partition resizes (see package
@@ -161,6 +169,7 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		retryMax:      5 * time.Second,
 		session:       10 * time.Second,
 		rebalance:     30 * time.Second,
+		shutdown:      30 * time.Second,
 		resizeGate:    true,
 		dedupWindow:   DefaultDedupWindow,
 	}
@@ -183,6 +192,8 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		return nil, fmt.Errorf("%w: batch rows %d out of range 1..1000000", ErrConfig, cfg.batchRows)
 	case cfg.session < 300*time.Millisecond:
 		return nil, fmt.Errorf("%w: session timeout %s is below 300ms", ErrConfig, cfg.session)
+	case cfg.shutdown <= 0:
+		return nil, fmt.Errorf("%w: shutdown timeout must be positive", ErrConfig)
 	case cfg.batchInterval <= 0:
 		return nil, fmt.Errorf("%w: batch interval must be positive", ErrConfig)
 	case cfg.dedupWindow < 0:
@@ -279,9 +290,15 @@ func (s *Sink) Run(ctx context.Context) error {
 
 	err := s.pollLoop(ctx)
 
-	// Shutdown in order: stop intake, flush, commit, close. A second signal
-	// (cancelled flushCtx via the caller's process exit) is the only way out
-	// of a flush that cannot reach ClickHouse.
+	// Shutdown in order: stop intake, flush, commit, close, within the
+	// shutdown timeout: past it flushCtx ends whatever write or dead-letter
+	// retry is going on, uncommitted.
+	bound := time.AfterFunc(s.cfg.shutdown, func() {
+		s.cfg.logger.Warn("shutdown timeout: giving up the batch being written; it is read again by the next owner",
+			"timeout", s.cfg.shutdown)
+		cancelFlush()
+	})
+	defer bound.Stop()
 	s.mu.Lock()
 	s.handoffLocked()
 	s.mu.Unlock()
@@ -353,8 +370,9 @@ func (s *Sink) pollLoop(ctx context.Context) error {
 			s.addLocked(r, dec[i])
 		}
 		clear(dec)
-		if s.cur.ready(s.cfg) {
-			s.handoffLocked() // blocks while the flusher is busy: backpressure
+		if s.cur.ready(s.cfg) && !s.handoffCtxLocked(ctx) {
+			s.mu.Unlock() // stopping while the flusher is busy: Run bounds the rest
+			return nil
 		}
 		s.mu.Unlock()
 	}
