@@ -179,4 +179,3 @@ func TestSinkStopsWithinBoundWhileDeadLetterFails(t *testing.T) {
 		t.Errorf("sink_rejects holds %d rows while the dead letter never went out, want 0", n)
 	}
 }
-
