@@ -178,6 +178,7 @@ func TestHelpShowsOnlyUsedFlags(t *testing.T) {
 		{[]string{"sink"}, true, true},
 		{[]string{"doctor"}, true, true},
 		{[]string{"up"}, true, true},
+		{[]string{"ui"}, true, true},
 	}
 	for _, tt := range tests {
 		out, _, err := run(t, append(tt.args, "--help")...)

@@ -92,6 +92,7 @@ func TestCommandsConnectSecured(t *testing.T) {
 		{name: "report", args: []string{"report", "campaign-summary"}, ch: true},
 		{name: "rules backtest", args: []string{"rules", "backtest", rulesFile, "--from", "1h"}, ch: true},
 		{name: "sink", args: []string{"sink"}, kafka: true, ch: true, serve: 4 * time.Second},
+		{name: "ui", args: []string{"ui", "--addr", "127.0.0.1:0"}, kafka: true, ch: true, serve: 3 * time.Second, wantOut: "campaign page: http://127.0.0.1:"},
 		// Not ready (no consumer groups run), but both servers reached.
 		{name: "doctor", args: []string{"doctor", "--max-lag", "1000000"}, kafka: true, ch: true,
 			wantOut: "2 partitions", wantErr: "check(s) failed"},

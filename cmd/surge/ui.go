@@ -14,6 +14,8 @@ import (
 	"github.com/surgeio/surge/analytics/web"
 	"github.com/surgeio/surge/stream"
 	"github.com/surgeio/surge/stream/gateway"
+	"github.com/surgeio/surge/stream/health"
+	"github.com/surgeio/surge/stream/sink"
 )
 
 const uiLong = `Serve the live campaign page: per campaign the orders, GMV, buyers, average
@@ -118,11 +120,11 @@ func startUI(ctx context.Context, a *app, ch *analytics.Conn, kc *stream.ClientC
 	opts := []web.Opt{web.WithLogger(a.logger), web.WithInterval(o.interval), web.WithBudgets(ruleBudgets(set)...)}
 	closeProbe := func() {}
 	if kc != nil {
-		probe, closeFn, err := newPipelineProbe(ch, *kc)
+		probe, err := health.New(ch, *kc, stream.DefaultTopics(), sink.DefaultGroup)
 		if err != nil {
 			return "", nil, err
 		}
-		opts, closeProbe = append(opts, web.WithPipeline(probe.probe)), closeFn
+		opts, closeProbe = append(opts, web.WithPipeline(probe.Read)), probe.Close
 	}
 	if o.keysFile != "" {
 		keys, err := gateway.LoadKeys(o.keysFile)
