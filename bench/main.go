@@ -23,6 +23,8 @@
 //	gateway    the HTTP gateway against a bare net/http handler
 //	recovery   what a sink reads when it takes partitions, at 10M, 100M
 //	           and 1B rows of history: write-ahead marks vs full scan
+//	ui         the campaign page: API query latency over the rollups at
+//	           report scale; sink rows/s with 20 live pages open vs none
 //	rehearsal  p50/p99 before and after an order-safe 8 -> 32 resize with
 //	           20 ms handlers, against per-key concurrency at 8 partitions
 //
@@ -64,6 +66,7 @@ var scenarios = []scenario{
 	{"dispatch", "dispatch per-key concurrency and overhead, records/s", runDispatch},
 	{"gateway", "surge HTTP gateway vs a bare net/http handler, req/s, p99, batch events/s", runGatewayBench},
 	{"recovery", "sink recovery read at 10M, 100M, 1B rows of history: write-ahead marks vs full scan", runRecovery},
+	{"ui", "campaign page: API latency over rollups at 10M events; sink rows/s with 20 live pages vs without", runUI},
 	{"rehearsal", "peak rehearsal: 20 ms handlers, p50/p99 before/after an 8 -> 32 resize vs per-key concurrency", runRehearsal},
 	{"broker", "surge's embedded broker (connection watch included) vs bare kfake, records/s produced and consumed", runBrokerBench},
 }

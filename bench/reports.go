@@ -87,27 +87,10 @@ func runReports(ctx context.Context, e *env) (*section, error) {
 	}
 	defer ch.stop()
 
-	coupons := max(e.cfg.reportOrders/10, 1)
-	t0 := time.Now()
-	base := t0.UTC().Truncate(time.Hour).Add(-reportWindow)
-	for _, f := range []struct {
-		name string
-		rows int
-		sql  func(from, n, total int) string
-	}{
-		{"user_events", e.cfg.reportEvents, func(from, n, total int) string { return fillEvents(base, from, n, total) }},
-		{"orders", e.cfg.reportOrders, func(from, n, total int) string { return fillOrders(base, from, n, total) }},
-		{"coupons", coupons, func(from, n, total int) string { return fillCoupons(base, from, n, total) }},
-	} {
-		for from := 0; from < f.rows; from += reportChunk {
-			if err := ch.conn.DB().Exec(ctx, f.sql(from, min(reportChunk, f.rows-from), f.rows)); err != nil {
-				return nil, fmt.Errorf("fill %s: %w", f.name, err)
-			}
-		}
+	coupons, fillTook, err := fillReportTables(ctx, e, ch)
+	if err != nil {
+		return nil, err
 	}
-	fillTook := time.Since(t0)
-	e.printf("inserted %s user events, %s orders and %s coupons (rollups filled by their views) in %.1fs",
-		fmtCount(int64(e.cfg.reportEvents)), fmtCount(int64(e.cfg.reportOrders)), fmtCount(int64(coupons)), fillTook.Seconds())
 	ch.waitMergesIdle(ctx, 2*time.Minute)
 	parts, _ := ch.count(ctx, "SELECT count() FROM system.parts WHERE active AND database = 'surge'")
 
@@ -207,6 +190,35 @@ shown for information (median of at most 3 runs).
 		reportWindow.Hours(), fmtCount(reportChunk), fillTook.Seconds(), parts, e.cfg.reportRuns)
 	sec.Body = body.String()
 	return sec, nil
+}
+
+// fillReportTables fills the raw tables (and through them the rollups)
+// directly with the report data set: e.cfg.reportEvents user events and
+// e.cfg.reportOrders orders, a tenth as many coupons, over reportWindow up to
+// the current hour. It returns the coupons written and the time it took.
+func fillReportTables(ctx context.Context, e *env, ch *clickhouse) (coupons int, took time.Duration, err error) {
+	coupons = max(e.cfg.reportOrders/10, 1)
+	t0 := time.Now()
+	base := t0.UTC().Truncate(time.Hour).Add(-reportWindow)
+	for _, f := range []struct {
+		name string
+		rows int
+		sql  func(from, n, total int) string
+	}{
+		{"user_events", e.cfg.reportEvents, func(from, n, total int) string { return fillEvents(base, from, n, total) }},
+		{"orders", e.cfg.reportOrders, func(from, n, total int) string { return fillOrders(base, from, n, total) }},
+		{"coupons", coupons, func(from, n, total int) string { return fillCoupons(base, from, n, total) }},
+	} {
+		for from := 0; from < f.rows; from += reportChunk {
+			if err := ch.conn.DB().Exec(ctx, f.sql(from, min(reportChunk, f.rows-from), f.rows)); err != nil {
+				return 0, 0, fmt.Errorf("fill %s: %w", f.name, err)
+			}
+		}
+	}
+	took = time.Since(t0)
+	e.printf("inserted %s user events, %s orders and %s coupons (rollups filled by their views) in %.1fs",
+		fmtCount(int64(e.cfg.reportEvents)), fmtCount(int64(e.cfg.reportOrders)), fmtCount(int64(coupons)), took.Seconds())
+	return coupons, took, nil
 }
 
 // timeQuery runs f once untimed, then runs times timed, and returns the

@@ -336,9 +336,16 @@ type surgeSinkResult struct {
 	goCPU, chCPU time.Duration
 }
 
+// alongside is work run next to a timed sink (the campaign page's readers):
+// it starts once the sink's database exists, before timing, and stop ends
+// it after the drain.
+type alongside func(ctx context.Context, conn *analytics.Conn, group string) (stop func(), err error)
+
 // timeSurgeSink runs a sink on a fresh database and group until ClickHouse
-// holds want rows, then stops it and drops the database.
-func timeSurgeSink(ctx context.Context, e *env, ch *clickhouse, addrs []string, want uint64, run int, dedup bool) (surgeSinkResult, error) {
+// holds want rows, then stops it and drops the database. dedup keeps the
+// sink's event_id dedup on; with, when given, runs alongside the sink for
+// the whole drain.
+func timeSurgeSink(ctx context.Context, e *env, ch *clickhouse, addrs []string, want uint64, run int, dedup bool, with ...alongside) (surgeSinkResult, error) {
 	var res surgeSinkResult
 	db := fmt.Sprintf("surge_sink_%d", run)
 	conn, err := analytics.Open(ctx, analytics.Config{Addr: ch.srv.Addr(), Database: db})
@@ -352,9 +359,17 @@ func timeSurgeSink(ctx context.Context, e *env, ch *clickhouse, addrs []string, 
 	if _, err := conn.Migrate(ctx); err != nil {
 		return res, err
 	}
+	group := fmt.Sprintf("bench-sink-%d", run)
+	for _, w := range with {
+		stop, err := w(ctx, conn, group)
+		if err != nil {
+			return res, err
+		}
+		defer stop()
+	}
 	opts := []sink.Opt{
 		sink.WithClient(stream.ClientConfig{Brokers: addrs, ClientID: "bench-sink", Logger: e.log}),
-		sink.WithGroup(fmt.Sprintf("bench-sink-%d", run)),
+		sink.WithGroup(group),
 		sink.WithLogger(e.log),
 	}
 	if !dedup {
