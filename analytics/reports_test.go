@@ -98,6 +98,12 @@ func TestReports(t *testing.T) {
 		{"campaign-summary bf from 10:01", "campaign-summary", analytics.ReportParams{Campaign: "bf", From: at("10:01:00")},
 			nil,
 			[][]any{{"bf", "EUR", uint64(2), int64(3500), uint64(2), 1750.0, uint64(0), uint64(0)}}},
+		{"campaign-summary bf up to 10:05", "campaign-summary", analytics.ReportParams{Campaign: "bf", To: at("10:05:00")},
+			nil,
+			[][]any{{"bf", "EUR", uint64(2), int64(4500), uint64(2), 2250.0, uint64(2), uint64(1)}}},
+		{"campaign-summary bf 10:01 to 10:06", "campaign-summary", analytics.ReportParams{Campaign: "bf", From: at("10:01:00"), To: at("10:06:00")},
+			nil,
+			[][]any{{"bf", "EUR", uint64(2), int64(3500), uint64(2), 1750.0, uint64(0), uint64(0)}}},
 		{"gmv-per-minute", "gmv-per-minute", analytics.ReportParams{},
 			[]string{"minute", "campaign", "currency", "orders", "gmv"},
 			[][]any{
@@ -239,7 +245,7 @@ func TestReportDisplayRows(t *testing.T) {
 	}
 	want := [][]any{
 		{"bf", "EUR", uint64(3), "€65.00", uint64(2), "€21.67", uint64(2), uint64(1)},
-		{"spring", "", uint64(0), "0", uint64(0), "0", uint64(1), uint64(0)},
+		{"spring", "EUR", uint64(0), "€0.00", uint64(0), "€0.00", uint64(1), uint64(0)},
 		{"xmas", "USD", uint64(1), "$7.00", uint64(1), "$7.00", uint64(1), uint64(1)},
 	}
 	if got := res.DisplayRows(); !reflect.DeepEqual(got, want) {
