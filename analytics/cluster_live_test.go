@@ -135,6 +135,30 @@ func TestClusterLive(t *testing.T) {
 		t.Errorf("watermark of sink_rejects/3 through the node list: got %v (%v), want 1000", wm[analytics.TableSinkRejects], err)
 	}
 	failover.Close()
+
+	// Dedup claims older than the window are dropped on every node.
+	cb := analytics.NewBatch()
+	for p := int32(0); p < 8; p++ {
+		cb.AddClaim(analytics.Source{Topic: "orders", Partition: p, Offset: 5000}, 1, uint64(p), fmt.Sprintf("old-%d", p))
+	}
+	if err := conn.Write(ctx, cb, time.Now().Add(-72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// One day partition on each shard.
+	if n, err := conn.DropEventIDsBefore(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 2 {
+		t.Errorf("DropEventIDsBefore on the cluster with a node down: dropped %d partitions (%v), want 2 (one per shard)", n, err)
+	}
+	// The other replica of each shard drops them through replication.
+	var claims uint64
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_event_ids").Scan(&claims)
+		if err == nil && claims == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if claims != 0 {
+		t.Errorf("claims left after the drop: %d, want 0", claims)
+	}
 	if ids, err := conn.RunningInserts(ctx, "surge-sink:"); err == nil {
 		t.Logf("running inserts right after a node was killed: %v (its ZooKeeper session already expired)", ids)
 	} else if !strings.Contains(err.Error(), "ZooKeeper session") {

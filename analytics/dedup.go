@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // The sink's de-duplication tables (migration 004_sink_dedup).
@@ -93,23 +95,29 @@ func (b *Batch) dedupColumns(t Table, ingested []time.Time) []any {
 // cost is the window's claims of one scope, not history.
 func (c *Conn) LoadEventIDs(ctx context.Context, topic string, scope uint32, since time.Time,
 	fn func(hash uint64, at time.Time)) error {
-	rows, err := c.db.Query(ctx, "SELECT event_hash, ingested_at FROM "+string(TableEventIDs)+
-		" WHERE kafka_topic = ? AND scope = ? AND ingested_at >= ?", topic, scope, dateTime(since))
-	if err != nil {
-		return fmt.Errorf("load event ids of %s scope %d: %w", topic, scope, err)
-	}
-	defer rows.Close()
-	var (
-		h  uint64
-		at time.Time
-	)
-	for rows.Next() {
-		if err := rows.Scan(&h, &at); err != nil {
-			return fmt.Errorf("load event ids of %s scope %d: %w", topic, scope, err)
+	// On a cluster, from an in-sync replica of every shard (EachShard): a
+	// replica still fetching could miss a claim. fn may see a claim twice
+	// when a replica fails half way and another is read; it adds to a set.
+	err := c.EachShard(ctx, func(db driver.Conn, suffix string) error {
+		rows, err := db.Query(ctx, "SELECT event_hash, ingested_at FROM "+string(TableEventIDs)+suffix+
+			" WHERE kafka_topic = ? AND scope = ? AND ingested_at >= ?", topic, scope, dateTime(since))
+		if err != nil {
+			return err
 		}
-		fn(h, at)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		var (
+			h  uint64
+			at time.Time
+		)
+		for rows.Next() {
+			if err := rows.Scan(&h, &at); err != nil {
+				return err
+			}
+			fn(h, at)
+		}
+		return rows.Err()
+	})
+	if err != nil {
 		return fmt.Errorf("load event ids of %s scope %d: %w", topic, scope, err)
 	}
 	return nil
@@ -117,7 +125,8 @@ func (c *Conn) LoadEventIDs(ctx context.Context, topic string, scope uint32, sin
 
 // LookupEventIDs returns the claims of topic written at or after since whose
 // scope and hash are among keys (scope -> hashes). The lookup goes through
-// the ORDER BY key (kafka_topic, scope, event_hash).
+// the ORDER BY key (kafka_topic, scope, event_hash). On a cluster it reads
+// an in-sync replica of every shard (EachShard).
 func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32][]uint64, since time.Time) ([]Claim, error) {
 	if len(keys) == 0 {
 		return nil, nil
@@ -140,21 +149,29 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 		b.WriteString("))")
 		conds = append(conds, b.String())
 	}
-	rows, err := c.db.Query(ctx, "SELECT scope, event_hash, event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
-		string(TableEventIDs)+" WHERE kafka_topic = ? AND ingested_at >= ? AND ("+strings.Join(conds, " OR ")+")", args...)
-	if err != nil {
-		return nil, fmt.Errorf("look up event ids of %s: %w", topic, err)
-	}
-	defer rows.Close()
 	var out []Claim
-	for rows.Next() {
-		var cl Claim
-		if err := rows.Scan(&cl.Scope, &cl.Hash, &cl.EventID, &cl.Src.Topic, &cl.Src.Partition, &cl.Src.Offset); err != nil {
-			return nil, fmt.Errorf("look up event ids of %s: %w", topic, err)
+	err := c.EachShard(ctx, func(db driver.Conn, suffix string) error {
+		rows, err := db.Query(ctx, "SELECT scope, event_hash, event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
+			string(TableEventIDs)+suffix+" WHERE kafka_topic = ? AND ingested_at >= ? AND ("+strings.Join(conds, " OR ")+")", args...)
+		if err != nil {
+			return err
 		}
-		out = append(out, cl)
-	}
-	if err := rows.Err(); err != nil {
+		defer rows.Close()
+		var shard []Claim // kept only if the whole shard was read
+		for rows.Next() {
+			var cl Claim
+			if err := rows.Scan(&cl.Scope, &cl.Hash, &cl.EventID, &cl.Src.Topic, &cl.Src.Partition, &cl.Src.Offset); err != nil {
+				return err
+			}
+			shard = append(shard, cl)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		out = append(out, shard...)
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("look up event ids of %s: %w", topic, err)
 	}
 	return out, nil
@@ -164,10 +181,44 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 // ends before t, and returns how many it dropped. Claims are only read
 // within the dedup window, so older days are dead weight.
 func (c *Conn) DropEventIDsBefore(ctx context.Context, t time.Time) (int, error) {
-	rows, err := c.db.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE active AND database = ? AND table = ?",
-		c.database, string(TableEventIDs))
+	cluster, err := c.Cluster(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("list partitions of %s: %w", TableEventIDs, err)
+		return 0, err
+	}
+	if cluster == "" {
+		return dropDaysBefore(ctx, c.db, c.database, string(TableEventIDs), t)
+	}
+	// On a cluster the partitions live in sink_event_ids_local: drop them
+	// on one replica per shard that answers, and replication drops them on
+	// the others (no ON CLUSTER, which would wait for a node that is down).
+	nodes, err := c.ClusterNodes(ctx, cluster)
+	if err != nil {
+		return 0, err
+	}
+	dropped, done := 0, map[uint32]bool{}
+	for _, n := range nodes {
+		if done[n.Shard] {
+			continue
+		}
+		db, err := c.Node(n.Addr)
+		if err != nil {
+			continue
+		}
+		k, err := dropDaysBefore(ctx, db, c.database, string(TableEventIDs)+LocalSuffix, t)
+		dropped += k
+		if err == nil {
+			done[n.Shard] = true
+		}
+	}
+	return dropped, nil
+}
+
+// dropDaysBefore drops the day partitions of table on db that end before t.
+func dropDaysBefore(ctx context.Context, db driver.Conn, database, table string, t time.Time) (int, error) {
+	rows, err := db.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE active AND database = ? AND table = ?",
+		database, table)
+	if err != nil {
+		return 0, fmt.Errorf("list partitions of %s: %w", table, err)
 	}
 	var old []string
 	cut := t.UTC().Format("20060102")
@@ -175,7 +226,7 @@ func (c *Conn) DropEventIDsBefore(ctx context.Context, t time.Time) (int, error)
 		var p string
 		if err := rows.Scan(&p); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("list partitions of %s: %w", TableEventIDs, err)
+			return 0, fmt.Errorf("list partitions of %s: %w", table, err)
 		}
 		if len(p) == 8 && p < cut {
 			old = append(old, p)
@@ -183,8 +234,8 @@ func (c *Conn) DropEventIDsBefore(ctx context.Context, t time.Time) (int, error)
 	}
 	rows.Close()
 	for i, p := range old {
-		if err := c.db.Exec(ctx, "ALTER TABLE "+string(TableEventIDs)+" DROP PARTITION "+p); err != nil {
-			return i, fmt.Errorf("drop partition %s of %s: %w", p, TableEventIDs, err)
+		if err := db.Exec(ctx, "ALTER TABLE "+table+" DROP PARTITION "+p); err != nil {
+			return i, fmt.Errorf("drop partition %s of %s: %w", p, table, err)
 		}
 	}
 	return len(old), nil
