@@ -61,12 +61,14 @@ func (h *hub) subscribe(v view) (ch chan []byte, leave func(), ok bool) {
 	}, true
 }
 
-// run makes v's snapshots every interval until ctx is done.
+// run makes v's snapshots every interval until ctx is done. A snapshot
+// that takes more than half the interval stretches the wait to as long as
+// it took, so that slow queries (a large range under load) never run back
+// to back and leave ClickHouse at least half its time for the sink.
 func (h *hub) run(ctx context.Context, v view, f *feed) {
 	defer h.s.wg.Done()
-	t := time.NewTicker(h.s.interval)
-	defer t.Stop()
 	for {
+		start := time.Now()
 		b := h.s.snapshot(ctx, v)
 		if ctx.Err() != nil {
 			return
@@ -81,10 +83,12 @@ func (h *hub) run(ctx context.Context, v view, f *feed) {
 			ch <- b
 		}
 		h.mu.Unlock()
+		took := time.Since(start)
+		wait := max(h.s.interval-took, took)
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
