@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/viper"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/surgeio/surge/internal/testenv"
 	"github.com/surgeio/surge/stream"
@@ -242,5 +243,38 @@ func TestGenerateViaGateway(t *testing.T) {
 	}
 	if got := kafkaRecords(t, addrs, stream.DefaultTopics().Data()...); got != n {
 		t.Errorf("Kafka holds %d records, want %d", got, n)
+	}
+}
+
+// The compose file's gateway command passes the gateway's own checks: it
+// serves --no-auth on :8080 inside its container, so it must accept that
+// with --no-auth-any-address.
+func TestComposeGatewayCommandIsAccepted(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(data, &compose); err != nil {
+		t.Fatal(err)
+	}
+	args := compose.Services["surge-gateway"].Command
+	if len(args) < 2 || args[0] != "gateway" {
+		t.Fatalf("compose surge-gateway command: got %q, want gateway with flags", args)
+	}
+	a := &app{v: viper.New()}
+	cmd := newGatewayCmd(a)
+	if err := cmd.ParseFlags(args[1:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.v.BindPFlags(cmd.Flags()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.gatewayOpts(); err != nil {
+		t.Errorf("compose's %q: got %v, want it accepted", args, err)
 	}
 }
