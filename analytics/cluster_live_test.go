@@ -66,6 +66,21 @@ func TestClusterLive(t *testing.T) {
 	if again, err := other.Migrate(ctx); err != nil || len(again) != 0 {
 		t.Fatalf("plain Migrate on a cluster node: applied %v, err %v; want nothing to do", again, err)
 	}
+	// A database whose orders table is Distributed but that lacks
+	// migrations (a newer surge) gets them in cluster form from the plain
+	// Migrate every command runs.
+	partial := cl.Nodes[2].Open(t, "surge_partial")
+	if err := partial.DB().Exec(ctx, `CREATE TABLE orders (event_id String, kafka_topic String, kafka_partition Int32)
+ENGINE = Distributed(`+testenv.ClusterName+`, surge_partial, orders_local, rand())`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := partial.Migrate(ctx); err != nil || len(got) == 0 {
+		t.Fatalf("plain Migrate on a cluster database with pending migrations: applied %v, %v; want them applied", got, err)
+	}
+	var engine string
+	if err := nodesEngine(ctx, cl.Nodes[1], "surge_partial", "user_events_local", &engine); err != nil || !strings.HasPrefix(engine, "Replicated") {
+		t.Errorf("user_events_local on another node after a plain Migrate: engine %q (%v), want Replicated*", engine, err)
+	}
 	if name, err := other.Cluster(ctx); err != nil || name != testenv.ClusterName {
 		t.Fatalf("Cluster: got %q (%v), want %q", name, err, testenv.ClusterName)
 	}
@@ -266,4 +281,14 @@ func checkClusterHealth(t *testing.T, conn *analytics.Conn, orders uint64, downA
 			t.Errorf("check %s: got %s %q, want ok", c.Name, c.Status, c.Message)
 		}
 	}
+}
+
+// nodesEngine reads the engine of database.table on node n.
+func nodesEngine(ctx context.Context, n *testenv.ClusterNode, database, table string, engine *string) error {
+	conn, err := analytics.Open(ctx, analytics.Config{Addr: n.Addr(), Database: database})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.DB().QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = ?", database, table).Scan(engine)
 }

@@ -137,6 +137,20 @@ func (c *Conn) Migrate(ctx context.Context, opts ...MigrateOpt) ([]string, error
 	for _, o := range opts {
 		o(&mc)
 	}
+	if mc.cluster == "" {
+		// A database migrated for a cluster gets the cluster form of any
+		// migration it lacks (a plain one would create single-server
+		// tables on this node only); with nothing pending, no ON CLUSTER
+		// statement runs.
+		name, pending, err := c.clusterPending(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if name != "" && !pending {
+			return nil, nil
+		}
+		mc.cluster = name
+	}
 	files, err := mc.load()
 	if err != nil {
 		return nil, err
@@ -201,4 +215,36 @@ func (c *Conn) MigrationStatus(ctx context.Context) ([]Migration, error) {
 		out[i] = Migration{Version: m.version, Name: m.name, Applied: ok, AppliedAt: at}
 	}
 	return out, nil
+}
+
+// clusterPending returns the cluster the database is on ("" for one
+// server) and, for a cluster, whether an embedded migration is not yet
+// recorded.
+func (c *Conn) clusterPending(ctx context.Context) (string, bool, error) {
+	name, ok, err := c.detectCluster(ctx)
+	if err != nil || !ok || name == "" {
+		return "", false, err
+	}
+	var exists uint64
+	if err := c.db.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_migrations'",
+		c.database).Scan(&exists); err != nil {
+		return "", false, fmt.Errorf("look for schema_migrations: %w", err)
+	}
+	if exists == 0 {
+		return name, true, nil
+	}
+	files, err := loadMigrations(migrationFiles)
+	if err != nil {
+		return "", false, err
+	}
+	done, err := c.applied(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, m := range files {
+		if _, ok := done[m.version]; !ok {
+			return name, true, nil
+		}
+	}
+	return name, false, nil
 }
