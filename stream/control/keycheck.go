@@ -19,6 +19,12 @@ const (
 // p+k*old, so the record belongs on partition when murmur2 puts its key
 // there under one of them. With no counts only the key is checked.
 func CheckKey(key []byte, userID string, partition int32, counts []int32) string {
+	return CheckKeyHashed(key, userID, Murmur2(userID), partition, counts)
+}
+
+// CheckKeyHashed is CheckKey for a caller that has userHash, the Murmur2 of
+// userID, at hand.
+func CheckKeyHashed(key []byte, userID string, userHash uint32, partition int32, counts []int32) string {
 	switch {
 	case len(key) == 0:
 		return MismatchNoKey
@@ -29,7 +35,7 @@ func CheckKey(key []byte, userID string, partition int32, counts []int32) string
 		return ""
 	}
 	for _, c := range counts {
-		if partition < c && KeyPartition(key, c) == partition {
+		if partition < c && PartitionOf(userHash, c) == partition {
 			return ""
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/surgeio/surge/analytics"
 	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream/control"
 )
 
 type tp struct {
@@ -170,12 +171,13 @@ func (s *Sink) decode(r *kgo.Record) decoded {
 	}
 	d := decoded{table: t, rec: rec}
 	l := s.layoutOf(r.Topic)
-	if why := keyCheck(l, r, rec); why != "" {
+	uh := control.Murmur2(rec.Key())
+	if why := keyCheck(l, r, rec, uh); why != "" {
 		s.mismatches.record(r, rec, l, why)
 	}
 	if s.dedup != nil {
 		d.hash = eventHash(rec.Kind(), rec.ID())
-		d.scope, d.inScope = dedupScope(l, r.Partition, rec.Key())
+		d.scope, d.inScope = dedupScope(l, r.Partition, uh)
 	}
 	return d
 }

@@ -54,23 +54,20 @@ func newDedup(window time.Duration) *dedup {
 // eventHash is the 64-bit hash of an event's kind and id that the claims
 // are keyed by.
 func eventHash(kind schemas.Kind, id string) uint64 {
-	var d xxhash.Digest
-	d.Reset()
-	_, _ = d.WriteString(string(kind))
-	_, _ = d.Write([]byte{0})
-	_, _ = d.WriteString(id)
-	return d.Sum64()
+	var b [64]byte
+	k := append(append(append(b[:0], kind...), 0), id...)
+	return xxhash.Sum64(k)
 }
 
-// dedupScope returns a record's scope under layout l and whether the
-// partition it arrived on is in that scope (false for a record a producer
-// partitioned otherwise than by murmur2 of its user id, or when the
-// topic's layout is unknown).
-func dedupScope(l topicLayout, partition int32, userID string) (uint32, bool) {
+// dedupScope returns a record's scope under layout l, given the Murmur2
+// of its user id, and whether the partition it arrived on is in that scope
+// (false for a record a producer partitioned otherwise than by murmur2 of
+// its user id, or when the topic's layout is unknown).
+func dedupScope(l topicLayout, partition int32, userHash uint32) (uint32, bool) {
 	if l.base <= 0 {
 		return 0, false
 	}
-	sc := control.KeyPartition([]byte(userID), l.base)
+	sc := control.PartitionOf(userHash, l.base)
 	return uint32(sc), partition%l.base == sc
 }
 

@@ -50,8 +50,8 @@ func newMismatchCounter() *prometheus.CounterVec {
 }
 
 // keyCheck returns why r's key or partition does not match rec, or "".
-func keyCheck(l topicLayout, r *kgo.Record, rec schemas.Record) string {
-	return control.CheckKey(r.Key, rec.Key(), r.Partition, l.counts)
+func keyCheck(l topicLayout, r *kgo.Record, rec schemas.Record, userHash uint32) string {
+	return control.CheckKeyHashed(r.Key, rec.Key(), userHash, r.Partition, l.counts)
 }
 
 // mismatchLog counts mismatches and logs them with provenance, at most one

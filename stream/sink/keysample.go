@@ -137,7 +137,7 @@ func sampleRead(ctx context.Context, clientOpts []kgo.Opt, from map[string]map[i
 			}
 			s := out[r.Topic]
 			s.Sampled++
-			why := keyCheck(layouts[r.Topic], r, rec)
+			why := keyCheck(layouts[r.Topic], r, rec, control.Murmur2(rec.Key()))
 			if why == "" {
 				return
 			}
