@@ -89,36 +89,58 @@ func (b *Batch) dedupColumns(t Table, ingested []time.Time) []any {
 	return nil
 }
 
-// LoadEventIDs calls fn with the hash and ingestion time of every claim of
-// topic's scope written at or after since. It reads the day partitions from
-// since on and, in them, only the scope's range of the ORDER BY key: its
-// cost is the window's claims of one scope, not history.
-func (c *Conn) LoadEventIDs(ctx context.Context, topic string, scope uint32, since time.Time,
-	fn func(hash uint64, at time.Time)) error {
+// LoadEventIDs calls fn with the topic, scope, hash and ingestion time of
+// every claim written at or after since in the given scopes (topic ->
+// scopes), in one query (per shard). It reads the day partitions from since
+// on and, in them, only the scopes' ranges of the ORDER BY key
+// (kafka_topic, scope, event_hash): its cost is the window's claims of those
+// scopes, not history.
+func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, since time.Time,
+	fn func(topic string, scope uint32, hash uint64, at time.Time)) error {
+	if len(scopes) == 0 {
+		return nil
+	}
+	var conds []string
+	args := []any{dateTime(since)}
+	for topic, ss := range scopes {
+		var b strings.Builder
+		b.WriteString("(kafka_topic = ? AND scope IN (")
+		for i, sc := range ss {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatUint(uint64(sc), 10))
+		}
+		b.WriteString("))")
+		conds = append(conds, b.String())
+		args = append(args, topic)
+	}
 	// On a cluster, from an in-sync replica of every shard (EachShard): a
 	// replica still fetching could miss a claim. fn may see a claim twice
 	// when a replica fails half way and another is read; it adds to a set.
 	err := c.EachShard(ctx, func(db driver.Conn, suffix string) error {
-		rows, err := db.Query(ctx, "SELECT event_hash, ingested_at FROM "+string(TableEventIDs)+suffix+
-			" WHERE kafka_topic = ? AND scope = ? AND ingested_at >= ?", topic, scope, dateTime(since))
+		rows, err := db.Query(ctx, "SELECT kafka_topic, scope, event_hash, ingested_at FROM "+string(TableEventIDs)+suffix+
+			" WHERE ingested_at >= ? AND ("+strings.Join(conds, " OR ")+")", args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		var (
-			h  uint64
-			at time.Time
+			topic string
+			scope uint32
+			h     uint64
+			at    time.Time
 		)
 		for rows.Next() {
-			if err := rows.Scan(&h, &at); err != nil {
+			if err := rows.Scan(&topic, &scope, &h, &at); err != nil {
 				return err
 			}
-			fn(h, at)
+			fn(topic, scope, h, at)
 		}
 		return rows.Err()
 	})
 	if err != nil {
-		return fmt.Errorf("load event ids of %s scope %d: %w", topic, scope, err)
+		return fmt.Errorf("load event ids: %w", err)
 	}
 	return nil
 }

@@ -29,7 +29,8 @@ func TestEventIDClaims(t *testing.T) {
 	write(now, 2, 12, "other-scope", 2)
 
 	var got []uint64
-	if err := conn.LoadEventIDs(ctx, "user-events", 1, now.Add(-24*time.Hour), func(h uint64, _ time.Time) { got = append(got, h) }); err != nil {
+	if err := conn.LoadEventIDs(ctx, map[string][]uint32{"user-events": {1}, "orders": {2}}, now.Add(-24*time.Hour),
+		func(topic string, scope uint32, h uint64, _ time.Time) { got = append(got, h) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 1 || got[0] != 11 {

@@ -159,9 +159,42 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		}
 		d.expire = now.Add(time.Minute)
 	}
-	// Pass 1: load the scopes used, and collect the records whose hash was
-	// seen in the window (or whose scope this instance cannot know in full):
-	// their claims are read exactly.
+	// Pass 1: load the scopes used that are not loaded (one query), and
+	// collect the records whose hash was seen in the window (or whose scope
+	// this instance cannot know in full): their claims are read exactly.
+	var missing map[string][]uint32
+	for i := range j.entries {
+		e := &j.entries[i]
+		if e.rec == nil || !e.inScope {
+			continue
+		}
+		k := scopeKey{e.src.Topic, e.scope}
+		if d.scopes[k] == nil {
+			if missing == nil {
+				missing = map[string][]uint32{}
+			}
+			d.scopes[k] = newIDWindow(d.window)
+			missing[k.topic] = append(missing[k.topic], k.scope)
+		}
+	}
+	if missing != nil {
+		err := s.ch.LoadEventIDs(ctx, missing, since, func(topic string, scope uint32, h uint64, at time.Time) {
+			if w := d.scopes[scopeKey{topic, scope}]; w != nil {
+				w.add(h, at)
+			}
+		})
+		if err != nil {
+			for t, ss := range missing {
+				for _, sc := range ss {
+					delete(d.scopes, scopeKey{t, sc})
+				}
+			}
+			return err
+		}
+		for _, ss := range missing {
+			s.metrics.dedupLoads.Add(float64(len(ss)))
+		}
+	}
 	verify := map[string]map[uint32][]uint64{}
 	for i := range j.entries {
 		e := &j.entries[i]
@@ -169,16 +202,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			continue
 		}
 		k := scopeKey{e.src.Topic, e.scope}
-		w := d.scopes[k]
-		if w == nil && e.inScope {
-			w = newIDWindow(d.window)
-			if err := s.ch.LoadEventIDs(ctx, k.topic, k.scope, since, w.add); err != nil {
-				return err
-			}
-			d.scopes[k] = w
-			s.metrics.dedupLoads.Inc()
-		}
-		if !e.inScope || w.has(e.hash) {
+		if w := d.scopes[k]; !e.inScope || w.has(e.hash) {
 			if verify[k.topic] == nil {
 				verify[k.topic] = map[uint32][]uint64{}
 			}

@@ -40,6 +40,17 @@
 // input produces byte-identical coupons, so a consumer that ever saw a
 // duplicate (a read_uncommitted reader) can drop it by coupon id.
 //
+// Copies of an event (a producer's retry, a re-send: same event id) are
+// applied once: each user's state keeps the 64-bit hashes of the events that
+// changed it while a copy would not be late (event time at or after the
+// partition's watermark), in its changelog record, so a copy read in the
+// same batch, after a restart or after a rebalance never advances a rule
+// twice nor earns a second coupon; later copies are late anyway. They count
+// in Stats.Duplicates and surge_triggers_duplicate_events_total. Each input
+// record's key and partition are checked (see keycheck.go): a record not
+// keyed by its user_id, or off murmur2's partition, is evaluated against the
+// state of the partition it is in, and counted.
+//
 // Co-partitioning: the group uses range assignment, which hands every member
 // the same partition numbers of each input topic. All inputs must have the
 // same partition count (checked at start, ErrTopology): a user's orders and
