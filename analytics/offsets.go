@@ -102,6 +102,9 @@ func (c *Conn) WriteMarks(ctx context.Context, marks []Mark) error {
 	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
 		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+TableSinkOffsets))
 	}
+	if err := beforeInsert(ctx, TableSinkOffsets); err != nil {
+		return err
+	}
 	n := len(marks)
 	var (
 		topic, tbl = make([]string, n), make([]string, n)

@@ -62,6 +62,24 @@ func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error 
 
 type queryIDKey struct{}
 
+type beforeInsertKey struct{}
+
+// WithBeforeInsert returns a context under which Write and WriteMarks call
+// f before each INSERT they send (with the table it is for); an error from f
+// stops the write before that INSERT and is returned. The sink uses it to
+// confirm, just before each INSERT registers on the server, that it still
+// owns the partitions it writes.
+func WithBeforeInsert(ctx context.Context, f func(context.Context, Table) error) context.Context {
+	return context.WithValue(ctx, beforeInsertKey{}, f)
+}
+
+func beforeInsert(ctx context.Context, t Table) error {
+	if f, ok := ctx.Value(beforeInsertKey{}).(func(context.Context, Table) error); ok {
+		return f(ctx, t)
+	}
+	return nil
+}
+
 // WithQueryIDPrefix returns a context under which Write tags each INSERT
 // with the query id prefix+table, so that a caller can find its INSERTs in
 // system.processes (each table's INSERT needs an id of its own: ClickHouse
@@ -78,6 +96,9 @@ func (c *Conn) insert(ctx context.Context, t Table, cols []any) error {
 	}
 	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
 		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+string(t)))
+	}
+	if err := beforeInsert(ctx, t); err != nil {
+		return err
 	}
 	batch, err := c.db.PrepareBatch(ctx, "INSERT INTO "+string(t)+" ("+insertColumns[t]+")")
 	if err != nil {

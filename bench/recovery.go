@@ -176,14 +176,11 @@ work nor the maximum it finds.
 kafka_partition over every raw table (what the sink read before); "marks"
 is analytics.Conn.Positions, which reads sink_offsets (write-ahead marks,
 folded by ReplacingMergeTree) and, for a key whose last mark is an unsettled
-intent, probes the raw table restricted to that intent's ingested_at second
-(partition and part pruning). Both answers are checked to be equal at every
-step. Each figure is the median of %d timed runs after an untimed one.
-The settled case is every start and rebalance; the unsettled case follows
-a crash of the sink or ClickHouse in the middle of a write. The probe stays
-small while the last write's part is small; if MergeTree has merged that
-part into a large one before the probe runs, the probe reads that part's
-ingested_at column (bounded by one month partition).
+intent, probes the raw table for that intent's last row through the table's
+ORDER BY prefix and ingested_at (a few granules). Both answers are checked
+to be equal at every step. Each figure is the median of %d timed runs after
+an untimed one. The settled case is every start and rebalance; the unsettled
+case follows a crash of the sink or ClickHouse in the middle of a write.
 `, parts, fmtCount(recoveryChunk), fmtCount(int64(e.cfg.recoveryFill)), e.cfg.recoveryRuns)
 	sec.Body = body.String()
 	return sec, nil

@@ -189,12 +189,23 @@
 //
 // # Limits
 //
-//   - A sink instance that is cut off from Kafka longer than the session timeout
-//     but can still reach ClickHouse may write one more batch for a partition
-//     the group has already given to another instance, if that batch starts
-//     after the new owner read its watermarks. Keep the session timeout short
-//     and the sink's network to both systems alike; the default session timeout
-//     is 10 s.
+//   - Stale writes. Every INSERT the sink sends (write-ahead marks included) is
+//     preceded by an offset commit of the job's partitions at their committed
+//     offsets, which the group coordinator accepts only from a member of the
+//     current generation: an instance paused (SIGSTOP, a VM freeze) or cut off
+//     from Kafka past its session timeout learns there that its partitions
+//     moved and drops its batch, uncommitted (surge_sink_stale_batches_total).
+//     A pause that falls inside an INSERT is harmless: the INSERT is already
+//     registered on the server, and the new owner waits for it before reading
+//     the watermarks. One window remains: a pause of more than the session
+//     timeout falling exactly between the coordinator's answer and the
+//     INSERT's registration on the server (a few instructions and one network
+//     hop), or a network cut off from Kafka only at that instant. The batch
+//     then sent may duplicate rows the new owner wrote. Closing it needs the
+//     server itself to refuse the INSERT (a fencing token checked inside the
+//     INSERT, e.g. INSERT ... SELECT conditioned on a claims table); ClickHouse
+//     18.16 has no transactions to tie the check and the write otherwise.
+//     Each check costs one OffsetCommit round trip per INSERT.
 //   - Materialized views (the per-minute rollups) are fed by ClickHouse after the
 //     raw part is written. A ClickHouse crash between the two can leave a
 //     rollup short of rows the raw table holds, and the INSERT running then

@@ -37,7 +37,16 @@ func (s *Sink) flush(ctx context.Context, j *job) {
 		qid := fmt.Sprintf("%s%s:%d:", s.groupQueryPrefix(), s.instance, s.seq)
 		fill(batch, j.entries)
 		start := time.Now()
-		err := s.write(analytics.WithQueryIDPrefix(ctx, qid), batch, start.UTC().Truncate(time.Second))
+		// Every INSERT of the batch (marks included) is sent only once the
+		// group coordinator has confirmed, just before, that this instance
+		// still owns the job's partitions.
+		wctx := analytics.WithBeforeInsert(analytics.WithQueryIDPrefix(ctx, qid),
+			func(ctx context.Context, _ analytics.Table) error { return s.confirmMember(ctx, j) })
+		err := s.write(wctx, batch, start.UTC().Truncate(time.Second))
+		if errors.Is(err, errNotMember) {
+			s.dropJob(j, err)
+			return
+		}
 		if err == nil {
 			s.recordWrite(j, time.Since(start))
 			break

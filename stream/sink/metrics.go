@@ -11,6 +11,7 @@ type metrics struct {
 	replayed         prometheus.Counter
 	deadLetters      prometheus.Counter
 	deadLetterErrors prometheus.Counter
+	staleBatches     prometheus.Counter
 	writeErrors      prometheus.Counter
 	commitErrors     prometheus.Counter
 	fetchErrors      prometheus.Counter
@@ -35,6 +36,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		deadLetterErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "surge_sink_dead_letter_errors_total", Help: "Failed dead-letter produce attempts (each is retried; a batch's rows wait for its dead letters).",
+		}),
+		staleBatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "surge_sink_stale_batches_total", Help: "Batches dropped because the group had given their partitions to other members (a paused or cut-off instance).",
 		}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "surge_sink_write_errors_total", Help: "Failed ClickHouse batch writes (each is retried).",
@@ -66,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		mismatches: newMismatchCounter(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.replayed, m.deadLetters, m.deadLetterErrors, m.writeErrors, m.commitErrors,
+		reg.MustRegister(m.rows, m.replayed, m.deadLetters, m.deadLetterErrors, m.staleBatches, m.writeErrors, m.commitErrors,
 			m.fetchErrors, m.writeSeconds, m.batchRows, m.freshness, m.duplicates, m.dedupLoads, m.mismatches)
 	}
 	return m

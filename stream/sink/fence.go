@@ -1,0 +1,105 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// errNotMember says the group coordinator no longer knows this instance in
+// the group's current generation: its partitions belong to others.
+var errNotMember = errors.New("no longer a member of the group's current generation")
+
+// confirmMember asks the group coordinator, just before a write, whether
+// this instance is still a member of the group's current generation: it
+// commits again the offsets the group holds for the job's partitions (for
+// one with none yet, where the job starts), which the coordinator accepts
+// only from a current member. An instance that was paused or cut off longer
+// than the session timeout learns here that its partitions moved, before it
+// sends a stale batch. It retries while a rebalance is in progress.
+func (s *Sink) confirmMember(ctx context.Context, j *job) error {
+	start := make(map[tp]int64)
+	for _, e := range j.entries {
+		k := tp{e.src.Topic, e.src.Partition}
+		if off, ok := start[k]; !ok || e.src.Offset < off {
+			start[k] = e.src.Offset
+		}
+	}
+	if len(start) == 0 {
+		return nil
+	}
+	committed := s.cl.CommittedOffsets()
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	for k, off := range start {
+		eo, ok := committed[k.topic][k.partition]
+		if !ok || eo.Offset < 0 {
+			eo = kgo.EpochOffset{Epoch: -1, Offset: off}
+		}
+		if offsets[k.topic] == nil {
+			offsets[k.topic] = make(map[int32]kgo.EpochOffset)
+		}
+		offsets[k.topic][k.partition] = eo
+	}
+	for {
+		var failed error
+		s.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err != nil {
+				failed = err
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if e := kerr.ErrorForCode(p.ErrorCode); e != nil && failed == nil {
+						failed = e
+					}
+				}
+			}
+		})
+		switch {
+		case failed == nil:
+			return nil
+		case errors.Is(failed, kerr.UnknownMemberID), errors.Is(failed, kerr.IllegalGeneration),
+			errors.Is(failed, kerr.FencedInstanceID), errors.Is(failed, kerr.StaleMemberEpoch):
+			return fmt.Errorf("%w: %v", errNotMember, failed)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		// A rebalance in progress or an unreachable coordinator: ask again.
+		s.cfg.logger.Warn("confirm group membership before a write; retrying", "err", failed)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// dropJob gives up every partition of the job: the group has given them to
+// other members, which read them again from the committed offsets.
+func (s *Sink) dropJob(j *job, why error) {
+	parts := map[string][]int32{}
+	s.ownMu.Lock()
+	for k := range j.next {
+		delete(s.parts, k)
+		s.lost[k] = true
+		parts[k.topic] = append(parts[k.topic], k.partition)
+	}
+	for _, e := range j.entries {
+		k := tp{e.src.Topic, e.src.Partition}
+		if !s.lost[k] {
+			delete(s.parts, k)
+			s.lost[k] = true
+			parts[k.topic] = append(parts[k.topic], k.partition)
+		}
+	}
+	s.ownMu.Unlock()
+	j.dropLost(s.isLost)
+	s.metrics.staleBatches.Inc()
+	s.cfg.logger.Warn("partitions moved to other members while this instance was paused or cut off; dropping its batch of them",
+		"group", s.cfg.group, "partitions", fmtParts(parts), "err", why)
+}
