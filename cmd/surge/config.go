@@ -34,6 +34,7 @@ type configReport struct {
 }
 
 func newConfigCmd(a *app) *cobra.Command {
+	var out string
 	cmd := &cobra.Command{
 		Use:   "config [COMMAND ...]",
 		Short: "Show each command's configuration (SURGE_* environment, config file, defaults merged)",
@@ -46,7 +47,7 @@ Secrets are shown as "(set)" or "(unset)".`,
 		Example: `  surge config sink
   surge config --config surge.yaml --output json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := a.outputFormat(output.Table, output.JSON)
+			f, err := parseOutput(out, output.Table, output.JSON)
 			if err != nil {
 				return err
 			}
@@ -75,7 +76,7 @@ Secrets are shown as "(set)" or "(unset)".`,
 			return output.Rows(cmd.OutOrStdout(), f, []string{"command", "key", "value", "source"}, rows)
 		},
 	}
-	outputFlag(cmd, "table", "json")
+	outputVar(cmd.Flags(), &out, "table", "json")
 	return cmd
 }
 

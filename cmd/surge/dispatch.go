@@ -41,7 +41,35 @@ ahead of normal ones, with at least 1 in --normal-share handler starts for the
 normal lane. A record with a surge-not-before header (RFC 3339) is dispatched
 no earlier than that.`
 
+// dispatchOptions are the command's flags.
+type dispatchOptions struct {
+	group                string
+	to                   string
+	timeout              time.Duration
+	simulate             string
+	simMedian            time.Duration
+	simP99               time.Duration
+	simFailRate          float64
+	simPermanentRate     float64
+	topics               []string
+	priorityTopics       []string
+	deadLetterTopic      string
+	maxInFlight          int
+	maxInFlightPartition int
+	maxAttempts          int
+	maxAge               time.Duration
+	backoff              time.Duration
+	maxBackoff           time.Duration
+	normalShare          int
+	commitInterval       time.Duration
+	revokeTimeout        time.Duration
+	sessionTimeout       time.Duration
+	rebalanceTimeout     time.Duration
+	metricsAddr          string
+}
+
 func newDispatchCmd(a *app) *cobra.Command {
+	o := &dispatchOptions{}
 	cmd := &cobra.Command{
 		Use:   "dispatch --group NAME (--to URL | --simulate SERVICE)",
 		Short: "Deliver orders to a service (webhook or simulated) at least once, in per-user order",
@@ -51,65 +79,64 @@ func newDispatchCmd(a *app) *cobra.Command {
   surge dispatch --group notify --simulate notify --sim-fail-rate 0.2 --max-attempts 5`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDispatch(cmd.Context(), a)
+			return runDispatch(cmd.Context(), a, o)
 		},
 	}
 	f := cmd.Flags()
 	a.addKafkaFlags(f)
-	f.String("group", "", "consumer group: one per downstream service (required)")
-	f.String("to", "", "webhook URL to POST each event to")
-	f.Duration("timeout", dispatch.DefaultWebhookTimeout, "webhook request timeout")
-	f.String("simulate", "", "simulated service instead of a webhook: "+strings.Join(dispatch.SimulationNames(), ", "))
-	f.Duration("sim-median", 0, "simulated latency median (0: the service's default)")
-	f.Duration("sim-p99", 0, "simulated latency 99th percentile (0: the service's default)")
-	f.Float64("sim-fail-rate", -1, "simulated retryable failure rate 0..1 (-1: the service's default)")
-	f.Float64("sim-permanent-rate", -1, "simulated permanent failure rate 0..1 (-1: the service's default)")
-	f.StringSlice("topics", []string{stream.DefaultTopics().Orders}, "normal-lane topics")
-	f.StringSlice("priority-topics", []string{stream.DefaultTopics().OrdersPriority}, "priority-lane topics, drained first")
-	f.String("dead-letter-topic", stream.DefaultTopics().DeadLetters, "dead-letter topic")
-	f.Int("max-in-flight", dispatch.DefaultMaxInFlight, "handlers running at once, in total")
-	f.Int("max-in-flight-partition", dispatch.DefaultMaxInFlightPartition, "handlers running at once per partition")
-	f.Int("max-attempts", dispatch.DefaultMaxAttempts, "handler attempts before a record is dead-lettered")
-	f.Duration("max-age", dispatch.DefaultMaxAge, "time after the first failure before a record is dead-lettered")
-	f.Duration("backoff", dispatch.DefaultBackoffBase, "first retry backoff; doubles per attempt, with jitter")
-	f.Duration("max-backoff", dispatch.DefaultBackoffMax, "retry backoff cap")
-	f.Int("normal-share", dispatch.DefaultNormalShare, "starvation bound: the normal lane gets at least 1 in N handler starts")
-	f.Duration("commit-interval", dispatch.DefaultCommitInterval, "how often done offsets are committed")
-	f.Duration("revoke-timeout", dispatch.DefaultRevokeTimeout, "how long a rebalance waits for running handlers")
-	f.Duration("session-timeout", dispatch.DefaultSessionTimeout, "consumer-group session timeout")
-	f.Duration("rebalance-timeout", dispatch.DefaultRebalanceTimeout, "consumer-group rebalance timeout")
-	f.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9465)")
+	f.StringVar(&o.group, "group", "", "consumer group: one per downstream service (required)")
+	f.StringVar(&o.to, "to", "", "webhook URL to POST each event to")
+	f.DurationVar(&o.timeout, "timeout", dispatch.DefaultWebhookTimeout, "webhook request timeout")
+	f.StringVar(&o.simulate, "simulate", "", "simulated service instead of a webhook: "+strings.Join(dispatch.SimulationNames(), ", "))
+	f.DurationVar(&o.simMedian, "sim-median", 0, "simulated latency median (0: the service's default)")
+	f.DurationVar(&o.simP99, "sim-p99", 0, "simulated latency 99th percentile (0: the service's default)")
+	f.Float64Var(&o.simFailRate, "sim-fail-rate", -1, "simulated retryable failure rate 0..1 (-1: the service's default)")
+	f.Float64Var(&o.simPermanentRate, "sim-permanent-rate", -1, "simulated permanent failure rate 0..1 (-1: the service's default)")
+	f.StringSliceVar(&o.topics, "topics", []string{stream.DefaultTopics().Orders}, "normal-lane topics")
+	f.StringSliceVar(&o.priorityTopics, "priority-topics", []string{stream.DefaultTopics().OrdersPriority}, "priority-lane topics, drained first")
+	f.StringVar(&o.deadLetterTopic, "dead-letter-topic", stream.DefaultTopics().DeadLetters, "dead-letter topic")
+	f.IntVar(&o.maxInFlight, "max-in-flight", dispatch.DefaultMaxInFlight, "handlers running at once, in total")
+	f.IntVar(&o.maxInFlightPartition, "max-in-flight-partition", dispatch.DefaultMaxInFlightPartition, "handlers running at once per partition")
+	f.IntVar(&o.maxAttempts, "max-attempts", dispatch.DefaultMaxAttempts, "handler attempts before a record is dead-lettered")
+	f.DurationVar(&o.maxAge, "max-age", dispatch.DefaultMaxAge, "time after the first failure before a record is dead-lettered")
+	f.DurationVar(&o.backoff, "backoff", dispatch.DefaultBackoffBase, "first retry backoff; doubles per attempt, with jitter")
+	f.DurationVar(&o.maxBackoff, "max-backoff", dispatch.DefaultBackoffMax, "retry backoff cap")
+	f.IntVar(&o.normalShare, "normal-share", dispatch.DefaultNormalShare, "starvation bound: the normal lane gets at least 1 in N handler starts")
+	f.DurationVar(&o.commitInterval, "commit-interval", dispatch.DefaultCommitInterval, "how often done offsets are committed")
+	f.DurationVar(&o.revokeTimeout, "revoke-timeout", dispatch.DefaultRevokeTimeout, "how long a rebalance waits for running handlers")
+	f.DurationVar(&o.sessionTimeout, "session-timeout", dispatch.DefaultSessionTimeout, "consumer-group session timeout")
+	f.DurationVar(&o.rebalanceTimeout, "rebalance-timeout", dispatch.DefaultRebalanceTimeout, "consumer-group rebalance timeout")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9465)")
 	return cmd
 }
 
-func runDispatch(ctx context.Context, a *app) error {
-	v := a.v
-	group := v.GetString("group")
+func runDispatch(ctx context.Context, a *app, o *dispatchOptions) error {
+	group := o.group
 	if group == "" {
 		return fmt.Errorf("%w: --group is required", errUsage)
 	}
 	var h dispatch.Handler
-	to, sim := v.GetString("to"), v.GetString("simulate")
+	to, sim := o.to, o.simulate
 	switch {
 	case to != "" && sim != "":
 		return fmt.Errorf("%w: give --to or --simulate, not both", errUsage)
 	case to != "":
-		h = dispatch.Webhook(to, v.GetDuration("timeout"), nil)
+		h = dispatch.Webhook(to, o.timeout, nil)
 	case sim != "":
 		s, ok := dispatch.Simulations[sim]
 		if !ok {
 			return fmt.Errorf("%w: --simulate %q: want one of %s", errUsage, sim, strings.Join(dispatch.SimulationNames(), ", "))
 		}
-		if d := v.GetDuration("sim-median"); d > 0 {
+		if d := o.simMedian; d > 0 {
 			s.Median = d
 		}
-		if d := v.GetDuration("sim-p99"); d > 0 {
+		if d := o.simP99; d > 0 {
 			s.P99 = d
 		}
-		if r := v.GetFloat64("sim-fail-rate"); r >= 0 {
+		if r := o.simFailRate; r >= 0 {
 			s.FailRate = r
 		}
-		if r := v.GetFloat64("sim-permanent-rate"); r >= 0 {
+		if r := o.simPermanentRate; r >= 0 {
 			s.PermanentRate = r
 		}
 		h = s.Handler()
@@ -122,7 +149,7 @@ func runDispatch(ctx context.Context, a *app) error {
 	}
 	defer release()
 	reg := newRegistry()
-	if err := a.serveMetrics(ctx, v.GetString("metrics-addr"), reg); err != nil {
+	if err := a.serveMetrics(ctx, o.metricsAddr, reg); err != nil {
 		return err
 	}
 	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))
@@ -130,15 +157,15 @@ func runDispatch(ctx context.Context, a *app) error {
 		dispatch.WithClient(kc),
 		dispatch.WithGroup(group),
 		dispatch.WithHandler(h),
-		dispatch.WithTopics(v.GetStringSlice("topics"), v.GetStringSlice("priority-topics")...),
-		dispatch.WithDeadLetterTopic(v.GetString("dead-letter-topic")),
-		dispatch.WithMaxInFlight(v.GetInt("max-in-flight"), v.GetInt("max-in-flight-partition")),
-		dispatch.WithRetryBudget(v.GetInt("max-attempts"), v.GetDuration("max-age")),
-		dispatch.WithBackoff(v.GetDuration("backoff"), v.GetDuration("max-backoff")),
-		dispatch.WithNormalShare(v.GetInt("normal-share")),
-		dispatch.WithCommitInterval(v.GetDuration("commit-interval")),
-		dispatch.WithRevokeTimeout(v.GetDuration("revoke-timeout")),
-		dispatch.WithGroupTimeouts(v.GetDuration("session-timeout"), v.GetDuration("rebalance-timeout")),
+		dispatch.WithTopics(o.topics, o.priorityTopics...),
+		dispatch.WithDeadLetterTopic(o.deadLetterTopic),
+		dispatch.WithMaxInFlight(o.maxInFlight, o.maxInFlightPartition),
+		dispatch.WithRetryBudget(o.maxAttempts, o.maxAge),
+		dispatch.WithBackoff(o.backoff, o.maxBackoff),
+		dispatch.WithNormalShare(o.normalShare),
+		dispatch.WithCommitInterval(o.commitInterval),
+		dispatch.WithRevokeTimeout(o.revokeTimeout),
+		dispatch.WithGroupTimeouts(o.sessionTimeout, o.rebalanceTimeout),
 		dispatch.WithLogger(a.logger),
 		dispatch.WithRegisterer(reg),
 	)

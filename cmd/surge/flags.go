@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/surgeio/surge/internal/output"
@@ -108,20 +107,6 @@ func outputVar(fs *pflag.FlagSet, p *string, formats ...string) {
 // parseOutput checks an --output value against the formats a command offers.
 func parseOutput(s string, allowed ...output.Format) (output.Format, error) {
 	f, err := output.Parse(s, allowed...)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return f, nil
-}
-
-// outputFlag adds --output to a read command.
-func outputFlag(cmd *cobra.Command, formats ...string) {
-	cmd.Flags().StringP("output", "o", formats[0], "output format: "+strings.Join(formats, ", "))
-}
-
-// outputFormat reads --output, checked against the formats a command offers.
-func (a *app) outputFormat(allowed ...output.Format) (output.Format, error) {
-	f, err := output.Parse(a.v.GetString("output"), allowed...)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -79,6 +79,7 @@ Invalid input gets a 4xx naming the field; overload gets 429 (per-key
 SIGTERM it stops accepting, answers the requests in progress and flushes.`
 
 func newGatewayCmd(a *app) *cobra.Command {
+	gf := &gatewayFlags{}
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Serve the HTTP intake for orders and events (202 only once Kafka acked)",
@@ -90,70 +91,93 @@ func newGatewayCmd(a *app) *cobra.Command {
        -H 'Content-Type: application/json' -d @order.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := a.gatewayOpts()
+			o, err := a.gatewayOpts(gf)
 			if err != nil {
 				return err
 			}
 			return runGateway(cmd.Context(), a, cmd, o)
 		},
 	}
-	addGatewayFlags(cmd)
+	addGatewayFlags(cmd, gf)
 	a.addKafkaFlags(cmd.Flags())
 	cmd.AddCommand(newHashKeyCmd())
 	return cmd
 }
 
-func addGatewayFlags(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.String("addr", "127.0.0.1:8080", "listen address host:port (use :8080 to listen on every interface)")
-	f.String("keys-file", "", "API keys file (YAML, SHA-256 hashes; env SURGE_GATEWAY_KEYS_FILE)")
-	f.Bool("no-auth", false, "serve without API keys: anyone who reaches --addr may write (local demo only; loopback addresses only)")
-	f.Bool("no-auth-any-address", false, "with --no-auth, allow a non-loopback --addr: anyone who reaches the port may write orders and events")
-	f.Duration("read-timeout", gateway.DefaultReadTimeout, "how long a request's headers and body may take to arrive; a slower body gets 408")
-	f.String("max-body", "1MiB", "max body of /v1/orders and /v1/events")
-	f.String("max-batch-body", "5MiB", "max body of /v1/events:batch")
-	f.Int("max-batch-items", gateway.DefaultMaxBatchItems, "max events per batch")
-	f.Float64("rate-limit", 0, "per-API-key records/s (0 = no limit; a key's own rate in the keys file wins)")
-	f.Int("rate-burst", 0, "per-API-key burst in records (0 = max(rate, max batch items))")
-	f.String("max-inflight", "64MiB", "max bytes of records on their way to Kafka; more gets 503 at once")
-	f.Duration("produce-timeout", gateway.DefaultProduceTimeout, "how long a request waits for Kafka's ack before 503")
-	f.Duration("shutdown-timeout", gateway.DefaultShutdownTimeout, "bound on answering requests in progress and flushing at shutdown")
-	f.Duration("idempotency-window", gateway.DefaultIdempotencyWindow, "how long retries with the same idempotency key get the first answer")
-	f.Int("idempotency-max-keys", gateway.DefaultIdempotencyMaxKeys, "idempotency keys held in memory (about 150 bytes each)")
-	f.String("idempotency-topic", gateway.DefaultIdempotencyTopic, `compacted topic keeping idempotency results across restarts ("" = memory only)`)
-	f.Duration("linger", 0, "producer linger: how long a partition's batch waits for more records (0: send at once; under load records batch up while a request is in flight)")
-	f.String("compression", "lz4", "Kafka compression: none, gzip, snappy, lz4, zstd")
-	f.Bool("create-topics", true, "create the pipeline's topics when missing (idempotent)")
-	f.Int32("partitions", 8, "partitions per topic when creating them")
+// gatewayFlags are surge gateway's flags as given; gatewayOpts checks them.
+type gatewayFlags struct {
+	addr               string
+	keysFile           string
+	noAuth             bool
+	noAuthAnyAddress   bool
+	readTimeout        time.Duration
+	maxBody            string
+	maxBatchBody       string
+	maxBatchItems      int
+	rateLimit          float64
+	rateBurst          int
+	maxInflight        string
+	produceTimeout     time.Duration
+	shutdownTimeout    time.Duration
+	idempotencyWindow  time.Duration
+	idempotencyMaxKeys int
+	idempotencyTopic   string
+	linger             time.Duration
+	compression        string
+	createTopics       bool
+	partitions         int32
 }
 
-// gatewayOpts reads the gateway flags.
-func (a *app) gatewayOpts() (gatewayOpts, error) {
-	v := a.v
+func addGatewayFlags(cmd *cobra.Command, o *gatewayFlags) {
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address host:port (use :8080 to listen on every interface)")
+	f.StringVar(&o.keysFile, "keys-file", "", "API keys file (YAML, SHA-256 hashes; env SURGE_GATEWAY_KEYS_FILE)")
+	f.BoolVar(&o.noAuth, "no-auth", false, "serve without API keys: anyone who reaches --addr may write (local demo only; loopback addresses only)")
+	f.BoolVar(&o.noAuthAnyAddress, "no-auth-any-address", false, "with --no-auth, allow a non-loopback --addr: anyone who reaches the port may write orders and events")
+	f.DurationVar(&o.readTimeout, "read-timeout", gateway.DefaultReadTimeout, "how long a request's headers and body may take to arrive; a slower body gets 408")
+	f.StringVar(&o.maxBody, "max-body", "1MiB", "max body of /v1/orders and /v1/events")
+	f.StringVar(&o.maxBatchBody, "max-batch-body", "5MiB", "max body of /v1/events:batch")
+	f.IntVar(&o.maxBatchItems, "max-batch-items", gateway.DefaultMaxBatchItems, "max events per batch")
+	f.Float64Var(&o.rateLimit, "rate-limit", 0, "per-API-key records/s (0 = no limit; a key's own rate in the keys file wins)")
+	f.IntVar(&o.rateBurst, "rate-burst", 0, "per-API-key burst in records (0 = max(rate, max batch items))")
+	f.StringVar(&o.maxInflight, "max-inflight", "64MiB", "max bytes of records on their way to Kafka; more gets 503 at once")
+	f.DurationVar(&o.produceTimeout, "produce-timeout", gateway.DefaultProduceTimeout, "how long a request waits for Kafka's ack before 503")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", gateway.DefaultShutdownTimeout, "bound on answering requests in progress and flushing at shutdown")
+	f.DurationVar(&o.idempotencyWindow, "idempotency-window", gateway.DefaultIdempotencyWindow, "how long retries with the same idempotency key get the first answer")
+	f.IntVar(&o.idempotencyMaxKeys, "idempotency-max-keys", gateway.DefaultIdempotencyMaxKeys, "idempotency keys held in memory (about 150 bytes each)")
+	f.StringVar(&o.idempotencyTopic, "idempotency-topic", gateway.DefaultIdempotencyTopic, `compacted topic keeping idempotency results across restarts ("" = memory only)`)
+	f.DurationVar(&o.linger, "linger", 0, "producer linger: how long a partition's batch waits for more records (0: send at once; under load records batch up while a request is in flight)")
+	f.StringVar(&o.compression, "compression", "lz4", "Kafka compression: none, gzip, snappy, lz4, zstd")
+	f.BoolVar(&o.createTopics, "create-topics", true, "create the pipeline's topics when missing (idempotent)")
+	f.Int32Var(&o.partitions, "partitions", 8, "partitions per topic when creating them")
+}
+
+// gatewayOpts checks the gateway flags and returns how to run it.
+func (a *app) gatewayOpts(gf *gatewayFlags) (gatewayOpts, error) {
 	o := gatewayOpts{
-		addr:            v.GetString("addr"),
-		noAuth:          v.GetBool("no-auth"),
-		noAuthAnyAddr:   v.GetBool("no-auth-any-address"),
-		readTimeout:     v.GetDuration("read-timeout"),
-		maxBatchItems:   v.GetInt("max-batch-items"),
-		rateLimit:       v.GetFloat64("rate-limit"),
-		rateBurst:       v.GetInt("rate-burst"),
-		produceTimeout:  v.GetDuration("produce-timeout"),
-		shutdownTimeout: v.GetDuration("shutdown-timeout"),
-		idemWindow:      v.GetDuration("idempotency-window"),
-		idemMaxKeys:     v.GetInt("idempotency-max-keys"),
-		idemTopic:       v.GetString("idempotency-topic"),
-		linger:          v.GetDuration("linger"),
-		compression:     v.GetString("compression"),
-		createTopics:    v.GetBool("create-topics"),
-		partitions:      v.GetInt32("partitions"),
+		addr:            gf.addr,
+		noAuth:          gf.noAuth,
+		noAuthAnyAddr:   gf.noAuthAnyAddress,
+		readTimeout:     gf.readTimeout,
+		maxBatchItems:   gf.maxBatchItems,
+		rateLimit:       gf.rateLimit,
+		rateBurst:       gf.rateBurst,
+		produceTimeout:  gf.produceTimeout,
+		shutdownTimeout: gf.shutdownTimeout,
+		idemWindow:      gf.idempotencyWindow,
+		idemMaxKeys:     gf.idempotencyMaxKeys,
+		idemTopic:       gf.idempotencyTopic,
+		linger:          gf.linger,
+		compression:     gf.compression,
+		createTopics:    gf.createTopics,
+		partitions:      gf.partitions,
 	}
 	var err error
 	for _, s := range []struct {
-		flag string
-		dst  *int64
-	}{{"max-body", &o.maxBody}, {"max-batch-body", &o.maxBatchBody}, {"max-inflight", &o.maxInFlight}} {
-		if *s.dst, err = parseSize(v.GetString(s.flag)); err != nil {
+		flag, value string
+		dst         *int64
+	}{{"max-body", gf.maxBody, &o.maxBody}, {"max-batch-body", gf.maxBatchBody, &o.maxBatchBody}, {"max-inflight", gf.maxInflight, &o.maxInFlight}} {
+		if *s.dst, err = parseSize(s.value); err != nil {
 			return o, fmt.Errorf("%w: --%s: %v", errUsage, s.flag, err)
 		}
 	}
@@ -171,9 +195,11 @@ func (a *app) gatewayOpts() (gatewayOpts, error) {
 			"listen on a loopback address (--addr 127.0.0.1:8080), use API keys (--keys-file), "+
 			"or add --no-auth-any-address to accept the risk", errUsage, o.addr)
 	}
-	keysFile, err := a.keysFile()
-	if err != nil {
-		return o, err
+	keysFile := gf.keysFile
+	if keysFile == "" {
+		if keysFile, err = a.keysFile(); err != nil {
+			return o, err
+		}
 	}
 	switch {
 	case keysFile != "" && o.noAuth:

@@ -16,7 +16,24 @@ import (
 	"github.com/surgeio/surge/stream/triggers/rules"
 )
 
+// triggersOptions are the command's flags.
+type triggersOptions struct {
+	rules              string
+	group              string
+	instanceID         string
+	idleTimeout        time.Duration
+	commitInterval     time.Duration
+	maxPollRecords     int
+	transactionTimeout time.Duration
+	sessionTimeout     time.Duration
+	rebalanceTimeout   time.Duration
+	reloadInterval     time.Duration
+	metricsAddr        string
+	budgetPartitions   int32
+}
+
 func newTriggersCmd(a *app) *cobra.Command {
+	o := &triggersOptions{}
 	cmd := &cobra.Command{
 		Use:   "triggers",
 		Short: "Issue campaign coupons from the event stream, exactly once",
@@ -45,28 +62,28 @@ backlog late.`,
   surge triggers --rules holiday.yaml --brokers kafka-1:9092 --instance-id "$HOSTNAME" --metrics-addr :9465`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runTriggers(cmd.Context(), a)
+			return runTriggers(cmd.Context(), a, o)
 		},
 	}
 	f := cmd.Flags()
 	a.addKafkaFlags(f)
-	f.String("rules", "", "rules file (YAML); empty runs the built-in sample holiday rules")
-	f.String("group", triggers.DefaultGroup, "consumer group; the state changelog topic is <group>.state")
-	f.String("instance-id", "", "stable id of this instance (e.g. the pod name): transactional id and static group membership; empty picks a random one")
-	f.Duration("idle-timeout", rules.DefaultIdleTimeout, "an input read to its end that stays quiet this long stops holding back the watermark")
-	f.Duration("commit-interval", 0, "keep a transaction open this long across polls (fewer, larger transactions; up to this much more coupon latency); 0 commits after each poll")
-	f.Int("max-poll-records", 200_000, "most input records in one transaction")
-	f.Duration("transaction-timeout", 10*time.Second, "how long a crashed instance's open transaction can block its partitions")
-	f.Duration("session-timeout", 10*time.Second, "consumer-group session timeout")
-	f.Duration("rebalance-timeout", 30*time.Second, "consumer-group rebalance timeout")
-	f.Duration("reload-interval", 2*time.Second, "how often to check the rules file for changes")
-	f.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9465)")
-	f.Int32("budget-partitions", 0, "input partitions campaign budgets are split over; 0: the count before the inputs' first resize (added partitions get no share); set it to the current count after a resize only if no budgeted coupon was issued yet")
+	f.StringVar(&o.rules, "rules", "", "rules file (YAML); empty runs the built-in sample holiday rules")
+	f.StringVar(&o.group, "group", triggers.DefaultGroup, "consumer group; the state changelog topic is <group>.state")
+	f.StringVar(&o.instanceID, "instance-id", "", "stable id of this instance (e.g. the pod name): transactional id and static group membership; empty picks a random one")
+	f.DurationVar(&o.idleTimeout, "idle-timeout", rules.DefaultIdleTimeout, "an input read to its end that stays quiet this long stops holding back the watermark")
+	f.DurationVar(&o.commitInterval, "commit-interval", 0, "keep a transaction open this long across polls (fewer, larger transactions; up to this much more coupon latency); 0 commits after each poll")
+	f.IntVar(&o.maxPollRecords, "max-poll-records", 200_000, "most input records in one transaction")
+	f.DurationVar(&o.transactionTimeout, "transaction-timeout", 10*time.Second, "how long a crashed instance's open transaction can block its partitions")
+	f.DurationVar(&o.sessionTimeout, "session-timeout", 10*time.Second, "consumer-group session timeout")
+	f.DurationVar(&o.rebalanceTimeout, "rebalance-timeout", 30*time.Second, "consumer-group rebalance timeout")
+	f.DurationVar(&o.reloadInterval, "reload-interval", 2*time.Second, "how often to check the rules file for changes")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9465)")
+	f.Int32Var(&o.budgetPartitions, "budget-partitions", 0, "input partitions campaign budgets are split over; 0: the count before the inputs' first resize (added partitions get no share); set it to the current count after a resize only if no budgeted coupon was issued yet")
 	return cmd
 }
 
-func runTriggers(ctx context.Context, a *app) error {
-	path := a.v.GetString("rules")
+func runTriggers(ctx context.Context, a *app, o *triggersOptions) error {
+	path := o.rules
 	set, err := loadRules(path)
 	if err != nil {
 		return err
@@ -77,11 +94,11 @@ func runTriggers(ctx context.Context, a *app) error {
 	}
 	defer releaseKafka()
 	reg := newRegistry()
-	if err := a.serveMetrics(ctx, a.v.GetString("metrics-addr"), reg); err != nil {
+	if err := a.serveMetrics(ctx, o.metricsAddr, reg); err != nil {
 		return err
 	}
 	kc.ExtraOpts = append(kc.ExtraOpts, kafkaMetrics(reg))
-	r, err := triggers.New(triggerOptions(a, kc, set, reg)...)
+	r, err := triggers.New(triggerOptions(a, o, kc, set, reg)...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -91,7 +108,7 @@ func runTriggers(ctx context.Context, a *app) error {
 		defer signal.Stop(hup)
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
-		go r.WatchFile(wctx, path, a.v.GetDuration("reload-interval"), hup) // ended by stop
+		go r.WatchFile(wctx, path, o.reloadInterval, hup) // ended by stop
 	}
 	if err := r.Run(ctx); err != nil {
 		return err
@@ -114,19 +131,19 @@ func loadRules(path string) (*rules.Set, error) {
 	return set, nil
 }
 
-func triggerOptions(a *app, kc stream.ClientConfig, set *rules.Set, reg prometheus.Registerer) []triggers.Opt {
+func triggerOptions(a *app, o *triggersOptions, kc stream.ClientConfig, set *rules.Set, reg prometheus.Registerer) []triggers.Opt {
 	return []triggers.Opt{
 		triggers.WithClient(kc),
 		triggers.WithRules(set),
-		triggers.WithGroup(a.v.GetString("group")),
-		triggers.WithInstanceID(a.v.GetString("instance-id")),
-		triggers.WithIdleTimeout(a.v.GetDuration("idle-timeout")),
-		triggers.WithCommitInterval(a.v.GetDuration("commit-interval")),
-		triggers.WithMaxPollRecords(a.v.GetInt("max-poll-records")),
-		triggers.WithTransactionTimeout(a.v.GetDuration("transaction-timeout")),
-		triggers.WithSessionTimeout(a.v.GetDuration("session-timeout")),
-		triggers.WithRebalanceTimeout(a.v.GetDuration("rebalance-timeout")),
-		triggers.WithBudgetPartitions(a.v.GetInt32("budget-partitions")),
+		triggers.WithGroup(o.group),
+		triggers.WithInstanceID(o.instanceID),
+		triggers.WithIdleTimeout(o.idleTimeout),
+		triggers.WithCommitInterval(o.commitInterval),
+		triggers.WithMaxPollRecords(o.maxPollRecords),
+		triggers.WithTransactionTimeout(o.transactionTimeout),
+		triggers.WithSessionTimeout(o.sessionTimeout),
+		triggers.WithRebalanceTimeout(o.rebalanceTimeout),
+		triggers.WithBudgetPartitions(o.budgetPartitions),
 		triggers.WithLogger(a.logger),
 		triggers.WithRegisterer(reg),
 	}
