@@ -39,7 +39,9 @@ func TestDecideRelease(t *testing.T) {
 		"pending": {ID: "pending", Old: 8, New: 16},
 	}
 	k := func(p int32) heldKey { return heldKey{"orders", p} }
-	one := func(resize string, parent int32) hold { return hold{chain: []link{{resize: resize, parent: parent, compTarget: -1}}} }
+	one := func(resize string, parent int32) hold {
+		return hold{chain: []link{{resize: resize, parent: parent, compTarget: -1}}}
+	}
 	chained := hold{chain: []link{{resize: "r2", parent: 2, compTarget: -1}, {resize: "r1", parent: 0, compTarget: -1}}}
 	withComp := func(target int64) hold {
 		return hold{chain: []link{{resize: "r1", parent: 1, compTopic: "orders-retry", compPart: 1, compTarget: target}}}
