@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -267,14 +268,13 @@ func TestComposeGatewayCommandIsAccepted(t *testing.T) {
 		t.Fatalf("compose surge-gateway command: got %q, want gateway with flags", args)
 	}
 	a := &app{v: viper.New()}
-	cmd := newGatewayCmd(a)
+	gf := &gatewayFlags{}
+	cmd := &cobra.Command{Use: "gateway"}
+	addGatewayFlags(cmd, gf)
 	if err := cmd.ParseFlags(args[1:]); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.v.BindPFlags(cmd.Flags()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.gatewayOpts(); err != nil {
+	if _, err := a.gatewayOpts(gf); err != nil {
 		t.Errorf("compose's %q: got %v, want it accepted", args, err)
 	}
 }
