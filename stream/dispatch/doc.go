@@ -157,6 +157,16 @@
 // sends). Dedup is a bounded in-memory window for in-process handlers that
 // absorbs most redeliveries; it forgets across restarts.
 //
+// A paused instance (SIGSTOP, a VM freeze, a stall) past its session timeout
+// is one more such case: the group gives its partitions to another member,
+// which starts at the last committed offset, while the paused one, on
+// resuming, finishes the handler calls it had running and offers the
+// records it had taken before it learns of the loss (its commits are then
+// refused). The extra deliveries are at most the records it had consumed
+// and not committed when it stopped: the calls in flight plus its lanes'
+// buffers (see WithConcurrency and the lane capacities). They have not been
+// measured with a pause test; the idempotency key above absorbs them.
+//
 // # Invalid records
 //
 // Before a handler sees a record, the worker decodes and checks it with
