@@ -164,7 +164,8 @@
 // records it had taken before it learns of the loss (its commits are then
 // refused). The extra deliveries are at most the records it had consumed
 // and not committed when it stopped: the calls in flight plus its lanes'
-// buffers (see WithConcurrency and the lane capacities). They have not been
+// buffers (WithMaxInFlight, WithMaxBuffered), plus the records handled since
+// the last commit (WithCommitInterval). They have not been
 // measured with a pause test; the idempotency key above absorbs them.
 //
 // # Invalid records
