@@ -24,7 +24,8 @@
 // snapshot every interval (WithInterval, default 1s). Snapshots are made by
 // one loop per distinct view (campaign, from, to) while at least one page
 // shows it, and the pipeline probe is shared by all views, so twenty pages
-// on the same view cost ClickHouse what one costs. A snapshot slower than
+// on the same view cost ClickHouse what one costs. The pipeline probe runs
+// at most every 2 s (or every interval, if longer), for all views at once. A snapshot slower than
 // half the interval stretches the interval (the loop waits as long as the
 // snapshot took), so the page never keeps ClickHouse busy more than half
 // the time per view.

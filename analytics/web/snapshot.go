@@ -144,8 +144,13 @@ func addCurrency(m map[string]currency, code string) {
 	}
 }
 
+// healthEvery is the shortest time between two probes of the pipeline: its
+// lag sample reads every group's offsets and the oldest unconsumed record of
+// each lagging partition from the brokers, which the sink shares.
+const healthEvery = 2 * time.Second
+
 // healthCache shares one probe of the pipeline among all views: a result
-// younger than half the interval is reused.
+// younger than max(interval, healthEvery) is reused.
 type healthCache struct {
 	mu   sync.Mutex
 	at   time.Time
@@ -158,7 +163,7 @@ func (h *healthCache) get(ctx context.Context, s *Server) *Pipeline {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.last != nil && time.Since(h.at) < s.interval/2 {
+	if h.last != nil && time.Since(h.at) < max(s.interval, healthEvery)-s.interval/2 {
 		return h.last
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
