@@ -48,8 +48,11 @@ func TestBacklogSpreadsOverPartitions(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("handlers ran for up to %d partitions at once", most)
-	if most < partitions-2 {
-		t.Errorf("handlers ran for at most %d partitions at once, want at least %d of %d", most, partitions-2, partitions)
+	// Idle, all 8 partitions run at once; on a loaded 2-core machine 5 was
+	// seen. Before fetches were shared out it was 1 or 2, which this still
+	// catches.
+	if want := partitions/2 + 1; most < want {
+		t.Errorf("handlers ran for at most %d partitions at once, want at least %d of %d", most, want, partitions)
 	}
 	if left := len(c.missing(keys, perKey, nil)); left == 0 {
 		t.Errorf("the whole backlog was handled before the check: got 0 records left, want a backlog")
