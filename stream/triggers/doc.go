@@ -33,6 +33,25 @@
 // transaction (last stable offset = high watermark) and reads it with
 // read_committed to its end.
 //
+// A paused instance (SIGSTOP, a frozen VM) that resumes after the group
+// gave its partitions to another instance is fenced the same way: its
+// transaction's offset commit carries its generation and the coordinator
+// refuses it, so the transaction aborts. A transaction that consumed nothing
+// (only absence-timer coupons) has no offsets of its own; before committing
+// one, the Runner commits the group's committed offsets again, outside the
+// transaction, which the coordinator also accepts only from a current member
+// (Runner.fence). The window left: a pause longer than the session timeout
+// that falls after the coordinator accepted that commit and before EndTxn
+// reaches the broker; closing it needs the broker to check the group
+// generation at EndTxn, which Kafka does not do.
+//
+// Known defect: a test that SIGSTOPs one of two instances past its session
+// timeout three times under load found 1 to 3 absence-rule coupons (of about
+// 4,000) issued by both instances, after the rebalance that follows the
+// paused instance's return, with both instances current members. The cause
+// is not found yet; until it is, consumers of coupons drop repeats by coupon
+// id (ids are deterministic, below).
+//
 // Second line of defence: coupon ids are deterministic, a hash of
 // (campaign, rule, user, n, trigger) where n counts the user's coupons from
 // the rule and trigger is the triggering event's id (or the absence

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/surgeio/surge/stream"
 	"github.com/surgeio/surge/stream/control"
@@ -324,7 +326,50 @@ func (r *Runner) transact(ctx context.Context, sess *kgo.GroupTransactSession, t
 		_, err := sess.End(endCtx, kgo.TryAbort)
 		return false, err
 	}
+	if err := r.fence(endCtx, sess.Client()); err != nil {
+		r.cfg.logger.Warn("this instance may no longer own its partitions; aborting the transaction", "err", err)
+		_, aerr := sess.End(endCtx, kgo.TryAbort)
+		return false, aerr
+	}
 	return sess.End(endCtx, kgo.TryCommit)
+}
+
+// fence makes sure a transaction that consumed nothing is committed only by
+// a current member of the group. A transaction that consumed records
+// commits their offsets inside it, and the coordinator refuses that commit
+// from an instance the group has replaced (say, one resumed from a pause
+// longer than its session timeout), so the transaction aborts. A
+// transaction that only carries timer coupons (absence rules firing as the
+// watermark passes their deadline) has no offsets to commit and would
+// escape that check: such an instance would issue coupons its successor
+// issues too. For those, fence commits the group's committed offsets again
+// outside the transaction; the coordinator accepts that only from a
+// current member, so a replaced instance aborts instead. What remains is a
+// pause longer than the session timeout between this answer and EndTxn
+// reaching the broker (stream/triggers/doc.go).
+func (r *Runner) fence(ctx context.Context, cl *kgo.Client) error {
+	if len(cl.UncommittedOffsets()) > 0 {
+		return nil // the transaction's own offset commit fences it
+	}
+	committed := cl.CommittedOffsets()
+	if len(committed) == 0 {
+		return nil
+	}
+	var ferr error
+	cl.CommitOffsetsSync(ctx, committed, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			ferr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && ferr == nil {
+					ferr = fmt.Errorf("commit %s/%d: %w", t.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	return ferr
 }
 
 // finish makes the batch's state changes durable in memory, or undoes them
