@@ -75,11 +75,16 @@ type entry struct {
 type job struct {
 	entries []entry
 	next    map[tp]int64 // offset to commit per partition: last consumed + 1
+	// owners holds, per partition, the ownership its records were read
+	// under (the state its assignment created): a partition lost and
+	// assigned again meanwhile has a new one, and its records here are not
+	// to be written (ownerChanges).
+	owners  map[tp]*partState
 	bytes   int
 	started time.Time
 }
 
-func newJob() *job { return &job{next: make(map[tp]int64)} }
+func newJob() *job { return &job{next: make(map[tp]int64), owners: make(map[tp]*partState)} }
 
 // reuseJob returns an emptied job the flusher is done with, or a new one.
 // There are at most three jobs: one filling, one queued, one being written.
@@ -89,6 +94,7 @@ func (s *Sink) reuseJob() *job {
 		clear(j.entries)
 		j.entries = j.entries[:0]
 		clear(j.next)
+		clear(j.owners)
 		j.bytes = 0
 		return j
 	default:
@@ -226,6 +232,12 @@ func (s *Sink) addLocked(r *kgo.Record, d decoded) {
 	if j.empty() {
 		j.started = time.Now()
 	}
+	if owner, ok := j.owners[key]; ok && owner != ps {
+		// Lost and assigned again since this job began: what it holds of
+		// the partition was read under the old ownership.
+		j.dropLost(func(k tp) bool { return k == key })
+	}
+	j.owners[key] = ps
 	j.next[key] = r.Offset + 1
 	if d.control {
 		return // committed past with the job; nothing to write
@@ -410,6 +422,11 @@ func (j *job) dropLost(lost func(tp) bool) {
 	for k := range j.next {
 		if lost(k) {
 			delete(j.next, k)
+		}
+	}
+	for k := range j.owners {
+		if lost(k) {
+			delete(j.owners, k)
 		}
 	}
 }

@@ -62,6 +62,9 @@ func (s *Sink) confirmMember(ctx context.Context, j *job) error {
 		})
 		switch {
 		case failed == nil:
+			if changed := s.ownerChanges(j); len(changed) > 0 {
+				return &ownerChangedError{parts: changed}
+			}
 			return nil
 		case errors.Is(failed, kerr.UnknownMemberID), errors.Is(failed, kerr.IllegalGeneration),
 			errors.Is(failed, kerr.FencedInstanceID), errors.Is(failed, kerr.StaleMemberEpoch):
@@ -102,4 +105,36 @@ func (s *Sink) dropJob(j *job, why error) {
 	s.metrics.staleBatches.Inc()
 	s.cfg.logger.Warn("partitions moved to other members while this instance was paused or cut off; dropping its batch of them",
 		"group", s.cfg.group, "partitions", fmtParts(parts), "err", why)
+}
+
+// ownerChangedError says that partitions of a job were lost while it was
+// being built or written, and maybe assigned to this instance again: the
+// coordinator accepts this member's commits (it is current), but the job's
+// records of those partitions were read under the ownership that ended, and
+// another member may have written them meanwhile.
+type ownerChangedError struct{ parts map[tp]bool }
+
+func (e *ownerChangedError) Error() string {
+	return fmt.Sprintf("%d partitions changed owner while the batch was in hand", len(e.parts))
+}
+
+// ownerChanges returns the job's partitions whose ownership ended since the
+// job read them: lost (a pause or a cut past the session timeout), or lost
+// and assigned again (a new state). A partition revoked in an orderly
+// rebalance is not among them: the group waits for this member to write and
+// commit it before another member gets it.
+func (s *Sink) ownerChanges(j *job) map[tp]bool {
+	s.ownMu.RLock()
+	defer s.ownMu.RUnlock()
+	var out map[tp]bool
+	for k, owner := range j.owners {
+		now, owned := s.parts[k]
+		if s.lost[k] || (owned && now != owner) {
+			if out == nil {
+				out = make(map[tp]bool)
+			}
+			out[k] = true
+		}
+	}
+	return out
 }

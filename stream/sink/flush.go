@@ -47,6 +47,24 @@ func (s *Sink) flush(ctx context.Context, j *job) {
 			s.dropJob(j, err)
 			return
 		}
+		var oc *ownerChangedError
+		if errors.As(err, &oc) {
+			// Drop what was read under the ended ownership (the partitions
+			// are read again from the committed offsets by whoever owns them
+			// now), then settle the rest like a failed write: some of its
+			// tables may be written already.
+			j.dropLost(func(k tp) bool { return oc.parts[k] })
+			s.metrics.staleBatches.Inc()
+			s.cfg.logger.Warn("partitions changed owner while their batch was in hand; dropping their records",
+				"group", s.cfg.group, "partitions", len(oc.parts))
+			if j.empty() {
+				return
+			}
+			if err := s.recover(ctx, j, qid, backoff); err != nil {
+				return
+			}
+			continue
+		}
 		if err == nil {
 			s.recordWrite(j, time.Since(start))
 			break
