@@ -45,12 +45,17 @@
 // reaches the broker; closing it needs the broker to check the group
 // generation at EndTxn, which Kafka does not do.
 //
-// Known defect: a test that SIGSTOPs one of two instances past its session
-// timeout three times under load found 1 to 3 absence-rule coupons (of about
-// 4,000) issued by both instances, after the rebalance that follows the
-// paused instance's return, with both instances current members. The cause
-// is not found yet; until it is, consumers of coupons drop repeats by coupon
-// id (ids are deterministic, below).
+// An instance keeps the rule state (and so the absence timers) of the
+// partitions it owns now, and of no others: every rebalance (eager, range)
+// drops the state of the partitions the new assignment does not include,
+// also when the transaction session did not report their revoke (it
+// reports one revoke per transaction; an empty transaction is ended too,
+// so a later revoke is reported). An absence rule's coupon is thus issued
+// by one instance only, also when an instance is paused past its session
+// timeout while input arrives: TestExactlyOnceUnderPause SIGSTOPs one of
+// two instances for three times its session timeout, three times, and
+// checks that every coupon readable with read_committed is issued exactly
+// once.
 //
 // Second line of defence: coupon ids are deterministic, a hash of
 // (campaign, rule, user, n, trigger) where n counts the user's coupons from

@@ -63,6 +63,18 @@ func (r *Runner) prepareTopics(ctx context.Context) (int32, error) {
 
 // onAssigned restores the state of newly assigned partitions from the
 // changelog before any of their records is fetched.
+//
+// It first drops the state of every owned partition the assignment does
+// not include. The range balancer is eager: each rebalance revokes all
+// partitions and assigned is the whole new assignment. But the
+// transaction session calls onRevoked only for the first revoke between
+// two ends of a transaction (kgo.GroupTransactSession skips the user's
+// callback while it already knows the transaction must abort), so a
+// second rebalance before the loop ends its transaction (one with nothing
+// to consume ends without ending a Kafka transaction) leaves the state
+// of partitions moved to another instance here: its absence timers would
+// fire coupons that instance issues too, in transactions whose offsets
+// (of this instance's current partitions) the coordinator accepts.
 func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	var nums []int32
 	for _, ps := range assigned {
@@ -71,6 +83,23 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 				nums = append(nums, p)
 			}
 		}
+	}
+	r.mu.Lock()
+	var stale []int32
+	for id := range r.parts {
+		if !slices.Contains(nums, id) {
+			stale = append(stale, id)
+		}
+	}
+	r.mu.Unlock()
+	if len(stale) > 0 {
+		slices.Sort(stale)
+		revoked := map[string][]int32{}
+		for _, t := range r.inputs() {
+			revoked[t] = stale
+		}
+		r.cfg.logger.Info("dropping state of partitions no longer assigned (their revoke was not reported)", "partitions", stale)
+		r.onRevoked(ctx, cl, revoked)
 	}
 	if len(nums) == 0 {
 		return

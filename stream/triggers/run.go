@@ -263,7 +263,18 @@ func (r *Runner) end(ctx context.Context, sess *kgo.GroupTransactSession, t *txn
 	}()
 	if !t.kafka {
 		// Nothing was consumed or produced: only the watermark moved.
+		// Ending the session's (empty) transaction clears its record of
+		// a revoke since the last end: the session reports a revoke to
+		// onRevoked only when it has none on record, and an instance
+		// with no input would otherwise keep it for as long as its
+		// transactions stay empty, missing every later revoke.
+		endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.txnTimeout)
+		_, err := sess.End(endCtx, kgo.TryAbort)
+		cancel()
 		r.finish(true)
+		if err != nil {
+			return fmt.Errorf("end empty transaction: %w", err)
+		}
 		return nil
 	}
 	if t.st.Late > 0 {
