@@ -62,62 +62,148 @@ func StartCluster(t testing.TB, shards, replicas int) *Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
+	t.Cleanup(func() { c.logOnFailure(t) }) // runs first, while the logs exist
 	return c
 }
 
 // LaunchCluster is StartCluster outside a test (the benchmarks use it):
-// everything lives under dir, and Stop ends it.
+// everything lives under dir, and Stop ends it. It returns once every node
+// answers a query, sees ZooKeeper and has the whole cluster in
+// system.clusters. A node whose port was taken by another process between
+// picking and binding ("Address already in use") is started again on fresh
+// ports, and the other nodes' remote_servers are rewritten to match.
 func LaunchCluster(ctx context.Context, dir string, shards, replicas int) (*Cluster, error) {
 	zk, err := LaunchZooKeeper(filepath.Join(dir, "zookeeper"))
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{ZooKeeper: zk}
-	type ports struct{ tcp, http, inter int }
-	all := make([]ports, shards*replicas)
-	for i := range all {
-		var ps [3]int
-		for j := range ps {
-			if ps[j], err = pickPort(); err != nil {
-				c.Stop()
-				return nil, err
+	l := clusterLayout{dir: dir, shards: shards, replicas: replicas, zkPort: zk.Port,
+		used: make(map[int]bool), ports: make([]nodePorts, shards*replicas)}
+	for i := range l.ports {
+		if l.ports[i], err = l.pick(); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	if err := l.writeAll(); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	for i := range l.ports {
+		s, r := i/replicas+1, i%replicas+1
+		srv, err := l.startNode(ctx, i)
+		if err != nil {
+			c.Stop()
+			return nil, fmt.Errorf("start cluster node shard %d replica %d: %w", s, r, err)
+		}
+		c.Nodes = append(c.Nodes, &ClusterNode{LocalServer: srv, Shard: s, Replica: r, Macro: fmt.Sprintf("r%d", r)})
+	}
+	if err := c.waitReady(ctx, l.tcpPorts()); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// portAttempts is how many times a node or ZooKeeper is started on fresh
+// ports when its port was taken before it could bind it.
+const portAttempts = 4
+
+// nodePorts are the loopback ports of one node.
+type nodePorts struct{ tcp, http, inter int }
+
+// clusterLayout is the ports and configuration files of a cluster being
+// started.
+type clusterLayout struct {
+	dir              string
+	shards, replicas int
+	zkPort           int
+	ports            []nodePorts
+	used             map[int]bool // every port handed out, so no two nodes share one
+}
+
+// pick returns three free ports not handed out before.
+func (l *clusterLayout) pick() (nodePorts, error) {
+	var ps [3]int
+	for j := range ps {
+		for {
+			p, err := pickPort()
+			if err != nil {
+				return nodePorts{}, err
+			}
+			if !l.used[p] {
+				l.used[p] = true
+				ps[j] = p
+				break
 			}
 		}
-		all[i] = ports{ps[0], ps[1], ps[2]}
 	}
+	return nodePorts{ps[0], ps[1], ps[2]}, nil
+}
+
+func (l *clusterLayout) nodeDir(i int) string {
+	return filepath.Join(l.dir, fmt.Sprintf("s%d-r%d", i/l.replicas+1, i%l.replicas+1))
+}
+
+func (l *clusterLayout) tcpPorts() []int {
+	out := make([]int, len(l.ports))
+	for i, p := range l.ports {
+		out[i] = p.tcp
+	}
+	return out
+}
+
+// writeAll writes every node's config.d/cluster.xml for the current ports.
+// A running clickhouse-server reloads remote_servers from it by itself.
+func (l *clusterLayout) writeAll() error {
 	var remote strings.Builder
-	for s := 0; s < shards; s++ {
+	for s := 0; s < l.shards; s++ {
 		remote.WriteString("            <shard>\n                <internal_replication>true</internal_replication>\n")
-		for r := 0; r < replicas; r++ {
-			fmt.Fprintf(&remote, "                <replica><host>127.0.0.1</host><port>%d</port></replica>\n", all[s*replicas+r].tcp)
+		for r := 0; r < l.replicas; r++ {
+			fmt.Fprintf(&remote, "                <replica><host>127.0.0.1</host><port>%d</port></replica>\n", l.ports[s*l.replicas+r].tcp)
 		}
 		remote.WriteString("            </shard>\n")
 	}
-	for s := 0; s < shards; s++ {
-		for r := 0; r < replicas; r++ {
-			p := all[s*replicas+r]
-			macro := fmt.Sprintf("r%d", r+1)
-			ndir := filepath.Join(dir, fmt.Sprintf("s%d-%s", s+1, macro))
-			conf := fmt.Sprintf(clusterNodeXML, p.inter, zk.Port, ZooKeeperSessionTimeout.Milliseconds(),
-				fmt.Sprintf("%02d", s+1), macro, ClusterName, remote.String(), ClusterName)
-			if err := os.MkdirAll(filepath.Join(ndir, "config.d"), 0o755); err != nil {
-				c.Stop()
-				return nil, err
-			}
-			if err := os.WriteFile(filepath.Join(ndir, "config.d", "cluster.xml"), []byte(conf), 0o644); err != nil {
-				c.Stop()
-				return nil, err
-			}
-			srv, err := analytics.StartLocal(ctx, ndir, analytics.WithTCPPort(p.tcp), analytics.WithHTTPPort(p.http),
-				analytics.WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				c.Stop()
-				return nil, fmt.Errorf("start cluster node shard %d replica %d: %w", s+1, r+1, err)
-			}
-			c.Nodes = append(c.Nodes, &ClusterNode{LocalServer: srv, Shard: s + 1, Replica: r + 1, Macro: macro})
+	for i, p := range l.ports {
+		conf := fmt.Sprintf(clusterNodeXML, p.inter, l.zkPort, ZooKeeperSessionTimeout.Milliseconds(),
+			fmt.Sprintf("%02d", i/l.replicas+1), fmt.Sprintf("r%d", i%l.replicas+1), ClusterName, remote.String(), ClusterName)
+		ndir := l.nodeDir(i)
+		if err := os.MkdirAll(filepath.Join(ndir, "config.d"), 0o755); err != nil {
+			return err
+		}
+		// Write then rename, so a running server never reads half a file.
+		tmp := filepath.Join(ndir, "cluster.xml.tmp")
+		if err := os.WriteFile(tmp, []byte(conf), 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(ndir, "config.d", "cluster.xml")); err != nil {
+			return err
 		}
 	}
-	return c, nil
+	return nil
+}
+
+// startNode starts node i, on fresh ports (and with every node's
+// configuration rewritten) each time one of its ports was already taken.
+func (l *clusterLayout) startNode(ctx context.Context, i int) (*analytics.LocalServer, error) {
+	for attempt := 1; ; attempt++ {
+		p := l.ports[i]
+		srv, err := analytics.StartLocal(ctx, l.nodeDir(i), analytics.WithTCPPort(p.tcp), analytics.WithHTTPPort(p.http),
+			analytics.WithLogger(slog.New(slog.DiscardHandler)))
+		if err == nil {
+			return srv, nil
+		}
+		if attempt == portAttempts || !strings.Contains(err.Error(), "already in use") {
+			return nil, err
+		}
+		if l.ports[i], err = l.pick(); err != nil {
+			return nil, err
+		}
+		if err := l.writeAll(); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // Stop stops every node, then ZooKeeper.

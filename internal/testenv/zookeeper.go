@@ -76,6 +76,18 @@ func LaunchZooKeeper(dir string) (*ZooKeeper, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	// A free port can be taken by another process before ZooKeeper binds
+	// it: then start again on a fresh one.
+	for attempt := 1; ; attempt++ {
+		z, err := launchZooKeeper(dir, java, cp)
+		if err == nil || attempt == portAttempts || !strings.Contains(err.Error(), "already in use") {
+			return z, err
+		}
+	}
+}
+
+// launchZooKeeper starts ZooKeeper once, on a port it picks.
+func launchZooKeeper(dir, java string, cp []string) (*ZooKeeper, error) {
 	port, err := pickPort()
 	if err != nil {
 		return nil, err
