@@ -54,7 +54,7 @@ func TestClusterLive(t *testing.T) {
 	const db = "surge"
 	conn := cl.Nodes[0].Open(t, db)
 	start := time.Now()
-	applied, err := migrateCluster(ctx, t, conn)
+	applied, err := conn.Migrate(ctx, analytics.WithCluster(testenv.ClusterName))
 	if err != nil {
 		t.Fatalf("Migrate on the cluster: %v", err)
 	}
@@ -291,20 +291,4 @@ func nodesEngine(ctx context.Context, n *testenv.ClusterNode, database, table st
 	}
 	defer conn.Close()
 	return conn.DB().QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = ? AND name = ?", database, table).Scan(engine)
-}
-
-// migrateCluster runs Migrate(WithCluster) through conn, again (it is
-// idempotent) when the connection was closed under it: right after the
-// cluster started, a node may drop the first connection; the error is
-// logged so a real fault still shows.
-func migrateCluster(ctx context.Context, t *testing.T, conn *analytics.Conn) ([]string, error) {
-	t.Helper()
-	for attempt := 1; ; attempt++ {
-		applied, err := conn.Migrate(ctx, analytics.WithCluster(testenv.ClusterName))
-		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "EOF") {
-			return applied, err
-		}
-		t.Logf("Migrate on the cluster, attempt %d: %v; trying again", attempt, err)
-		time.Sleep(time.Second)
-	}
 }

@@ -1,9 +1,9 @@
 package testenv
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -145,14 +145,19 @@ maxSessionTimeout=60000
 		if time.Now().After(deadline) {
 			z.Stop()
 			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("zookeeper did not answer ruok within 30s:\n%s", b)
+			return nil, fmt.Errorf("zookeeper did not serve within 30s:\n%s", b)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	return z, nil
 }
 
-// ok reports whether ZooKeeper answers "ruok" with "imok".
+// ok reports whether ZooKeeper serves requests: "srvr" names its mode.
+// "ruok" is not enough: ZooKeeper answers "imok" as soon as it listens,
+// before it serves sessions, and closes the handshake of a client that
+// connects then. A clickhouse-server 18.16 whose first ZooKeeper session
+// failed that way can crash (segmentation fault in the DDL worker) on its
+// first ON CLUSTER query.
 func (z *ZooKeeper) ok() bool {
 	c, err := net.DialTimeout("tcp", z.Addr(), time.Second)
 	if err != nil {
@@ -160,11 +165,11 @@ func (z *ZooKeeper) ok() bool {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	if _, err := c.Write([]byte("ruok")); err != nil {
+	if _, err := c.Write([]byte("srvr")); err != nil {
 		return false
 	}
-	line, _ := bufio.NewReader(c).ReadString('\n')
-	return strings.HasPrefix(line, "imok")
+	b, _ := io.ReadAll(c)
+	return strings.Contains(string(b), "Mode: ")
 }
 
 // Stop kills ZooKeeper and waits for it to exit.
