@@ -159,6 +159,21 @@ ENGINE = Distributed(`+testenv.ClusterName+`, surge_partial, orders_local, rand(
 	if err := conn.Write(ctx, cb, time.Now().Add(-72*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	// An ALTER on a replica goes to its shard's leader: wait until the live
+	// replica of shard 2 took over from the killed one (its ZooKeeper
+	// session ended), as a node down for longer than that would be.
+	live := cl.Node(2, 1).Open(t, db)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		var leader uint64
+		err := live.DB().QueryRow(ctx, `SELECT count() FROM system.replicas
+WHERE database = ? AND table = 'sink_event_ids_local' AND is_leader`, db).Scan(&leader)
+		if err == nil && leader == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica 1 of shard 2 not the leader of sink_event_ids_local a minute after replica 2 was killed (%v)", err)
+		}
+	}
 	// One day partition on each shard.
 	if n, err := conn.DropEventIDsBefore(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 2 {
 		t.Errorf("DropEventIDsBefore on the cluster with a node down: dropped %d partitions (%v), want 2 (one per shard)", n, err)

@@ -217,19 +217,31 @@ func (c *Conn) DropEventIDsBefore(ctx context.Context, t time.Time) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	dropped, done := 0, map[uint32]bool{}
+	dropped, done, failed := 0, map[uint32]bool{}, map[uint32]error{}
 	for _, n := range nodes {
 		if done[n.Shard] {
 			continue
 		}
 		db, err := c.Node(n.Addr)
 		if err != nil {
+			failed[n.Shard] = fmt.Errorf("node %s: %w", n.Addr, err)
 			continue
 		}
 		k, err := dropDaysBefore(ctx, db, c.database, string(TableEventIDs)+LocalSuffix, t)
 		dropped += k
-		if err == nil {
-			done[n.Shard] = true
+		if err != nil {
+			failed[n.Shard] = fmt.Errorf("node %s: %w", n.Addr, err)
+			continue
+		}
+		done[n.Shard] = true
+	}
+	// A shard no replica could drop on (the ALTER goes to the shard's
+	// leader replica, which may be down until its ZooKeeper session ends)
+	// is an error, so the caller tries again later.
+	for _, n := range nodes {
+		if err := failed[n.Shard]; err != nil && !done[n.Shard] {
+			return dropped, fmt.Errorf("drop old days of %s on shard %d (try again once its leader replica is up or replaced): %w",
+				TableEventIDs, n.Shard, err)
 		}
 	}
 	return dropped, nil
