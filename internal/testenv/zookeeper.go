@@ -18,7 +18,7 @@ import (
 // zooKeeperJars are the jars, from Debian's zookeeper package and its
 // dependencies in /usr/share/java, that a standalone ZooKeeper server needs.
 var zooKeeperJars = []string{
-	"zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "slf4j-nop.jar",
+	"zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "slf4j-simple.jar",
 	"netty-handler.jar", "netty-common.jar", "netty-buffer.jar", "netty-transport.jar",
 	"netty-resolver.jar", "netty-codec.jar", "netty-transport-native-epoll.jar",
 	"netty-transport-native-unix-common.jar", "metrics-core.jar", "commons-cli.jar",
@@ -61,17 +61,9 @@ func StartZooKeeper(t testing.TB) *ZooKeeper {
 // LaunchZooKeeper starts ZooKeeper with its data under dir and waits until
 // it answers; Stop kills it.
 func LaunchZooKeeper(dir string) (*ZooKeeper, error) {
-	java, err := exec.LookPath("java")
+	java, cp, err := zooKeeperClasspath()
 	if err != nil {
-		return nil, ErrZooKeeperNotInstalled
-	}
-	cp := []string{}
-	for _, j := range zooKeeperJars {
-		p := filepath.Join(javaShare, j)
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("%w (%s missing)", ErrZooKeeperNotInstalled, p)
-		}
-		cp = append(cp, p)
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -79,17 +71,37 @@ func LaunchZooKeeper(dir string) (*ZooKeeper, error) {
 	// A free port can be taken by another process before ZooKeeper binds
 	// it: then start again on a fresh one.
 	for attempt := 1; ; attempt++ {
-		z, err := launchZooKeeper(dir, java, cp)
+		port, err := pickPort()
+		if err != nil {
+			return nil, err
+		}
+		z, err := launchZooKeeperOn(dir, java, cp, port)
 		if err == nil || attempt == portAttempts || !strings.Contains(err.Error(), "already in use") {
 			return z, err
 		}
 	}
 }
 
-// launchZooKeeper starts ZooKeeper once, on a port it picks.
-func launchZooKeeper(dir, java string, cp []string) (*ZooKeeper, error) {
-	port, err := pickPort()
+// zooKeeperClasspath finds java and the jars.
+func zooKeeperClasspath() (string, []string, error) {
+	java, err := exec.LookPath("java")
 	if err != nil {
+		return "", nil, ErrZooKeeperNotInstalled
+	}
+	cp := []string{}
+	for _, j := range zooKeeperJars {
+		p := filepath.Join(javaShare, j)
+		if _, err := os.Stat(p); err != nil {
+			return "", nil, fmt.Errorf("%w (%s missing)", ErrZooKeeperNotInstalled, p)
+		}
+		cp = append(cp, p)
+	}
+	return java, cp, nil
+}
+
+// launchZooKeeperOn starts ZooKeeper once, on port.
+func launchZooKeeperOn(dir, java string, cp []string, port int) (*ZooKeeper, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	z := &ZooKeeper{Port: port, done: make(chan struct{})}
@@ -113,7 +125,9 @@ maxSessionTimeout=60000
 		return nil, err
 	}
 	defer log.Close()
-	z.cmd = exec.Command(java, "-Xmx256m", "-XX:+UseSerialGC", "-cp", strings.Join(append([]string{dir}, cp...), ":"),
+	// slf4j-simple at warn: the log says why ZooKeeper exited (a port
+	// taken between picking and binding is retried on its message).
+	z.cmd = exec.Command(java, "-Xmx256m", "-XX:+UseSerialGC", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", strings.Join(append([]string{dir}, cp...), ":"),
 		"org.apache.zookeeper.server.quorum.QuorumPeerMain", filepath.Join(dir, "zoo.cfg"))
 	z.cmd.Dir = dir
 	z.cmd.Stdout, z.cmd.Stderr = log, log
