@@ -216,6 +216,12 @@
 //     --repair` does the same by hand. Two repairs of the same minutes at
 //     once (say, a paused former owner of orders/0 waking up) would both add
 //     the shortfall.
+//   - Paused instances on a cluster: in TestSinkClusterExactlyOnce with its
+//     SIGSTOP step (SURGE_TEST_CLUSTER_PAUSE=1), 1 run of 6 left 52
+//     duplicate rows of 54,000 after the paused sink dropped its batch and
+//     lost its partitions. The cause is not found; the step is not part of
+//     make test until it is. The single-server pause test
+//     (TestSinkPausedInstanceWritesNoStaleBatch) finds none.
 //   - On a cluster, a partition whose newest part was acknowledged by a replica
 //     that died before the part was copied waits for that replica whenever the
 //     sink must re-read its watermark (after a failed write or a rebalance).
