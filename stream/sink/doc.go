@@ -216,6 +216,13 @@
 //     --repair` does the same by hand. Two repairs of the same minutes at
 //     once (say, a paused former owner of orders/0 waking up) would both add
 //     the shortfall.
+//   - Paused instances, known defect: TestSinkPausedInstanceWritesNoStaleBatch
+//     (two sinks, one SIGSTOPped past its session timeout three times) found
+//     0 duplicates in most runs but 50 duplicate rows of 158,000 in one of
+//     about five, more than the window above explains. Until the cause is
+//     found the test runs only with SURGE_TEST_SINK_PAUSE=1, and dedup by
+//     event_id does not catch such copies (both instances claim the id at
+//     once).
 //   - Paused instances on a cluster: in TestSinkClusterExactlyOnce with its
 //     SIGSTOP step (SURGE_TEST_CLUSTER_PAUSE=1), 1 run of 6 left 52
 //     duplicate rows of 54,000 after the paused sink dropped its batch and
