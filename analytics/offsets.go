@@ -102,9 +102,6 @@ func (c *Conn) WriteMarks(ctx context.Context, marks []Mark) error {
 	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
 		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+TableSinkOffsets))
 	}
-	if err := beforeInsert(ctx, TableSinkOffsets); err != nil {
-		return err
-	}
 	n := len(marks)
 	var (
 		topic, tbl = make([]string, n), make([]string, n)
@@ -128,6 +125,10 @@ func (c *Conn) WriteMarks(ctx context.Context, marks []Mark) error {
 		return fmt.Errorf("write %d sink marks: %w", n, err)
 	}
 	defer batch.Close()
+	if err := beforeInsert(ctx, TableSinkOffsets); err != nil {
+		_ = batch.Abort()
+		return err
+	}
 	for i, col := range []any{topic, tbl, part, seq, done, prev, hi, at, probe} {
 		if err := batch.Column(i).Append(col); err != nil {
 			return fmt.Errorf("write %d sink marks: column %d: %w", n, i, err)

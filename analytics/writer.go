@@ -65,10 +65,11 @@ type queryIDKey struct{}
 type beforeInsertKey struct{}
 
 // WithBeforeInsert returns a context under which Write and WriteMarks call
-// f before each INSERT they send (with the table it is for); an error from f
-// stops the write before that INSERT and is returned. The sink uses it to
-// confirm, just before each INSERT registers on the server, that it still
-// owns the partitions it writes.
+// f for each INSERT they send (with the table it is for), after the INSERT
+// is registered on the server and before any of its rows is sent; an error
+// from f aborts that INSERT and is returned. The sink uses it to confirm
+// that it still owns the partitions it writes while its INSERT is already
+// visible to a new owner waiting for running INSERTs.
 func WithBeforeInsert(ctx context.Context, f func(context.Context, Table) error) context.Context {
 	return context.WithValue(ctx, beforeInsertKey{}, f)
 }
@@ -97,14 +98,17 @@ func (c *Conn) insert(ctx context.Context, t Table, cols []any) error {
 	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
 		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+string(t)))
 	}
-	if err := beforeInsert(ctx, t); err != nil {
-		return err
-	}
 	batch, err := c.db.PrepareBatch(ctx, "INSERT INTO "+string(t)+" ("+insertColumns[t]+")")
 	if err != nil {
 		return err
 	}
 	defer batch.Close() // a no-op once sent
+	// The INSERT is registered on the server now (system.processes): the
+	// check runs after that, so whoever waits for running INSERTs sees it.
+	if err := beforeInsert(ctx, t); err != nil {
+		_ = batch.Abort()
+		return err
+	}
 	for i, col := range cols {
 		if err := appendColumn(batch.Column(i), col); err != nil {
 			return fmt.Errorf("column %d: %w", i, err)

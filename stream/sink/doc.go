@@ -189,23 +189,22 @@
 //
 // # Limits
 //
-//   - Stale writes. Every INSERT the sink sends (write-ahead marks included) is
-//     preceded by an offset commit of the job's partitions at their committed
-//     offsets, which the group coordinator accepts only from a member of the
-//     current generation: an instance paused (SIGSTOP, a VM freeze) or cut off
-//     from Kafka past its session timeout learns there that its partitions
-//     moved and drops its batch, uncommitted (surge_sink_stale_batches_total).
-//     A pause that falls inside an INSERT is harmless: the INSERT is already
-//     registered on the server, and the new owner waits for it before reading
-//     the watermarks. One window remains: a pause of more than the session
-//     timeout falling exactly between the coordinator's answer and the
-//     INSERT's registration on the server (a few instructions and one network
-//     hop), or a network cut off from Kafka only at that instant. The batch
-//     then sent may duplicate rows the new owner wrote. Closing it needs the
-//     server itself to refuse the INSERT (a fencing token checked inside the
-//     INSERT, e.g. INSERT ... SELECT conditioned on a claims table); ClickHouse
-//     18.16 has no transactions to tie the check and the write otherwise.
-//     Each check costs one OffsetCommit round trip per INSERT.
+//   - Stale writes. Every INSERT the sink sends (write-ahead marks included)
+//     is first registered on the server (the query is sent, no rows yet);
+//     then the sink commits the job's partitions at their committed offsets,
+//     which the group coordinator accepts only from a member of the current
+//     generation, and checks that none of them was lost or assigned anew
+//     since the job read them; only then are the rows sent. An instance
+//     paused (SIGSTOP, a VM freeze) or cut off from Kafka past its session
+//     timeout learns there that its partitions moved, aborts that INSERT and
+//     drops its batch (surge_sink_stale_batches_total). A check that passed
+//     means the instance was a member while its INSERT was already running,
+//     so a new owner, which reads watermarks only after no INSERT of the
+//     group runs, waits for it. The cost: one OffsetCommit round trip per
+//     INSERT, and a new owner waits as long as a paused instance holds an
+//     open INSERT (at most the server's receive_timeout). The earlier order
+//     (check, then register) left a window that
+//     TestSinkPausedInstanceWritesNoStaleBatch hit in 1 of about 5 runs.
 //   - Materialized views (the per-minute rollups) are fed by ClickHouse after the
 //     raw part is written. A ClickHouse crash between the two can leave a
 //     rollup short of rows the raw table holds, and the INSERT running then
@@ -216,13 +215,6 @@
 //     --repair` does the same by hand. Two repairs of the same minutes at
 //     once (say, a paused former owner of orders/0 waking up) would both add
 //     the shortfall.
-//   - Paused instances, known defect: TestSinkPausedInstanceWritesNoStaleBatch
-//     (two sinks, one SIGSTOPped past its session timeout three times) found
-//     0 duplicates in most runs but 50 duplicate rows of 158,000 in one of
-//     about five, more than the window above explains. Until the cause is
-//     found the test runs only with SURGE_TEST_SINK_PAUSE=1, and dedup by
-//     event_id does not catch such copies (both instances claim the id at
-//     once).
 //   - Paused instances on a cluster: in TestSinkClusterExactlyOnce with its
 //     SIGSTOP step (SURGE_TEST_CLUSTER_PAUSE=1), 1 run of 6 left 52
 //     duplicate rows of 54,000 after the paused sink dropped its batch and

@@ -22,13 +22,7 @@ import (
 // batch it held. In the end ClickHouse holds every record exactly once.
 func TestSinkPausedInstanceWritesNoStaleBatch(t *testing.T) {
 	if testing.Short() {
-		t.Skip("pause test is long; runs without -short")
-	}
-	if os.Getenv("SURGE_TEST_SINK_PAUSE") != "1" {
-		// A known defect, named in doc.go's limits: 1 of about 5 runs left
-		// 50 duplicate rows of 158,000. Kept out of make test until fixed;
-		// run it with SURGE_TEST_SINK_PAUSE=1.
-		t.Skip("known defect (stale writes after a pause, 1 of ~5 runs); set SURGE_TEST_SINK_PAUSE=1 to run it")
+		t.Skip("pause test is long; runs without -short (and always in CI)")
 	}
 	kc := testenv.KafkaCluster(t, 8, topics.All(), kfake.GroupMinSessionTimeout(500*time.Millisecond))
 	brokers := kc.ListenAddrs()
