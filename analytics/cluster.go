@@ -97,8 +97,16 @@ func ClusterDDL(database, cluster string) (string, error) {
 // load returns the migrations Migrate applies under c.
 func (c migrateConfig) load() ([]migrationFile, error) {
 	files, err := loadMigrations(migrationFiles)
-	if err != nil || c.cluster == "" {
-		return files, err
+	if err != nil {
+		return nil, err
+	}
+	if c.cluster == "" {
+		for i := range files {
+			if files[i].clusterOnly {
+				files[i].statements = nil
+			}
+		}
+		return files, nil
 	}
 	return clusterRender{cluster: c.cluster, replicated: true, onCluster: true}.migrations(files)
 }
@@ -179,6 +187,11 @@ ORDER BY version`,
 	}
 }
 
+// eachShardPrefix starts a rendered statement that Migrate runs on one
+// replica of each shard holding every part committed on it (EachShard), not
+// once on the node it is connected to.
+const eachShardPrefix = "/* on one in-sync replica of each shard */ "
+
 var (
 	createTableRE = regexp.MustCompile(`(?s)^CREATE TABLE IF NOT EXISTS \{db\}\.(\w+)\s*(\(.*\))\s*ENGINE\s*=\s*(\w*MergeTree)\(([^()]*)\)(.*)$`)
 	createViewRE  = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS \{db\}\.(\w+)\s+TO \{db\}\.(\w+)\s+(AS\s+SELECT\s.*)$`)
@@ -246,13 +259,24 @@ func (r clusterRender) statement(st string, tables map[string]bool) ([]string, e
 			"\nTO {db}." + target + LocalSuffix + "\n" + query}, nil
 	}
 	if m := insertSelRE.FindStringSubmatch(st); m != nil {
-		// A one-time backfill of the sink's write-ahead marks: on a cluster
-		// the sink reads the raw tables instead (Positions), so it has no
-		// cluster form and is left out.
-		if !tables[m[1]] {
-			return nil, fmt.Errorf("backfill writes %s, which no earlier migration creates", m[1])
+		// A one-time backfill (the sink's write-ahead marks from the raw
+		// tables): run on one in-sync replica of each shard, from its local
+		// tables into its local tables. Through the Distributed tables it
+		// could read a replica still fetching parts; per shard, it needs
+		// the target sharded like the source (by topic and partition).
+		var missing string
+		local := tableRefRE.ReplaceAllStringFunc(st, func(ref string) string {
+			t := strings.TrimPrefix(ref, "{db}.")
+			if !tables[t] {
+				missing = t
+				return ref
+			}
+			return ref + LocalSuffix
+		})
+		if missing != "" {
+			return nil, fmt.Errorf("backfill uses %s, which no earlier migration creates", missing)
 		}
-		return nil, nil
+		return []string{eachShardPrefix + local}, nil
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(st), "\n")
 	return nil, fmt.Errorf("no cluster form for %q: teach analytics/cluster.go this statement", first)

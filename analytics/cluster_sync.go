@@ -48,6 +48,16 @@ func (c *Conn) EachShard(ctx context.Context, fn func(db driver.Conn, suffix str
 }
 
 func (c *Conn) eachShard(ctx context.Context, cluster string, fn func(db driver.Conn, suffix string) error) error {
+	return c.eachShardOf(ctx, cluster, syncTables(), fn)
+}
+
+// syncTables are the tables EachShard checks: the raw tables and the
+// write-ahead marks.
+func syncTables() []Table { return append(Tables[:len(Tables):len(Tables)], TableSinkOffsets) }
+
+// eachShardOf is eachShard with the in-sync check limited to tables: fn
+// may then read only those tables (or check others itself, see inSync).
+func (c *Conn) eachShardOf(ctx context.Context, cluster string, tables []Table, fn func(db driver.Conn, suffix string) error) error {
 	nodes, err := c.ClusterNodes(ctx, cluster)
 	if err != nil {
 		return err
@@ -63,7 +73,7 @@ func (c *Conn) eachShard(ctx context.Context, cluster string, fn func(db driver.
 			db, err := c.Node(nodes[i].Addr)
 			if err == nil {
 				var reason string
-				if reason, err = c.inSync(ctx, db); err == nil && reason != "" {
+				if reason, err = c.inSync(ctx, db, tables); err == nil && reason != "" {
 					err = fmt.Errorf("%s", reason)
 				}
 			}
@@ -83,17 +93,21 @@ func (c *Conn) eachShard(ctx context.Context, cluster string, fn func(db driver.
 	return nil
 }
 
-// inSync returns "" when the replicas of the raw tables on db hold every
+// inSync returns "" when the replicas of tables on db hold every
 // part committed on their shard, or what they still lack. A replica is in
 // sync when it has copied the whole replication log into its queue
 // (log_pointer past log_max_index, which system.replicas reads from
 // ZooKeeper at query time) and its queue fetches no part (inserts_in_queue
 // 0). A part is committed in the same ZooKeeper transaction that adds its
 // log entry, so a part committed before this check is in the log.
-func (c *Conn) inSync(ctx context.Context, db driver.Conn) (string, error) {
-	names := make([]string, len(Tables))
-	for i, t := range Tables {
-		names[i] = "'" + string(t) + LocalSuffix + "'"
+//
+// It checks the given tables only (their _local tables): each table's
+// replication state costs ZooKeeper reads, so a reader checks what it
+// reads.
+func (c *Conn) inSync(ctx context.Context, db driver.Conn, tables []Table) (string, error) {
+	names := make([]string, 0, len(tables))
+	for _, t := range tables {
+		names = append(names, "'"+string(t)+LocalSuffix+"'")
 	}
 	rows, err := db.Query(ctx, `SELECT table, zookeeper_path, is_readonly, is_session_expired,
     log_pointer, log_max_index, inserts_in_queue
@@ -131,12 +145,12 @@ ORDER BY table`, c.database)
 		if err != nil {
 			return "", fmt.Errorf("read the engines of the local tables: %w", err)
 		}
-		if int(plain) == len(Tables) {
+		if int(plain) == len(names) {
 			return "", nil
 		}
 	}
-	if len(all) != len(Tables) {
-		return fmt.Sprintf("%d of %d raw tables are replicated here (run surge migrate --cluster)", len(all), len(Tables)), nil
+	if len(all) != len(names) {
+		return fmt.Sprintf("%d of %d tables are replicated here (run surge migrate --cluster)", len(all), len(names)), nil
 	}
 	for _, s := range all {
 		switch {

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -151,6 +152,7 @@ type Conn struct {
 	clKnown bool                   // cluster is known (see Cluster)
 	cluster string                 // "" on one server
 	nodes   map[string]driver.Conn // other nodes of the cluster, by address
+	clMarks atomic.Bool            // the cluster's marks are backfilled (see clusterMarks)
 }
 
 // Open connects to the server in cfg, creates the database if it is missing

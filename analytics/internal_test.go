@@ -83,10 +83,21 @@ func TestEmbeddedMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(files), 6; got != want {
+	if got, want := len(files), 7; got != want {
 		t.Fatalf("got %d migrations, want %d", got, want)
 	}
-	for _, f := range files {
+	single, err := migrateConfig{}.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files {
+		// Only the backfill of the marks on a cluster (008) is cluster-only.
+		if got, want := f.clusterOnly, f.version == 8; got != want {
+			t.Errorf("%s: got cluster-only %v, want %v", f.name, got, want)
+		}
+		if f.clusterOnly && len(single[i].statements) != 0 {
+			t.Errorf("%s on one server: got %d statements, want none", f.name, len(single[i].statements))
+		}
 		for i, st := range f.statements {
 			if !strings.Contains(st, "{db}.") {
 				t.Errorf("%s statement %d does not qualify its table with {db}: %s", f.name, i+1, st)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 //go:embed migrations/*.sql
@@ -24,10 +26,15 @@ type Migration struct {
 }
 
 type migrationFile struct {
-	version    uint32
-	name       string
-	statements []string // with {db} still in place
+	version     uint32
+	name        string
+	statements  []string // with {db} still in place
+	clusterOnly bool     // a line "-- surge:cluster-only": no statement on one server
 }
+
+// clusterOnlyLine marks a migration that applies to clusters only: on one
+// server it is recorded with nothing run.
+const clusterOnlyLine = "-- surge:cluster-only"
 
 // loadMigrations reads and splits the migration files of fsys, sorted by
 // version. Versions must be unique.
@@ -53,7 +60,8 @@ func loadMigrations(fsys fs.FS) ([]migrationFile, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", p, err)
 		}
-		out = append(out, migrationFile{version: uint32(v), name: name, statements: splitStatements(string(body))})
+		out = append(out, migrationFile{version: uint32(v), name: name, statements: splitStatements(string(body)),
+			clusterOnly: hasLine(string(body), clusterOnlyLine)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	return out, nil
@@ -88,6 +96,15 @@ func splitStatements(body string) []string {
 	}
 	flush()
 	return out
+}
+
+func hasLine(body, line string) bool {
+	for _, l := range strings.Split(body, "\n") {
+		if strings.TrimSpace(l) == line {
+			return true
+		}
+	}
+	return false
 }
 
 // ensureMigrationsTable creates schema_migrations if it is missing.
@@ -168,7 +185,7 @@ func (c *Conn) Migrate(ctx context.Context, opts ...MigrateOpt) ([]string, error
 			continue
 		}
 		for i, st := range m.statements {
-			if err := c.db.Exec(ctx, strings.ReplaceAll(st, "{db}", c.database)); err != nil {
+			if err := c.exec(ctx, mc, strings.ReplaceAll(st, "{db}", c.database)); err != nil {
 				return names, fmt.Errorf("migration %s, statement %d: %w", m.name, i+1, err)
 			}
 		}
@@ -178,6 +195,18 @@ func (c *Conn) Migrate(ctx context.Context, opts ...MigrateOpt) ([]string, error
 		names = append(names, m.name)
 	}
 	return names, nil
+}
+
+// exec runs one migration statement: on this server, or, for a statement
+// rendered to run per shard (eachShardPrefix), on one replica of each shard
+// that holds every part committed on it.
+func (c *Conn) exec(ctx context.Context, mc migrateConfig, st string) error {
+	if !strings.HasPrefix(st, eachShardPrefix) {
+		return c.db.Exec(ctx, st)
+	}
+	return c.eachShard(ctx, mc.cluster, func(db driver.Conn, _ string) error {
+		return db.Exec(ctx, st)
+	})
 }
 
 func (c *Conn) record(ctx context.Context, m migrationFile) error {

@@ -3,11 +3,13 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // TableSinkOffsets holds the sink's write-ahead marks (migration 005): per
@@ -90,14 +92,25 @@ type Position struct {
 
 // WriteMarks inserts marks into sink_offsets in one INSERT. Under a context
 // from WithQueryIDPrefix its query id is the prefix followed by
-// "sink_offsets". On a ClickHouse cluster it writes nothing: there Positions
-// reads the raw tables (see Positions).
+// "sink_offsets". On a ClickHouse cluster it writes, like Write, through
+// the Distributed table with ClusterSettings: sink_offsets is sharded by
+// topic and partition like the raw tables, so a partition's marks live on
+// the shard that holds its rows. On a cluster whose marks are not
+// backfilled yet (migration 008 not applied) it writes nothing and
+// Positions scans the raw tables.
 func (c *Conn) WriteMarks(ctx context.Context, marks []Mark) error {
 	if len(marks) == 0 {
 		return nil
 	}
-	if cluster, err := c.Cluster(ctx); err != nil || cluster != "" {
-		return err
+	if ready, err := c.marksReady(ctx); err != nil || !ready {
+		if err != nil {
+			return fmt.Errorf("write %d sink marks: %w", len(marks), err)
+		}
+		return nil
+	}
+	ctx, err := c.insertContext(ctx)
+	if err != nil {
+		return fmt.Errorf("write %d sink marks: %w", len(marks), err)
 	}
 	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
 		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+TableSinkOffsets))
@@ -152,30 +165,42 @@ func (c *Conn) WriteMarks(ctx context.Context, marks []Mark) error {
 // the sink waits for its group's INSERTs to end before calling it. Unlike
 // Watermarks, its cost does not grow with the history the tables hold.
 //
-// On a ClickHouse cluster it returns Watermarks (a scan of every shard's
-// raw tables from a replica holding all of its parts) with Seq 0: reading
-// the marks there needs the same care about replicas, which is not built yet.
+// On a ClickHouse cluster it reads each shard's marks from a replica that
+// holds every part committed on the shard, of sink_offsets and of every raw
+// table (see EachShard), and probes an open intent on that same replica:
+// a partition's marks and rows live on one shard, so what that replica
+// holds is all that was ever committed of them. Where the marks are not
+// backfilled yet (migration 008 not applied) it returns Watermarks with Seq
+// 0.
 func (c *Conn) Positions(ctx context.Context, topic string) (map[Table]map[int32]Position, error) {
-	if cluster, err := c.Cluster(ctx); err != nil {
+	cluster, err := c.Cluster(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("read sink marks of %s: %w", topic, err)
-	} else if cluster != "" {
-		wm, err := c.Watermarks(ctx, topic)
-		if err != nil {
-			return nil, err
-		}
+	}
+	if cluster == "" {
 		out := map[Table]map[int32]Position{}
-		for t, parts := range wm {
-			for p, off := range parts {
-				setPosition(out, t, p, Position{Offset: off})
-			}
+		if err := readPositions(ctx, c.db, "", topic, out, nil); err != nil {
+			return nil, err
 		}
 		return out, nil
 	}
-	rows, err := c.db.Query(ctx, `SELECT tbl, kafka_partition, max(seq) AS s,
+	return c.clusterPositions(ctx, cluster, topic)
+}
+
+// readPositions reads the marks of topic from db's sink_offsets (with
+// suffix appended to the table names), settles open intents by probing
+// db's raw tables, and sets each key's position in out unless out holds
+// one with a higher Seq.
+//
+// Before probing, it passes the tables it is about to probe to ready (when
+// not nil), whose error it returns.
+func readPositions(ctx context.Context, db driver.Conn, suffix, topic string, out map[Table]map[int32]Position,
+	ready func([]Table) error) error {
+	rows, err := db.Query(ctx, `SELECT tbl, kafka_partition, max(seq) AS s,
        argMax(done, seq), argMax(prev, seq), argMax(hi, seq), toUInt32(argMax(ingested_at, seq)), argMax(probe, seq)
-FROM `+TableSinkOffsets+` WHERE kafka_topic = ? GROUP BY tbl, kafka_partition`, topic)
+FROM `+TableSinkOffsets+suffix+` WHERE kafka_topic = ? GROUP BY tbl, kafka_partition`, topic)
 	if err != nil {
-		return nil, fmt.Errorf("read sink marks of %s: %w", topic, err)
+		return fmt.Errorf("read sink marks of %s: %w", topic, err)
 	}
 	defer rows.Close()
 	type pending struct {
@@ -186,7 +211,7 @@ FROM `+TableSinkOffsets+` WHERE kafka_topic = ? GROUP BY tbl, kafka_partition`, 
 		at       uint32
 		probe    string
 	}
-	out := map[Table]map[int32]Position{}
+	found := map[Table]map[int32]Position{}
 	var unsettled []pending
 	for rows.Next() {
 		var (
@@ -199,22 +224,33 @@ FROM `+TableSinkOffsets+` WHERE kafka_topic = ? GROUP BY tbl, kafka_partition`, 
 			probe    string
 		)
 		if err := rows.Scan(&tbl, &part, &seq, &done, &prev, &hi, &at, &probe); err != nil {
-			return nil, fmt.Errorf("read sink marks of %s: %w", topic, err)
+			return fmt.Errorf("read sink marks of %s: %w", topic, err)
 		}
 		if done == 1 {
-			setPosition(out, Table(tbl), part, Position{Offset: hi, Seq: seq})
+			setPosition(found, Table(tbl), part, Position{Offset: hi, Seq: seq})
 			continue
 		}
 		unsettled = append(unsettled, pending{Table(tbl), part, seq, prev, hi, at, probe})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read sink marks of %s: %w", topic, err)
+		return fmt.Errorf("read sink marks of %s: %w", topic, err)
 	}
 	rows.Close()
+	var probed []Table
 	for _, u := range unsettled {
 		if !knownTable(u.table) {
-			return nil, fmt.Errorf("read sink marks of %s: unknown table %q", topic, u.table)
+			return fmt.Errorf("read sink marks of %s: unknown table %q", topic, u.table)
 		}
+		if !slices.Contains(probed, u.table) {
+			probed = append(probed, u.table)
+		}
+	}
+	if ready != nil && len(probed) > 0 {
+		if err := ready(probed); err != nil {
+			return err
+		}
+	}
+	for _, u := range unsettled {
 		// The INSERT of one table is atomic: its last row is there if
 		// and only if all of them are.
 		where := "ingested_at = toDateTime(?) AND kafka_topic = ? AND kafka_partition = ? AND kafka_offset = ?"
@@ -222,18 +258,25 @@ FROM `+TableSinkOffsets+` WHERE kafka_topic = ? GROUP BY tbl, kafka_partition`, 
 			where = u.probe + " AND " + where
 		}
 		var landed uint64
-		err := c.db.QueryRow(ctx, "SELECT count() FROM "+string(u.table)+" WHERE "+where,
+		err := db.QueryRow(ctx, "SELECT count() FROM "+string(u.table)+suffix+" WHERE "+where,
 			u.at, topic, u.part, u.hi).Scan(&landed)
 		if err != nil {
-			return nil, fmt.Errorf("settle the last write of %s[%d] into %s: %w", topic, u.part, u.table, err)
+			return fmt.Errorf("settle the last write of %s[%d] into %s: %w", topic, u.part, u.table, err)
 		}
 		pos := Position{Offset: u.prev, Seq: u.seq}
 		if landed > 0 {
 			pos.Offset = u.hi
 		}
-		setPosition(out, u.table, u.part, pos)
+		setPosition(found, u.table, u.part, pos)
 	}
-	return out, nil
+	for t, parts := range found {
+		for p, pos := range parts {
+			if old, ok := out[t][p]; !ok || pos.Seq > old.Seq {
+				setPosition(out, t, p, pos)
+			}
+		}
+	}
+	return nil
 }
 
 func setPosition(out map[Table]map[int32]Position, t Table, part int32, p Position) {

@@ -48,8 +48,10 @@ type config struct {
 	reportRuns   int
 
 	recoveryRows []int
-	recoveryRuns int
-	recoveryFill int
+	// recoveryClusterRows are the sizes of history of recovery-cluster.
+	recoveryClusterRows []int
+	recoveryRuns        int
+	recoveryFill        int
 }
 
 // modeDefaults are the values of the scaled flags in full and quick mode.
@@ -63,6 +65,7 @@ type modeDefaults struct {
 	reportEvents    int
 	reportOrders    int
 	recoveryRows    string
+	recoveryCluster string
 }
 
 var (
@@ -76,6 +79,7 @@ var (
 		reportEvents:    10_000_000,
 		reportOrders:    1_000_000,
 		recoveryRows:    "10000000,100000000,1000000000",
+		recoveryCluster: "10000000,100000000",
 	}
 	quickDefaults = modeDefaults{
 		producerRecords: 300_000,
@@ -87,6 +91,7 @@ var (
 		reportEvents:    1_000_000,
 		reportOrders:    100_000,
 		recoveryRows:    "1000000,10000000",
+		recoveryCluster: "1000000,10000000",
 	}
 )
 
@@ -95,6 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		c                     config
 		consumers, blockSizes string
 		recoveryRows          string
+		recoveryCluster       string
 	)
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -134,6 +140,7 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.IntVar(&c.reportRuns, "report-runs", 5, "reports: timed runs per query; the median is reported")
 
 	fs.StringVar(&recoveryRows, "recovery-rows", fullDefaults.recoveryRows, "recovery: growing sizes of history, rows (quick: 1000000,10000000)")
+	fs.StringVar(&recoveryCluster, "recovery-cluster-rows", fullDefaults.recoveryCluster, "recovery-cluster: growing sizes of history on the 2×2 cluster, rows, each filled with INSERT … SELECT (quick: 1000000,10000000)")
 	fs.IntVar(&c.recoveryRuns, "recovery-runs", 3, "recovery: timed runs per read; the median is reported")
 	fs.IntVar(&c.recoveryFill, "recovery-fill", 100_000_000, "recovery: most rows filled with INSERT … SELECT; larger sizes attach copies of the filled parts")
 
@@ -174,6 +181,9 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		if !set["recovery-rows"] {
 			recoveryRows = q.recoveryRows
 		}
+		if !set["recovery-cluster-rows"] {
+			recoveryCluster = q.recoveryCluster
+		}
 	}
 	var err error
 	if c.engineConsumers, err = intList("engine-consumers", consumers); err != nil {
@@ -185,8 +195,11 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	if c.recoveryRows, err = intList("recovery-rows", recoveryRows); err != nil {
 		return c, nil, err
 	}
-	if !slices.IsSorted(c.recoveryRows) || c.recoveryRuns < 1 {
-		return c, nil, errors.New("-recovery-rows must grow and -recovery-runs be positive")
+	if c.recoveryClusterRows, err = intList("recovery-cluster-rows", recoveryCluster); err != nil {
+		return c, nil, err
+	}
+	if !slices.IsSorted(c.recoveryRows) || !slices.IsSorted(c.recoveryClusterRows) || c.recoveryRuns < 1 {
+		return c, nil, errors.New("-recovery-rows and -recovery-cluster-rows must grow and -recovery-runs be positive")
 	}
 	switch {
 	case c.partitions < 1:

@@ -23,6 +23,9 @@
 //	gateway    the HTTP gateway against a bare net/http handler
 //	recovery   what a sink reads when it takes partitions, at 10M, 100M
 //	           and 1B rows of history: write-ahead marks vs full scan
+//	recovery-cluster
+//	           the same on a 2 shards × 2 replicas cluster, at 10M and
+//	           100M rows: marks vs the per-shard full scan
 //	ui         the campaign page: API query latency over the rollups at
 //	           report scale; sink rows/s with 20 live pages open vs none
 //	rehearsal  p50/p99 before and after an order-safe 8 -> 32 resize with
@@ -66,6 +69,7 @@ var scenarios = []scenario{
 	{"dispatch", "dispatch per-key concurrency and overhead, records/s", runDispatch},
 	{"gateway", "surge HTTP gateway vs a bare net/http handler, req/s, p99, batch events/s", runGatewayBench},
 	{"recovery", "sink recovery read at 10M, 100M, 1B rows of history: write-ahead marks vs full scan", runRecovery},
+	{"recovery-cluster", "sink recovery read on a 2 shards x 2 replicas cluster at 10M and 100M rows: write-ahead marks vs per-shard full scan", runRecoveryCluster},
 	{"ui", "campaign page: API latency over rollups at 10M events; sink rows/s with 20 live pages vs without", runUI},
 	{"rehearsal", "peak rehearsal: 20 ms handlers, p50/p99 before/after an 8 -> 32 resize vs per-key concurrency", runRehearsal},
 	{"broker", "surge's embedded broker (connection watch included) vs bare kfake, records/s produced and consumed", runBrokerBench},

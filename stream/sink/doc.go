@@ -116,7 +116,7 @@
 // and prev is always exact. A mark that fails to land is harmless: a lost
 // intent means its INSERT was never sent; a lost done mark leaves the intent
 // to be probed. Migration 005 backfilled the marks from the history written
-// before they existed.
+// before they existed (008 on a cluster, see below).
 //
 // A failed write is ambiguous: the server may have written some tables, or may
 // still be writing. The sink tags every INSERT (marks included) with a query
@@ -166,26 +166,58 @@
 //     (analytics.ClusterSettings), so it returns after each shard wrote its
 //     block as one part, and a part is committed atomically on its shard (one
 //     ZooKeeper transaction adds it and its replication log entry);
-//   - watermarks are read, per shard, from a replica that has copied the whole
-//     replication log and has no part left to fetch: it holds every part
-//     committed on the shard before the read. With insert_quorum=0 another
-//     replica may still lack a part; reading it could make the sink write
-//     rows twice, so it is never read;
+//   - the write-ahead marks live with the rows: sink_offsets is a Distributed
+//     table over a replicated sink_offsets_local sharded by the same key as
+//     the raw tables, cityHash64(kafka_topic, kafka_partition), so a
+//     partition's marks and rows are on one shard. Marks are written like
+//     rows (insert_distributed_sync=1: the intent is committed on the shard
+//     before the INSERT of the rows is sent);
+//   - positions are read, per shard, from a replica that has copied the whole
+//     replication log and has no part left to fetch, of sink_offsets and of
+//     every raw table alike: it holds every mark and every row part committed
+//     on the shard before the read, whichever replica acknowledged them. The
+//     probe of an open intent goes to that same replica. With insert_quorum=0
+//     another replica may lack the newest mark, or hold a mark but not yet
+//     the part its intent wrote (the probe would say "not landed"); either
+//     could make the sink write rows twice, so it is never read;
 //   - "no INSERT of the batch (or of the group) is still running" is checked
 //     on every node of the cluster, including the sub-INSERTs a Distributed
 //     INSERT sends to other nodes (same initial_query_id). A node that does
 //     not answer is taken as idle only when ZooKeeper says its session is
 //     gone: without a session it cannot commit a part. So no part of an
-//     earlier INSERT can commit after the watermarks are read, wherever the
-//     instance that sent it was connected.
+//     earlier INSERT (marks included) can commit after the positions are
+//     read, wherever the instance that sent it was connected.
 //
 // Proof sketch, for one (table, topic, partition) on shard S: after the
 // checks, the set of committed parts on S is fixed (no INSERT can add one)
-// and the replica read holds all of them, so the watermark is the highest
-// offset committed anywhere; the rows the sink then writes are exactly
-// those above it. TestSinkClusterExactlyOnce kills -9 and SIGSTOPs sinks on
-// different nodes and kills replicas and a sink's node on a real 2 × 2
-// cluster, and finds 0 duplicates and 0 missing rows per replica.
+// and the replica read holds all of them, sink_offsets' and the raw
+// table's. So the newest mark it finds is the newest committed anywhere,
+// a done mark states the watermark as on one server, and the probe of an
+// intent finds its last row exactly when the intent's INSERT committed on
+// S. The rows the sink then writes are exactly those above the watermark.
+// The read costs what it costs on one server per shard (the marks, a probe
+// per open intent) plus choosing the replicas (system.replicas, and
+// ZooKeeper where a log looks empty): bench scenario recovery-cluster.
+//
+// Failures: a replica that acknowledged a mark (or a row part) and died
+// before the other replica fetched it leaves that part queued for fetch
+// on the other replica, which is then not in sync: reads of that shard
+// wait for the replica to return (see Limits) rather than read a mark
+// older than one committed. A sink whose node fails over (--clickhouse
+// with a list) writes its next marks through another node; the failed
+// write is resolved as on one server. A cluster that ran sinks before they
+// wrote marks there gets them from migration 008, which backfills one done
+// mark per key from each shard's in-sync replica (local tables to local
+// table; a full scan, once, with the sinks stopped); until 008 is applied
+// the sink writes no marks and reads positions by the full per-shard scan.
+//
+// TestClusterMarks (analytics) checks the marks on a real 2 × 2 cluster:
+// the backfill, marks next to their rows, intents settled by the probe
+// both ways, and a replica that stopped fetching not being read.
+// TestSinkClusterExactlyOnce kills -9 sinks on different nodes and kills
+// replicas and a sink's node on a real 2 × 2 cluster, and finds 0
+// duplicates and 0 missing rows per replica, and marks that agree with a
+// full scan.
 //
 // # Limits
 //
@@ -221,9 +253,12 @@
 //     lost its partitions. The cause is not found; the step is not part of
 //     make test until it is. The single-server pause test
 //     (TestSinkPausedInstanceWritesNoStaleBatch) finds none.
-//   - On a cluster, a partition whose newest part was acknowledged by a replica
-//     that died before the part was copied waits for that replica whenever the
-//     sink must re-read its watermark (after a failed write or a rebalance).
+//   - On a cluster, a shard whose newest part (of a raw table or of
+//     sink_offsets) was acknowledged by a replica that died before the part
+//     was copied waits for that replica whenever the sink must re-read the
+//     positions of its partitions (after a failed write or a rebalance). If
+//     that replica's disk is lost for good, its rows are lost from
+//     ClickHouse (insert_quorum=0), with or without marks.
 //   - Table partitioning is by ingestion month, not event month: event-time
 //     filters prune through the ORDER BY key rather than partitions.
 //
