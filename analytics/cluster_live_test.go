@@ -70,7 +70,9 @@ func TestClusterLive(t *testing.T) {
 	// migrations (a newer surge) gets them in cluster form from the plain
 	// Migrate every command runs.
 	partial := cl.Nodes[2].Open(t, "surge_partial")
-	if err := partial.DB().Exec(ctx, `CREATE TABLE orders (event_id String, kafka_topic String, kafka_partition Int32)
+	// (It has the columns the backfill of campaign_buyers reads.)
+	if err := partial.DB().Exec(ctx, `CREATE TABLE orders (event_id String, campaign_id String, currency String,
+    user_id String, created_at DateTime, kafka_topic String, kafka_partition Int32)
 ENGINE = Distributed(`+testenv.ClusterName+`, surge_partial, orders_local, rand())`); err != nil {
 		t.Fatal(err)
 	}

@@ -69,9 +69,17 @@
 //	coupons_currency_per_minute  AggregatingMergeTree (campaign_id, currency,
 //	                    minute): the same by coupon currency (campaign-summary);
 //	                    coupons stored before it existed get in with RepairRollups
+//	campaign_buyers     SummingMergeTree (campaign_id, currency, user_id), one
+//	                    row per shopper once merged: ordersMap, the sorted
+//	                    minutes of the shopper's orders (-> orders)
 //
 // Read them with countMerge, sumMerge, uniqExactMerge (or sum for
 // events_per_minute) and a GROUP BY, since background merges are eventual.
+// campaign-summary counts its distinct buyers in campaign_buyers: a count
+// of the merged rows with an order minute in the range, plus an exact
+// correction for the shoppers in parts not merged yet (report_buyers.go).
+// At 1M orders that costs tens of milliseconds where merging the
+// per-minute uniqExact states of orders_per_minute costs about a second.
 // A view runs inside the INSERT into its source table, after that table's
 // part is written; if the view's own write fails, the INSERT reports an
 // error although the raw rows are in, and the sink, seeing them in its

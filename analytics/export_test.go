@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"context"
 	"flag"
 	"os"
 	"path/filepath"
@@ -30,4 +31,19 @@ func CheckGolden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs from the golden file (run with -update if the change is intended)\ngot:\n%s\nwant:\n%s",
 			path, got, want)
 	}
+}
+
+// BuyersWithHead counts campaign-summary's buyers per campaign and currency
+// as if head were campaign_buyers' largest part.
+func BuyersWithHead(ctx context.Context, c *Conn, p ReportParams, head string) (map[[2]string]uint64, error) {
+	q, args := buyersQuery(p, queryEnv{head: head})
+	res, err := c.QueryTable(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[[2]string]uint64{}
+	for _, r := range res.Rows {
+		out[[2]string{r[0].(string), r[1].(string)}] = r[2].(uint64)
+	}
+	return out, nil
 }

@@ -19,7 +19,9 @@ import (
 // aggregates with the rollup's and adds to the rollup exactly what it
 // lacks: the missing count and sums as one extra row of states, and the
 // raw minute's distinct buyers (a set union, so adding them again changes
-// nothing).
+// nothing). campaign_buyers is compared per campaign, currency and minute
+// by its shoppers with an order in the minute, and gets a row for each
+// shopper it lacks there.
 //
 // It only touches keys whose newest raw row was ingested more than Settle
 // ago, so that it never races an INSERT whose view has yet to run (it
@@ -65,6 +67,11 @@ type rollupSpec struct {
 	fixCols     string // rollup columns the fix row sets besides the keys
 	fixExprs    string // their values; {dN} is the shortfall of metric N, n the row number
 	fixSrc      string // raw columns fixExprs reads besides the keys, or ""
+	// rows, when set, is what the comparison reads instead of rollup: a
+	// subquery with the key columns and minute.
+	rows string
+	// fix, when set, adds what the key lacks instead of fixRollup.
+	fix func(ctx context.Context, c *Conn, s rollupSpec, fix RollupFix) error
 }
 
 var rollupSpecs = []rollupSpec{
@@ -95,6 +102,12 @@ var rollupSpecs = []rollupSpec{
 		rolled:   []string{"countMerge(issued)", "sumMerge(value)"},
 		fixCols:  "issued, value",
 		fixExprs: "countStateIf(n < {d0}), sumStateIf(toInt64({d1}), n = 0)",
+	},
+	{
+		// Per minute, the shoppers with an order in it (repair_buyers.go).
+		rollup: buyersTable, raw: "orders", keys: []string{"campaign_id", "currency"}, time: "created_at",
+		rawAgg: []string{"uniqExact(user_id)"}, rolled: []string{"uniqExact(user_id)"},
+		rows: buyerMinutes, fix: fixBuyers,
 	},
 }
 
@@ -132,6 +145,10 @@ func (c *Conn) repairRollup(ctx context.Context, s rollupSpec, opts RepairOpts) 
 			keys, s.time, keys, s.time, s.raw)
 		args = append(args, opts.Since.UTC().Truncate(time.Second))
 	}
+	rolled := s.rollup
+	if s.rows != "" {
+		rolled = s.rows
+	}
 	rCols := make([]string, len(s.rawAgg))
 	uCols := make([]string, len(s.rawAgg))
 	for i := range s.rawAgg {
@@ -150,7 +167,7 @@ ANY LEFT JOIN (
 WHERE %[10]s
 ORDER BY minute, %[1]s`,
 		keys, strings.Join(rCols, ", "), strings.Join(uCols, ", "), s.time, strings.Join(rawCols, ", "),
-		s.raw, where, strings.Join(rolledCols, ", "), s.rollup, strings.Join(differ, " OR "), int64(opts.Settle/time.Second))
+		s.raw, where, strings.Join(rolledCols, ", "), rolled, strings.Join(differ, " OR "), int64(opts.Settle/time.Second))
 	rows, err := c.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("compare with %s: %w", s.raw, err)
@@ -192,7 +209,13 @@ ORDER BY minute, %[1]s`,
 	out := make([]RollupFix, 0, len(all))
 	for _, f := range all {
 		if !opts.DryRun && !f.fix.Unsettled && f.raw[0] >= f.roll[0] {
-			if err := c.fixRollup(ctx, s, f.fix, f.raw, f.roll); err != nil {
+			var err error
+			if s.fix != nil {
+				err = s.fix(ctx, c, s, f.fix)
+			} else {
+				err = c.fixRollup(ctx, s, f.fix, f.raw, f.roll)
+			}
+			if err != nil {
 				return out, err
 			}
 			f.fix.Fixed = true

@@ -2,6 +2,7 @@ package analytics_test
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -75,6 +76,15 @@ func checkReportsEqualRaw(t *testing.T, conn *analytics.Conn) {
 	if uint64(orders) != raw {
 		t.Errorf("campaign-summary: %d orders, raw table %d", orders, raw)
 	}
+	got := [][]any{}
+	for _, r := range res.Rows {
+		if r[2].(uint64) > 0 {
+			got = append(got, []any{r[0], r[1], r[2], r[4]})
+		}
+	}
+	if want := rawSummary(t, conn, analytics.ReportParams{}); !reflect.DeepEqual(got, want) {
+		t.Errorf("campaign-summary: got (campaign, currency, orders, buyers) %v, raw orders say %v", got, want)
+	}
 }
 
 // TestRepairRollups simulates a crash between a raw part and its view
@@ -87,8 +97,10 @@ func TestRepairRollups(t *testing.T) {
 	if err := conn.Write(ctx, orderBatch([]int32{0, 1}, 0, 50), time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.DB().Exec(ctx, "DETACH TABLE orders_per_minute_mv"); err != nil {
-		t.Fatal(err)
+	for _, mv := range []string{"orders_per_minute_mv", "campaign_buyers_mv"} {
+		if err := conn.DB().Exec(ctx, "DETACH TABLE "+mv); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b := orderBatch([]int32{0, 1}, 50, 30)
 	b.AddCoupon(analytics.Source{Topic: "coupons", Partition: 0, Offset: 0}, &schemas.Coupon{EventID: "c1", Version: 1,
@@ -97,8 +109,10 @@ func TestRepairRollups(t *testing.T) {
 	if err := conn.Write(ctx, b, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.DB().Exec(ctx, "ATTACH TABLE orders_per_minute_mv"); err != nil {
-		t.Fatal(err)
+	for _, mv := range []string{"orders_per_minute_mv", "campaign_buyers_mv"} {
+		if err := conn.DB().Exec(ctx, "ATTACH TABLE "+mv); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if raw, rolled := rollupVsRaw(t, conn); raw != 160 || rolled != 100 {
 		t.Fatalf("after the simulated crash: raw %d, rollup %d; want 160 and 100", raw, rolled)
@@ -129,14 +143,24 @@ func TestRepairRollups(t *testing.T) {
 		t.Fatalf("repair: %v", err)
 	}
 	var missing int64
+	buyerFixes := 0
 	for _, f := range fixes {
-		if !f.Fixed || f.Rollup != "orders_per_minute" {
-			t.Errorf("fix %+v: want fixed orders_per_minute keys only", f)
+		switch {
+		case !f.Fixed:
+			t.Errorf("fix %+v: want it fixed", f)
+		case f.Rollup == "orders_per_minute":
+			missing += f.Raw - f.Rolled
+		case f.Rollup == "campaign_buyers":
+			buyerFixes++
+		default:
+			t.Errorf("fix %+v: want orders_per_minute and campaign_buyers keys only", f)
 		}
-		missing += f.Raw - f.Rolled
 	}
 	if missing != 60 {
 		t.Errorf("repair added %d orders, want 60", missing)
+	}
+	if buyerFixes == 0 {
+		t.Error("repair fixed no campaign_buyers minute, want those of the orders written without its view")
 	}
 	checkReportsEqualRaw(t, conn)
 	if again, err := conn.RepairRollups(ctx, analytics.RepairOpts{}); err != nil || len(again) != 0 {

@@ -39,6 +39,9 @@ type ReportResult struct {
 type report struct {
 	name, desc string
 	query      func(ReportParams) (sql string, args []any)
+	// queryEnv, set instead of query, also needs to know about the
+	// campaign_buyers table (report_buyers.go).
+	queryEnv func(ReportParams, queryEnv) (sql string, args []any)
 	// money maps each money column to its currency column.
 	money map[string]string
 	// rollup is set when the report reads only the per-minute rollups, so
@@ -96,7 +99,19 @@ func (c *Conn) Report(ctx context.Context, name string, p ReportParams) (*Report
 		return nil, fmt.Errorf("report %s: from (%s) must be before to (%s)",
 			name, p.From.Format(time.RFC3339), p.To.Format(time.RFC3339))
 	}
-	query, args := r.query(p)
+	var (
+		query string
+		args  []any
+	)
+	if r.queryEnv != nil {
+		env, err := c.buyersEnv(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("report %s: %w", name, err)
+		}
+		query, args = r.queryEnv(p, env)
+	} else {
+		query, args = r.query(p)
+	}
 	res, err := c.QueryTable(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("report %s: %w", name, err)
