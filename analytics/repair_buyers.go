@@ -30,7 +30,7 @@ SELECT
     tupleElement(sumMap([toStartOfMinute(created_at)], [toUInt64(1)]), 2)
 FROM ` + s.raw + `
 WHERE campaign_id = ? AND currency = ? AND toStartOfMinute(created_at) = toDateTime(?)
-    AND user_id NOT IN
+    AND user_id GLOBAL NOT IN
     (
         SELECT user_id FROM ` + buyerMinutes + `
         WHERE campaign_id = ? AND currency = ? AND minute = toDateTime(?)

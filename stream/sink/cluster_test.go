@@ -154,6 +154,8 @@ func TestSinkClusterExactlyOnce(t *testing.T) {
 		{"SELECT count() FROM orders", "SELECT toUInt64(countMerge(orders)) FROM orders_per_minute"},
 		{"SELECT count() FROM user_events", "SELECT toUInt64(sum(events)) FROM events_per_minute"},
 		{"SELECT count() FROM coupons", "SELECT toUInt64(countMerge(issued)) FROM coupons_per_minute"},
+		{"SELECT uniqExact(campaign_id, currency, user_id, toStartOfMinute(created_at)) FROM orders",
+			"SELECT count() FROM (SELECT campaign_id, currency, user_id, m FROM campaign_buyers ARRAY JOIN ordersMap.minute AS m GROUP BY campaign_id, currency, user_id, m)"},
 	} {
 		var raw, rolled uint64
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
