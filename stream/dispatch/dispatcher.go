@@ -22,6 +22,7 @@ type Dispatcher struct {
 	cl      *kgo.Client // group member: consumes the lanes, produces, commits
 	retryCl *kgo.Client // reads the owned retry partitions directly
 	eng     *engine
+	fence   *fence         // group membership lease: no handler call without it
 	sizers  [2]*fetchSizer // size cl's (0) and retryCl's (1) fetches (fetchsize.go)
 	stats   *statsCounters
 
@@ -45,7 +46,13 @@ func New(opts ...Opt) (*Dispatcher, error) {
 	m, sc := newMetrics(cfg.group, cfg.registerer)
 	d := &Dispatcher{cfg: cfg, stats: sc}
 	d.sizers = [2]*fetchSizer{newFetchSizer(cfg.maxBuffered), newFetchSizer(cfg.maxBuffered)}
-	d.eng = newEngine(&d.cfg, m)
+	d.fence = newFence(cfg.session, cfg.rebalance)
+	d.eng = newEngine(&d.cfg, m, d.fence)
+	d.fence.onLapse = func() {
+		m.leaseLapses.Inc()
+		d.eng.log.Warn("group membership not confirmed within the lease (paused, stalled or cut off from the coordinator?); no handler starts until it is",
+			"lease", d.fence.lease)
+	}
 	d.eng.write = func(ctx context.Context, r *kgo.Record) error {
 		err := d.cl.ProduceSync(ctx, r).FirstErr()
 		if err != nil {
@@ -189,6 +196,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	g.Go(func() error { return d.poll(gctx, d.cl, false) })
 	g.Go(func() error { return d.poll(gctx, d.retryCl, true) })
 	g.Go(func() error { d.commitLoop(gctx); return nil })
+	// The membership lease is renewed until the handlers are done.
+	fenceCtx, endFence := context.WithCancel(context.Background())
+	fenceDone := make(chan struct{})
+	go func() { defer close(fenceDone); d.confirmLoop(fenceCtx) }()
 	<-gctx.Done()
 	cancelPoll()
 	err = g.Wait()
@@ -197,6 +208,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	// commit, leave the group (its revoke finds nothing left), stop.
 	d.eng.do(func() { d.eng.stopping = true })
 	d.finish(d.ownedSources())
+	endFence()
+	<-fenceDone
 	d.cl.Close()
 	close(stop)
 	<-engDone

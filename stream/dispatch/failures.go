@@ -107,6 +107,11 @@ func (e *engine) startWrite(t *task, rec *kgo.Record, dead bool) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
+		// A paused instance writes no retry or dead letter for a
+		// partition it lost: its new owner redelivers the record.
+		if !e.fence.wait(t.part.ctx) {
+			return
+		}
 		wait := 100 * time.Millisecond
 		for {
 			err := e.write(e.hctx, rec)

@@ -68,6 +68,16 @@ func produceNamed(t *testing.T, brokers []string, topic, prefix string, keys, pe
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	names, err := produceWith(cl, topic, prefix, keys, perKey, hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// produceWith is produceNamed on a client of the caller's, for goroutines
+// (which must not call t.Fatal).
+func produceWith(cl *kgo.Client, topic, prefix string, keys, perKey int, hdr func(key string, seq int) []kgo.RecordHeader) ([]string, error) {
 	names := make([]string, keys)
 	next := make([]int, keys)
 	var order []int
@@ -100,10 +110,7 @@ func produceNamed(t *testing.T, brokers []string, topic, prefix string, keys, pe
 		})
 	}
 	wg.Wait()
-	if perr != nil {
-		t.Fatal(perr)
-	}
-	return names
+	return names, perr
 }
 
 // checker verifies per-key order over every handler call. The property is

@@ -20,6 +20,7 @@ type engine struct {
 	log   *slog.Logger
 	m     *metrics
 	write func(ctx context.Context, r *kgo.Record) error // produce and wait for the ack
+	fence *fence                                         // group membership lease (fence.go)
 	pause func(retry bool, topics []string, paused bool)
 
 	lanes       [2]*lane // priority, normal
@@ -57,12 +58,13 @@ type writeDone struct {
 	dead bool // a dead-letter write, else parking
 }
 
-func newEngine(cfg *config, m *metrics) *engine {
+func newEngine(cfg *config, m *metrics, f *fence) *engine {
 	hctx, hcancel := context.WithCancel(context.Background())
 	e := &engine{
 		cfg:   cfg,
 		log:   cfg.logger.With("group", cfg.group),
 		m:     m,
+		fence: f,
 		parts: make(map[tp]*part),
 		seed:  maphash.MakeSeed(),
 		timer: time.NewTimer(time.Hour),
@@ -77,7 +79,7 @@ func newEngine(cfg *config, m *metrics) *engine {
 	}
 	e.gates[0].init()
 	e.gates[1].init()
-	e.pool = newPool(cfg.maxInFlight, &e.wg, m.latency, func(t *task) bool { return callHandler(cfg.handler, cfg.checkRecords, t) })
+	e.pool = newPool(cfg.maxInFlight, &e.wg, m.latency, f, func(t *task) bool { return callHandler(cfg.handler, cfg.checkRecords, t, m) })
 	e.timer.Stop()
 	e.lanes[0] = &lane{name: LanePriority}
 	e.lanes[1] = &lane{name: LaneNormal}

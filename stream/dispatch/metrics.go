@@ -20,6 +20,8 @@ type metrics struct {
 	deadLettered prometheus.Counter
 	invalid      prometheus.Counter
 	skipped      prometheus.Counter
+	staleDropped *counter
+	leaseLapses  *counter
 	normalPaused prometheus.Counter
 	inFlight     prometheus.Gauge
 	latency      *histogram
@@ -57,11 +59,14 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounte
 		invalid:      ctr("invalid_total", "Records that broke a schema rule: dead-lettered without reaching the handler (also counted in dead_lettered_total once written)."),
 		skipped:      ctr("skipped_total", "Records skipped on assignment: the previous owner's commit records them as done, or the retry topic holds them."),
 		normalPaused: ctr("normal_lane_paused_total", "Times the normal lane's fetching paused for the priority lane."),
+		staleDropped: ctr("stale_dropped_total", "Records handed to a worker whose partition was lost or revoked before their handler call started: left to the new owner, not called (a paused instance's records of partitions now owned by another member)."),
+		leaseLapses:  ctr("lease_lapses_total", "Times handler calls or writes waited because the group coordinator had not confirmed this member within its membership lease (a pause, a stall, a cut from the coordinator, a long rebalance)."),
 		commits:      ctr("commits_total", "Offset commits."),
 	}
 	m := &metrics{
 		processed: sc.processed, failed: sc.failed, retried: sc.retried, parkedBehind: sc.parkedBehind,
 		deadLettered: sc.deadLettered, invalid: sc.invalid, skipped: sc.skipped, normalPaused: sc.normalPaused, commits: sc.commits,
+		staleDropped: sc.staleDropped, leaseLapses: sc.leaseLapses,
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "surge", Subsystem: "dispatch",
 			Name: "in_flight", Help: "Handlers running.", ConstLabels: labels}),
 		latency: newHistogram(prometheus.NewDesc("surge_dispatch_handler_seconds", "Handler latency.", nil, labels),
@@ -72,7 +77,7 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounte
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.processed, m.failed, m.retried, m.parkedBehind, m.deadLettered, m.invalid,
-			m.skipped, m.normalPaused, m.commits, m.inFlight, m.latency, m.commitLag} {
+			m.skipped, m.normalPaused, m.commits, m.staleDropped, m.leaseLapses, m.inFlight, m.latency, m.commitLag} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -87,6 +92,7 @@ func newMetrics(group string, reg prometheus.Registerer) (*metrics, *statsCounte
 // statsCounters keeps the counters Stats reads.
 type statsCounters struct {
 	processed, failed, retried, parkedBehind, deadLettered, invalid, skipped, normalPaused, commits *counter
+	staleDropped, leaseLapses                                                                       *counter
 }
 
 // Stats are a dispatcher's counters since it started.
@@ -96,8 +102,10 @@ type Stats struct {
 	Retried      int64 `json:"retried"`       // failures scheduled for another attempt
 	ParkedBehind int64 `json:"parked_behind"` // parked behind an earlier failing record of their key
 	DeadLettered int64 `json:"dead_lettered"`
-	Invalid      int64 `json:"invalid"` // broke a schema rule: dead-lettered without reaching the handler
-	Skipped      int64 `json:"skipped"` // found already parked on assignment
+	Invalid      int64 `json:"invalid"`       // broke a schema rule: dead-lettered without reaching the handler
+	Skipped      int64 `json:"skipped"`       // found already parked on assignment
+	StaleDropped int64 `json:"stale_dropped"` // not called: the partition was lost or revoked first (fence.go)
+	LeaseLapses  int64 `json:"lease_lapses"`  // membership lease lapsed with calls waiting (fence.go)
 	Commits      int64 `json:"commits"`
 }
 
@@ -106,6 +114,7 @@ func (s *statsCounters) snapshot() Stats {
 		Processed: s.processed.n.Load(), Failed: s.failed.n.Load(), Retried: s.retried.n.Load(),
 		ParkedBehind: s.parkedBehind.n.Load(), DeadLettered: s.deadLettered.n.Load(), Invalid: s.invalid.n.Load(),
 		Skipped: s.skipped.n.Load(), Commits: s.commits.n.Load(),
+		StaleDropped: s.staleDropped.n.Load(), LeaseLapses: s.leaseLapses.n.Load(),
 	}
 }
 

@@ -51,10 +51,11 @@ type pool struct {
 	spare     []*task
 	latency   atomic.Int64 // moving average of handler calls, ns
 
-	done chan struct{}    // signalled when results goes from empty to not
-	call func(*task) bool // runs the handler, sets task.err; false if not called
-	hist *histogram       // handler latency
-	wg   *sync.WaitGroup
+	done  chan struct{}    // signalled when results goes from empty to not
+	call  func(*task) bool // runs the handler, sets task.err; false if not called
+	fence *fence           // no call starts while the membership lease has lapsed
+	hist  *histogram       // handler latency
+	wg    *sync.WaitGroup
 }
 
 // slowCall is the average handler latency above which every queued task
@@ -67,10 +68,10 @@ const (
 	fastBatch = 16
 )
 
-func newPool(bound int, wg *sync.WaitGroup, hist *histogram, call func(*task) bool) *pool {
+func newPool(bound int, wg *sync.WaitGroup, hist *histogram, f *fence, call func(*task) bool) *pool {
 	procs := runtime.GOMAXPROCS(0)
 	p := &pool{max: bound, fast: min(bound, max(2, procs)), tiny: min(bound, max(1, procs-1)),
-		done: make(chan struct{}, 1), call: call, hist: hist, wg: wg}
+		done: make(chan struct{}, 1), call: call, fence: f, hist: hist, wg: wg}
 	p.cond = sync.NewCond(&p.mu)
 	p.watchCond = sync.NewCond(&p.mu)
 	p.latency.Store(int64(time.Millisecond)) // slow until calls show otherwise
@@ -166,6 +167,13 @@ func (p *pool) work() {
 		base := time.Now()
 		var last time.Duration
 		for i, t := range mine {
+			// The membership lease, against the clock read after the
+			// previous call: a paused instance resumes with it lapsed and
+			// starts no call for partitions it may have lost (fence.go).
+			if !p.fence.holds(base.Add(last)) {
+				p.fence.wait(t.part.ctx) // until confirmed, or the partition dropped
+				base, last = time.Now(), 0
+			}
 			called := p.call(t)
 			done = append(done, t)
 			if !called {
@@ -255,13 +263,15 @@ func (p *pool) close() {
 }
 
 // callHandler runs h for t with its partition's context: the worker's
-// half of a task. A task of a dropped partition is not called (false).
+// half of a task. A task of a dropped partition (revoked or lost since it
+// was started) is not called (false) and counted in m.staleDropped.
 // With validate, a record that breaks a schema rule never reaches h: its
 // error is an *InvalidRecordError, which the engine dead-letters at once.
-func callHandler(h Handler, validate bool, t *task) bool {
+func callHandler(h Handler, validate bool, t *task, m *metrics) bool {
 	ctx := t.part.ctx
 	if err := ctx.Err(); err != nil {
 		t.err = err
+		m.staleDropped.Inc()
 		return false
 	}
 	r := t.record()

@@ -27,6 +27,7 @@ type delivery struct {
 	attempt int
 	at      time.Time
 	status  int
+	path    string // the URL path called: which instance, when each has its own
 }
 
 func newService(status func(eventID string) int) (*service, *httptest.Server) {
@@ -38,7 +39,7 @@ func newService(status func(eventID string) int) (*service, *httptest.Server) {
 		code := s.status(id)
 		attempt, _ := strconv.Atoi(r.Header.Get(dispatch.WebhookAttempt))
 		s.mu.Lock()
-		s.byEvent[id] = append(s.byEvent[id], delivery{attempt, time.Now(), code})
+		s.byEvent[id] = append(s.byEvent[id], delivery{attempt, time.Now(), code, r.URL.Path})
 		if len(s.headers) < 5 {
 			s.headers = append(s.headers, r.Header.Clone())
 		}
