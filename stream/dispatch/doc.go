@@ -189,11 +189,15 @@
 //
 // Measured by TestPausedInstanceExtraDeliveries (two `surge dispatch`
 // processes on the embedded broker, 400 records/s and a burst of 1,000
-// before each pause, a 2 ms webhook, --max-in-flight 8, session timeout
-// 2 s, three SIGSTOPs of 6 s; about 17,000 records): no record lost; 0
-// deliveries by the paused instance after it resumed, in every pause of 4
-// runs (5 to 13 per pause without the lease), 8 or 16 held calls dropped
-// per run; and 95 to 152 redeliveries by the new owner per pause.
+// before each pause, a 2 ms webhook, --max-in-flight 8, commits every
+// 200 ms, session timeout 2 s, three SIGSTOPs of 6 s; about 16,000 records
+// a run), 4 runs: no record lost; 0 deliveries by the paused instance
+// after it resumed in all 12 pauses (1 in one pause of 15 in earlier runs:
+// a call it had started; without the lease, 5 to 13 per pause, the calls
+// it started between resuming and its client's next heartbeat); 0 to 8
+// held calls dropped per pause; 45 to 362 redeliveries by the new owner
+// per pause, each of a record the paused instance had delivered at most
+// 178 ms before it stopped (within the commit interval).
 //
 // Limits. The lease needs the monotonic clock to run during the pause, as
 // it does for a stopped process or a frozen container; on a virtual machine
