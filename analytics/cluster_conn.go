@@ -21,9 +21,11 @@ import (
 //
 //   - every INSERT carries the settings the sink's exactly-once argument
 //     relies on, per query, whatever the user's profile says;
-//   - Watermarks reads each shard from one of its replicas that holds
-//     every part committed on the shard (see inSync), never through the
-//     Distributed table, which may pick a lagging replica;
+//   - Watermarks and Positions (the sink's write-ahead marks, with the
+//     probe of an open intent) read each shard from one of its replicas
+//     that holds every part committed on the shard of what they read (see
+//     inSync), never through the Distributed table, which may pick a
+//     lagging replica;
 //   - RunningInserts looks at system.processes of every node, so that a
 //     sink connected to any node sees INSERTs (and their per-shard
 //     sub-INSERTs) sent by sinks connected to other nodes.

@@ -203,14 +203,6 @@ FROM `+TableSinkOffsets+suffix+` WHERE kafka_topic = ? GROUP BY tbl, kafka_parti
 		return fmt.Errorf("read sink marks of %s: %w", topic, err)
 	}
 	defer rows.Close()
-	type pending struct {
-		table    Table
-		part     int32
-		seq      uint64
-		prev, hi int64
-		at       uint32
-		probe    string
-	}
 	found := map[Table]map[int32]Position{}
 	var unsettled []pending
 	for rows.Next() {
@@ -250,24 +242,26 @@ FROM `+TableSinkOffsets+suffix+` WHERE kafka_topic = ? GROUP BY tbl, kafka_parti
 			return err
 		}
 	}
-	for _, u := range unsettled {
-		// The INSERT of one table is atomic: its last row is there if
-		// and only if all of them are.
-		where := "ingested_at = toDateTime(?) AND kafka_topic = ? AND kafka_partition = ? AND kafka_offset = ?"
-		if u.probe != "" {
-			where = u.probe + " AND " + where
+	// The INSERT of one table is atomic: its last row is there if and
+	// only if all of them are. One query per table (and per probeBatch
+	// intents) looks for the last rows of all of its open intents.
+	for _, t := range probed {
+		var batch []pending
+		for _, u := range unsettled {
+			if u.table != t {
+				continue
+			}
+			batch = append(batch, u)
+			if len(batch) == probeBatch {
+				if err := probeLanded(ctx, db, suffix, topic, batch, found); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
 		}
-		var landed uint64
-		err := db.QueryRow(ctx, "SELECT count() FROM "+string(u.table)+suffix+" WHERE "+where,
-			u.at, topic, u.part, u.hi).Scan(&landed)
-		if err != nil {
-			return fmt.Errorf("settle the last write of %s[%d] into %s: %w", topic, u.part, u.table, err)
+		if err := probeLanded(ctx, db, suffix, topic, batch, found); err != nil {
+			return err
 		}
-		pos := Position{Offset: u.prev, Seq: u.seq}
-		if landed > 0 {
-			pos.Offset = u.hi
-		}
-		setPosition(found, u.table, u.part, pos)
 	}
 	for t, parts := range found {
 		for p, pos := range parts {
@@ -275,6 +269,63 @@ FROM `+TableSinkOffsets+suffix+` WHERE kafka_topic = ? GROUP BY tbl, kafka_parti
 				setPosition(out, t, p, pos)
 			}
 		}
+	}
+	return nil
+}
+
+// pending is a key whose last mark is an intent.
+type pending struct {
+	table    Table
+	part     int32
+	seq      uint64
+	prev, hi int64
+	at       uint32 // ingested_at
+	probe    string
+}
+
+// probeBatch is the most intents one probe query looks for.
+const probeBatch = 100
+
+// probeLanded looks in db's raw table (all of batch's intents are of one
+// table) for the last row of each intent, through its ORDER BY prefix,
+// ingested_at, partition and offset, and sets each key's position in
+// found: hi when the row is there, prev otherwise.
+func probeLanded(ctx context.Context, db driver.Conn, suffix, topic string, batch []pending, found map[Table]map[int32]Position) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	conds := make([]string, len(batch))
+	for i, u := range batch {
+		c := fmt.Sprintf("ingested_at = toDateTime(%d) AND kafka_partition = %d AND kafka_offset = %d", u.at, u.part, u.hi)
+		if u.probe != "" {
+			c = "(" + u.probe + ") AND " + c
+		}
+		conds[i] = "(" + c + ")"
+	}
+	t := batch[0].table
+	rows, err := db.Query(ctx, "SELECT DISTINCT kafka_partition FROM "+string(t)+suffix+
+		" WHERE kafka_topic = ? AND ("+strings.Join(conds, " OR ")+")", topic)
+	if err != nil {
+		return fmt.Errorf("settle the last writes of %s into %s: %w", topic, t, err)
+	}
+	defer rows.Close()
+	landed := make(map[int32]bool)
+	for rows.Next() {
+		var p int32
+		if err := rows.Scan(&p); err != nil {
+			return fmt.Errorf("settle the last writes of %s into %s: %w", topic, t, err)
+		}
+		landed[p] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("settle the last writes of %s into %s: %w", topic, t, err)
+	}
+	for _, u := range batch {
+		pos := Position{Offset: u.prev, Seq: u.seq}
+		if landed[u.part] {
+			pos.Offset = u.hi
+		}
+		setPosition(found, u.table, u.part, pos)
 	}
 	return nil
 }
