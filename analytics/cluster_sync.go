@@ -2,10 +2,12 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 )
 
 // clusterWatermarks reads the watermarks of topic shard by shard (see
@@ -58,39 +60,70 @@ func syncTables() []Table { return append(Tables[:len(Tables):len(Tables)], Tabl
 // eachShardOf is eachShard with the in-sync check limited to tables: fn
 // may then read only those tables (or check others itself, see inSync).
 func (c *Conn) eachShardOf(ctx context.Context, cluster string, tables []Table, fn func(db driver.Conn, suffix string) error) error {
-	nodes, err := c.ClusterNodes(ctx, cluster)
+	shards, err := c.shards(ctx, cluster)
 	if err != nil {
 		return err
 	}
-	for i := 0; i < len(nodes); {
-		shard := nodes[i].Shard
-		var why []string
-		done := false
-		for ; i < len(nodes) && nodes[i].Shard == shard; i++ {
-			if done {
-				continue
-			}
-			db, err := c.Node(nodes[i].Addr)
-			if err == nil {
-				var reason string
-				if reason, err = c.inSync(ctx, db, tables); err == nil && reason != "" {
-					err = fmt.Errorf("%s", reason)
-				}
-			}
-			if err == nil {
-				err = fn(db, LocalSuffix)
-			}
-			if err != nil {
-				why = append(why, nodes[i].Addr+": "+err.Error())
-				continue
-			}
-			done = true
-		}
-		if !done {
-			return fmt.Errorf("no replica of shard %d holds every committed part yet (%s)", shard, strings.Join(why, "; "))
+	for _, replicas := range shards {
+		if err := c.onShard(ctx, replicas, tables, fn); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// eachShardAtOnce is eachShardOf with the shards read at the same time: fn
+// runs in one goroutine per shard, so it must be safe for that. It returns
+// once every shard is done, with the first error.
+func (c *Conn) eachShardAtOnce(ctx context.Context, cluster string, tables []Table, fn func(db driver.Conn, suffix string) error) error {
+	shards, err := c.shards(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	var g errgroup.Group
+	for _, replicas := range shards {
+		g.Go(func() error { return c.onShard(ctx, replicas, tables, fn) })
+	}
+	return g.Wait()
+}
+
+// shards lists the nodes of cluster grouped by shard.
+func (c *Conn) shards(ctx context.Context, cluster string) ([][]ClusterNode, error) {
+	nodes, err := c.ClusterNodes(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]ClusterNode
+	for i, n := range nodes {
+		if i == 0 || n.Shard != nodes[i-1].Shard {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], n)
+	}
+	return out, nil
+}
+
+// onShard calls fn with the first of a shard's replicas that is in sync
+// for tables and on which fn succeeds.
+func (c *Conn) onShard(ctx context.Context, replicas []ClusterNode, tables []Table, fn func(db driver.Conn, suffix string) error) error {
+	var why []string
+	for _, n := range replicas {
+		db, err := c.Node(n.Addr)
+		if err == nil {
+			var reason string
+			if reason, err = c.inSync(ctx, db, tables); err == nil && reason != "" {
+				err = errors.New(reason)
+			}
+		}
+		if err == nil {
+			err = fn(db, LocalSuffix)
+		}
+		if err == nil {
+			return nil
+		}
+		why = append(why, n.Addr+": "+err.Error())
+	}
+	return fmt.Errorf("no replica of shard %d holds every committed part yet (%s)", replicas[0].Shard, strings.Join(why, "; "))
 }
 
 // inSync returns "" when the replicas of tables on db hold every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -56,7 +57,7 @@ func (c *Conn) marksReady(ctx context.Context) (bool, error) {
 
 // clusterPositions is Positions on a cluster: per shard, the marks and
 // the probes of open intents are read from one in-sync replica (see
-// EachShard). Should a key have marks on two shards (the cluster's shards
+// EachShard), all shards at once. Should a key have marks on two shards (the cluster's shards
 // changed), the one with the highest Seq counts, as on one server.
 func (c *Conn) clusterPositions(ctx context.Context, cluster, topic string) (map[Table]map[int32]Position, error) {
 	ready, err := c.marksReady(ctx)
@@ -81,7 +82,8 @@ func (c *Conn) clusterPositions(ctx context.Context, cluster, topic string) (map
 	// tables of open intents are checked on it before they are probed
 	// (most reads have none to probe, and each table checked costs
 	// ZooKeeper reads).
-	err = c.eachShardOf(ctx, cluster, []Table{TableSinkOffsets}, func(db driver.Conn, suffix string) error {
+	var mu sync.Mutex
+	err = c.eachShardAtOnce(ctx, cluster, []Table{TableSinkOffsets}, func(db driver.Conn, suffix string) error {
 		// A replica that fails half way leaves out untouched: the next
 		// replica of the shard is read from scratch.
 		shard := map[Table]map[int32]Position{}
@@ -95,6 +97,8 @@ func (c *Conn) clusterPositions(ctx context.Context, cluster, topic string) (map
 		if err := readPositions(ctx, db, suffix, topic, shard, ready); err != nil {
 			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		for t, parts := range shard {
 			for p, pos := range parts {
 				if old, ok := out[t][p]; !ok || pos.Seq > old.Seq {
