@@ -172,11 +172,12 @@
 //     partition's marks and rows are on one shard. Marks are written like
 //     rows (insert_distributed_sync=1: the intent is committed on the shard
 //     before the INSERT of the rows is sent);
-//   - positions are read, per shard, from a replica that has copied the whole
-//     replication log and has no part left to fetch, of sink_offsets and of
-//     every raw table alike: it holds every mark and every row part committed
-//     on the shard before the read, whichever replica acknowledged them. The
-//     probe of an open intent goes to that same replica. With insert_quorum=0
+//   - positions are read, per shard (all shards at once), from a replica that
+//     has copied the whole replication log of sink_offsets and has no part of
+//     it left to fetch: it holds every mark committed on the shard before the
+//     read, whichever replica acknowledged it. An open intent is probed on
+//     that same replica once the same check passes there for the intent's
+//     raw table (else the next replica is read). With insert_quorum=0
 //     another replica may lack the newest mark, or hold a mark but not yet
 //     the part its intent wrote (the probe would say "not landed"); either
 //     could make the sink write rows twice, so it is never read;
@@ -190,14 +191,15 @@
 //
 // Proof sketch, for one (table, topic, partition) on shard S: after the
 // checks, the set of committed parts on S is fixed (no INSERT can add one)
-// and the replica read holds all of them, sink_offsets' and the raw
-// table's. So the newest mark it finds is the newest committed anywhere,
-// a done mark states the watermark as on one server, and the probe of an
-// intent finds its last row exactly when the intent's INSERT committed on
-// S. The rows the sink then writes are exactly those above the watermark.
-// The read costs what it costs on one server per shard (the marks, a probe
-// per open intent) plus choosing the replicas (system.replicas, and
-// ZooKeeper where a log looks empty): bench scenario recovery-cluster.
+// and the replica read holds all of sink_offsets' parts (and the raw
+// table's, where it probes). So the newest mark it finds is the newest
+// committed anywhere, a done mark states the watermark as on one server,
+// and the probe of an intent finds its last row exactly when the intent's
+// INSERT committed on S. The rows the sink then writes are exactly those
+// above the watermark. The read costs what it costs on one server per
+// shard (the marks; one probe query per table with open intents) plus
+// choosing the replicas (system.replicas, which reads ZooKeeper): bench
+// scenario recovery-cluster.
 //
 // Failures: a replica that acknowledged a mark (or a row part) and died
 // before the other replica fetched it leaves that part queued for fetch
