@@ -30,7 +30,7 @@ const (
 // Tables lists the tables the sink writes, in the order Write inserts into
 // them. The dedup claims come first: a batch's rows are never visible
 // without the claims that decided which copies they keep.
-var Tables = []Table{TableEventIDs, TableOrders, TableOrderStatus, TableUserEvents, TableCoupons,
+var Tables = []Table{TableClaims, TableOrders, TableOrderStatus, TableUserEvents, TableCoupons,
 	TableSinkRejects, TableDuplicates}
 
 // MaxRejectRaw is how many bytes of a rejected record AddReject keeps.
@@ -211,7 +211,7 @@ func (b *Batch) prov(t Table) *provenance {
 		return &b.coupons.provenance
 	case TableSinkRejects:
 		return &b.rejects.provenance
-	case TableEventIDs:
+	case TableClaims:
 		return &b.claims.provenance
 	case TableDuplicates:
 		return &b.dups.provenance
@@ -238,7 +238,7 @@ func (b *Batch) TableLen(t Table) int {
 		return len(b.coupons.offset)
 	case TableSinkRejects:
 		return len(b.rejects.offset)
-	case TableEventIDs:
+	case TableClaims:
 		return len(b.claims.offset)
 	case TableDuplicates:
 		return len(b.dups.offset)

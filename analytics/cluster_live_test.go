@@ -156,7 +156,7 @@ ENGINE = Distributed(`+testenv.ClusterName+`, surge_partial, orders_local, rand(
 	// Dedup claims older than the window are dropped on every node.
 	cb := analytics.NewBatch()
 	for p := int32(0); p < 8; p++ {
-		cb.AddClaim(analytics.Source{Topic: "orders", Partition: p, Offset: 5000}, 1, uint64(p), fmt.Sprintf("old-%d", p))
+		cb.AddClaim(analytics.Source{Topic: "orders", Partition: p, Offset: 5000}, 1, uint64(p), uint64(100+p))
 	}
 	if err := conn.Write(ctx, cb, time.Now().Add(-72*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -168,12 +168,12 @@ ENGINE = Distributed(`+testenv.ClusterName+`, surge_partial, orders_local, rand(
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		var leader uint64
 		err := live.DB().QueryRow(ctx, `SELECT count() FROM system.replicas
-WHERE database = ? AND table = 'sink_event_ids_local' AND is_leader`, db).Scan(&leader)
+WHERE database = ? AND table = 'sink_claims_local' AND is_leader`, db).Scan(&leader)
 		if err == nil && leader == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replica 1 of shard 2 not the leader of sink_event_ids_local a minute after replica 2 was killed (%v)", err)
+			t.Fatalf("replica 1 of shard 2 not the leader of sink_claims_local a minute after replica 2 was killed (%v)", err)
 		}
 	}
 	// One day partition on each shard.
@@ -183,7 +183,7 @@ WHERE database = ? AND table = 'sink_event_ids_local' AND is_leader`, db).Scan(&
 	// The other replica of each shard drops them through replication.
 	var claims uint64
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_event_ids").Scan(&claims)
+		err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_claims").Scan(&claims)
 		if err == nil && claims == 0 || time.Now().After(deadline) {
 			break
 		}

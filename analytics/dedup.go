@@ -1,8 +1,10 @@
 package analytics
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,21 +12,32 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// The sink's de-duplication tables (migration 004_sink_dedup).
+// The sink's de-duplication tables (migrations 004_sink_dedup, 009_sink_claims).
 const (
-	// TableEventIDs holds one claim per stored event: the record that is
-	// the original of its event_id within its dedup scope.
-	TableEventIDs Table = "sink_event_ids"
+	// TableClaims holds one claim per stored event: the record that is the
+	// original of its event within its dedup scope, the event named by two
+	// 64-bit hashes.
+	TableClaims Table = "sink_claims"
 	// TableDuplicates holds one row per dropped copy of an event, with
 	// where the copy and its original were.
 	TableDuplicates Table = "sink_duplicates"
+	// tableEventIDs held the claims before sink_claims, with the event_id
+	// string instead of a second hash. Nothing is written to it any more;
+	// its claims are read until they leave the window, and its old days
+	// dropped like sink_claims'.
+	tableEventIDs Table = "sink_event_ids"
 )
 
-// Claim is one row of sink_event_ids: Src is the original record of
-// EventID in its scope.
+// claimTables are the tables claims are read from: the current one first.
+var claimTables = []Table{TableClaims, tableEventIDs}
+
+// Claim is one stored claim: Src is the original record of the event with
+// hashes Hash and Hash2 in Scope. A claim read from the table that held the
+// claims before sink_claims has Hash2 0 and EventID set instead.
 type Claim struct {
 	Scope   uint32
 	Hash    uint64
+	Hash2   uint64
 	EventID string
 	Src     Source
 }
@@ -32,8 +45,18 @@ type Claim struct {
 type claimCols struct {
 	scope   []uint32
 	hash    []uint64
-	eventID []string
+	hash2   []uint64
 	provenance
+	order []claimKey // sortByKey's scratch
+}
+
+// claimKey is a claim's position in sink_claims' ORDER BY (kafka_topic,
+// scope, event_hash): topic is the rank of its topic among the batch's.
+type claimKey struct {
+	topic uint32
+	scope uint32
+	hash  uint64
+	row   int
 }
 
 type dupCols struct {
@@ -43,13 +66,13 @@ type dupCols struct {
 	provenance
 }
 
-// AddClaim buffers one sink_event_ids row: the record at src is the
-// original of eventID (whose 64-bit hash is hash) in scope.
-func (b *Batch) AddClaim(src Source, scope uint32, hash uint64, eventID string) {
+// AddClaim buffers one sink_claims row: the record at src is the original
+// of the event whose hashes are hash and hash2 in scope.
+func (b *Batch) AddClaim(src Source, scope uint32, hash, hash2 uint64) {
 	c := &b.claims
 	c.scope = append(c.scope, scope)
 	c.hash = append(c.hash, hash)
-	c.eventID = append(c.eventID, eventID)
+	c.hash2 = append(c.hash2, hash2)
 	c.add(src)
 }
 
@@ -66,8 +89,71 @@ func (b *Batch) AddDuplicate(src Source, kind, eventID string, original Source) 
 }
 
 func (c *claimCols) reset() {
-	c.scope, c.hash, c.eventID = c.scope[:0], c.hash[:0], c.eventID[:0]
+	c.scope, c.hash, c.hash2 = c.scope[:0], c.hash[:0], c.hash2[:0]
 	c.provenance.reset()
+}
+
+// sortByKey puts the claims in sink_claims' ORDER BY order. ClickHouse
+// then finds the block sorted and skips sorting it, which costs it several
+// times more than this (a String column leads the key); the part written
+// is the same.
+func (c *claimCols) sortByKey() {
+	n := len(c.hash)
+	var topics []string // the batch's topics, few
+	rank := func(t string) uint32 {
+		for i, u := range topics {
+			if u == t {
+				return uint32(i)
+			}
+		}
+		topics = append(topics, t)
+		return uint32(len(topics) - 1)
+	}
+	keys := c.order[:0]
+	sorted := true
+	for i := 0; i < n; i++ {
+		keys = append(keys, claimKey{rank(c.topic[i]), c.scope[i], c.hash[i], i})
+	}
+	// Ranks in order of first appearance: renumber them in topic order.
+	byName := slices.Clone(topics)
+	slices.Sort(byName)
+	for i := range keys {
+		keys[i].topic = uint32(slices.Index(byName, topics[keys[i].topic]))
+		if i > 0 && cmpClaimKey(keys[i-1], keys[i]) > 0 {
+			sorted = false
+		}
+	}
+	c.order = keys
+	if sorted {
+		return
+	}
+	slices.SortFunc(keys, cmpClaimKey)
+	c.scope = permute(c.scope, keys)
+	c.hash = permute(c.hash, keys)
+	c.hash2 = permute(c.hash2, keys)
+	c.topic = permute(c.topic, keys)
+	c.partition = permute(c.partition, keys)
+	c.offset = permute(c.offset, keys)
+}
+
+func cmpClaimKey(a, b claimKey) int {
+	if a.topic != b.topic {
+		return cmp.Compare(a.topic, b.topic)
+	}
+	if a.scope != b.scope {
+		return cmp.Compare(a.scope, b.scope)
+	}
+	return cmp.Compare(a.hash, b.hash)
+}
+
+// permute returns col reordered as keys say (row i of the result is row
+// keys[i].row of col).
+func permute[T any](col []T, keys []claimKey) []T {
+	out := make([]T, len(col))
+	for i, k := range keys {
+		out[i] = col[k.row]
+	}
+	return out
 }
 
 func (c *dupCols) reset() {
@@ -78,9 +164,10 @@ func (c *dupCols) reset() {
 
 func (b *Batch) dedupColumns(t Table, ingested []time.Time) []any {
 	switch t {
-	case TableEventIDs:
+	case TableClaims:
 		c := &b.claims
-		return []any{c.scope, c.hash, c.eventID, c.topic, c.partition, c.offset, ingested}
+		c.sortByKey()
+		return []any{c.scope, c.hash, c.hash2, c.topic, c.partition, c.offset, ingested}
 	case TableDuplicates:
 		d := &b.dups
 		return []any{d.eventID, d.kind, d.origTopic, d.origPartition, d.origOffset,
@@ -101,7 +188,7 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 		return nil
 	}
 	var conds []string
-	args := []any{dateTime(since)}
+	var args []any
 	for topic, ss := range scopes {
 		var b strings.Builder
 		b.WriteString("(kafka_topic = ? AND scope IN (")
@@ -119,8 +206,14 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 	// replica still fetching could miss a claim. fn may see a claim twice
 	// when a replica fails half way and another is read; it adds to a set.
 	err := c.EachShard(ctx, func(db driver.Conn, suffix string) error {
-		rows, err := db.Query(ctx, "SELECT kafka_topic, scope, event_hash, ingested_at FROM "+string(TableEventIDs)+suffix+
-			" WHERE ingested_at >= ? AND ("+strings.Join(conds, " OR ")+")", args...)
+		var q []string
+		var qargs []any
+		for _, t := range claimTables {
+			q = append(q, "SELECT kafka_topic, scope, event_hash, ingested_at FROM "+string(t)+suffix+
+				" WHERE ingested_at >= ? AND ("+strings.Join(conds, " OR ")+")")
+			qargs = append(append(qargs, dateTime(since)), args...)
+		}
+		rows, err := db.Query(ctx, strings.Join(q, " UNION ALL "), qargs...)
 		if err != nil {
 			return err
 		}
@@ -156,7 +249,6 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 	// The hashes are numbers: written into the query, they need no
 	// parameter binding (which 18.16's native protocol cannot do for IN).
 	var conds []string
-	args := []any{topic, dateTime(since)}
 	for scope, hashes := range keys {
 		var b strings.Builder
 		b.WriteString("(scope = ")
@@ -171,10 +263,15 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 		b.WriteString("))")
 		conds = append(conds, b.String())
 	}
+	where := " WHERE kafka_topic = ? AND ingested_at >= ? AND (" + strings.Join(conds, " OR ") + ")"
 	var out []Claim
 	err := c.EachShard(ctx, func(db driver.Conn, suffix string) error {
-		rows, err := db.Query(ctx, "SELECT scope, event_hash, event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
-			string(TableEventIDs)+suffix+" WHERE kafka_topic = ? AND ingested_at >= ? AND ("+strings.Join(conds, " OR ")+")", args...)
+		rows, err := db.Query(ctx,
+			"SELECT scope, event_hash, event_hash2, '' AS event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
+				string(TableClaims)+suffix+where+" UNION ALL "+
+				"SELECT scope, event_hash, toUInt64(0), event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
+				string(tableEventIDs)+suffix+where,
+			topic, dateTime(since), topic, dateTime(since))
 		if err != nil {
 			return err
 		}
@@ -182,7 +279,7 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 		var shard []Claim // kept only if the whole shard was read
 		for rows.Next() {
 			var cl Claim
-			if err := rows.Scan(&cl.Scope, &cl.Hash, &cl.EventID, &cl.Src.Topic, &cl.Src.Partition, &cl.Src.Offset); err != nil {
+			if err := rows.Scan(&cl.Scope, &cl.Hash, &cl.Hash2, &cl.EventID, &cl.Src.Topic, &cl.Src.Partition, &cl.Src.Offset); err != nil {
 				return err
 			}
 			shard = append(shard, cl)
@@ -199,19 +296,32 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 	return out, nil
 }
 
-// DropEventIDsBefore drops the day partitions of sink_event_ids whose day
-// ends before t, and returns how many it dropped. Claims are only read
-// within the dedup window, so older days are dead weight.
+// DropEventIDsBefore drops the day partitions of the claims tables
+// (sink_claims, and sink_event_ids before it) whose day ends before t, and
+// returns how many it dropped. Claims are only read within the dedup
+// window, so older days are dead weight.
 func (c *Conn) DropEventIDsBefore(ctx context.Context, t time.Time) (int, error) {
+	dropped := 0
+	for _, table := range claimTables {
+		n, err := c.dropClaimDaysBefore(ctx, table, t)
+		dropped += n
+		if err != nil {
+			return dropped, err
+		}
+	}
+	return dropped, nil
+}
+
+func (c *Conn) dropClaimDaysBefore(ctx context.Context, table Table, t time.Time) (int, error) {
 	cluster, err := c.Cluster(ctx)
 	if err != nil {
 		return 0, err
 	}
 	if cluster == "" {
-		return dropDaysBefore(ctx, c.db, c.database, string(TableEventIDs), t)
+		return dropDaysBefore(ctx, c.db, c.database, string(table), t)
 	}
-	// On a cluster the partitions live in sink_event_ids_local: drop them
-	// on one replica per shard that answers, and replication drops them on
+	// On a cluster the partitions live in the local tables: drop them on
+	// one replica per shard that answers, and replication drops them on
 	// the others (no ON CLUSTER, which would wait for a node that is down).
 	nodes, err := c.ClusterNodes(ctx, cluster)
 	if err != nil {
@@ -227,7 +337,7 @@ func (c *Conn) DropEventIDsBefore(ctx context.Context, t time.Time) (int, error)
 			failed[n.Shard] = fmt.Errorf("node %s: %w", n.Addr, err)
 			continue
 		}
-		k, err := dropDaysBefore(ctx, db, c.database, string(TableEventIDs)+LocalSuffix, t)
+		k, err := dropDaysBefore(ctx, db, c.database, string(table)+LocalSuffix, t)
 		dropped += k
 		if err != nil {
 			failed[n.Shard] = fmt.Errorf("node %s: %w", n.Addr, err)
@@ -241,7 +351,7 @@ func (c *Conn) DropEventIDsBefore(ctx context.Context, t time.Time) (int, error)
 	for _, n := range nodes {
 		if err := failed[n.Shard]; err != nil && !done[n.Shard] {
 			return dropped, fmt.Errorf("drop old days of %s on shard %d (try again once its leader replica is up or replaced): %w",
-				TableEventIDs, n.Shard, err)
+				table, n.Shard, err)
 		}
 	}
 	return dropped, nil

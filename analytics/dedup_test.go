@@ -2,6 +2,9 @@ package analytics_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,51 +14,124 @@ import (
 
 // TestEventIDClaims: claims are read back by scope within the window,
 // looked up exactly by scope and hash, and whole days older than the window
-// are dropped.
+// are dropped. Claims still in the table that held them before sink_claims
+// (with the event_id instead of a second hash) are read and dropped alike.
 func TestEventIDClaims(t *testing.T) {
 	conn := testenv.ClickHouseConn(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
-	write := func(at time.Time, scope uint32, hash uint64, id string, off int64) {
+	write := func(at time.Time, scope uint32, hash, hash2 uint64, off int64) {
 		t.Helper()
 		b := analytics.NewBatch()
-		b.AddClaim(analytics.Source{Topic: "user-events", Partition: int32(scope), Offset: off}, scope, hash, id)
+		b.AddClaim(analytics.Source{Topic: "user-events", Partition: int32(scope), Offset: off}, scope, hash, hash2)
 		if err := conn.Write(ctx, b, at); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(now.Add(-72*time.Hour), 1, 10, "old", 0)
-	write(now.Add(-time.Hour), 1, 11, "recent", 1)
-	write(now, 2, 12, "other-scope", 2)
+	write(now.Add(-72*time.Hour), 1, 10, 110, 0)
+	write(now.Add(-time.Hour), 1, 11, 111, 1)
+	write(now, 2, 12, 112, 2)
+	// Written before sink_claims existed: one in the window, one older.
+	if err := conn.DB().Exec(ctx, fmt.Sprintf(`INSERT INTO sink_event_ids
+(scope, event_hash, event_id, kafka_topic, kafka_partition, kafka_offset, ingested_at)
+SELECT 1, 13, 'legacy', 'user-events', 1, 3, toDateTime(%d) UNION ALL
+SELECT 1, 14, 'legacy-old', 'user-events', 1, 4, toDateTime(%d)`,
+		now.Add(-2*time.Hour).Unix(), now.Add(-96*time.Hour).Unix())); err != nil {
+		t.Fatal(err)
+	}
 
 	var got []uint64
 	if err := conn.LoadEventIDs(ctx, map[string][]uint32{"user-events": {1}, "orders": {2}}, now.Add(-24*time.Hour),
 		func(topic string, scope uint32, h uint64, _ time.Time) { got = append(got, h) }); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0] != 11 {
-		t.Errorf("scope 1 within 24h: got hashes %v, want [11]", got)
+	slices.Sort(got)
+	if !slices.Equal(got, []uint64{11, 13}) {
+		t.Errorf("scope 1 within 24h: got hashes %v, want [11 13]", got)
 	}
-	claims, err := conn.LookupEventIDs(ctx, "user-events", map[uint32][]uint64{1: {10, 11}, 2: {12, 99}}, now.Add(-24*time.Hour))
+	claims, err := conn.LookupEventIDs(ctx, "user-events", map[uint32][]uint64{1: {10, 11, 13, 14}, 2: {12, 99}}, now.Add(-24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := map[string]int64{}
-	for _, c := range claims {
-		ids[c.EventID] = c.Src.Offset
+	type named struct {
+		hash2 uint64
+		id    string
 	}
-	if len(ids) != 2 || ids["recent"] != 1 || ids["other-scope"] != 2 {
-		t.Errorf("lookup: got %v, want recent at 1 and other-scope at 2 (old is beyond the window)", ids)
+	byOffset := map[int64]named{}
+	for _, c := range claims {
+		byOffset[c.Src.Offset] = named{c.Hash2, c.EventID}
+	}
+	want := map[int64]named{1: {111, ""}, 2: {112, ""}, 3: {0, "legacy"}}
+	if !maps.Equal(byOffset, want) {
+		t.Errorf("lookup: got %v, want %v (offsets 0 and 4 are beyond the window)", byOffset, want)
 	}
 	n, err := conn.DropEventIDsBefore(ctx, now.Add(-24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var left uint64
-	if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_event_ids").Scan(&left); err != nil {
+	var left, legacyLeft uint64
+	if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_claims").Scan(&left); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || left != 2 {
-		t.Errorf("drop: got %d days dropped and %d claims left, want 1 and 2", n, left)
+	if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_event_ids").Scan(&legacyLeft); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || left != 2 || legacyLeft != 1 {
+		t.Errorf("drop: got %d days dropped, %d + %d claims left, want 2 days, 2 + 1 claims", n, left, legacyLeft)
+	}
+}
+
+// TestClaimsSentInKeyOrder: a batch's claims, added in offset order, are
+// stored exactly (each hash with its own provenance) whatever order the
+// sink sends them in.
+func TestClaimsSentInKeyOrder(t *testing.T) {
+	conn := testenv.ClickHouseConn(t)
+	ctx := context.Background()
+	b := analytics.NewBatch()
+	type claim struct {
+		topic       string
+		part        int32
+		off         int64
+		scope       uint32
+		hash, hash2 uint64
+	}
+	var want []claim
+	for i := 0; i < 1000; i++ {
+		topic := []string{"user-events", "orders"}[i%2]
+		c := claim{topic, int32(i % 3), int64(i), uint32(i % 5), uint64(i) * 0x9e3779b97f4a7c15, uint64(i)}
+		want = append(want, c)
+		b.AddClaim(analytics.Source{Topic: c.topic, Partition: c.part, Offset: c.off}, c.scope, c.hash, c.hash2)
+	}
+	ranges := b.Ranges()
+	if err := conn.Write(ctx, b, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := conn.DB().Query(ctx, "SELECT kafka_topic, kafka_partition, kafka_offset, scope, event_hash, event_hash2 FROM sink_claims ORDER BY kafka_offset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []claim
+	for rows.Next() {
+		var c claim
+		if err := rows.Scan(&c.topic, &c.part, &c.off, &c.scope, &c.hash, &c.hash2); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("stored claims differ from those added (%d stored, %d added)", len(got), len(want))
+	}
+	// The write-ahead marks name each partition's highest offset and a
+	// probe that finds that row.
+	for _, r := range ranges {
+		var n uint64
+		if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_claims WHERE "+r.Probe+
+			" AND kafka_topic = ? AND kafka_partition = ? AND kafka_offset = ?", r.Topic, r.Partition, r.Hi).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("range %s[%d] up to %d: its probe finds %d rows, want 1", r.Topic, r.Partition, r.Hi, n)
+		}
 	}
 }

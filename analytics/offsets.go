@@ -218,6 +218,11 @@ FROM `+TableSinkOffsets+suffix+` WHERE kafka_topic = ? GROUP BY tbl, kafka_parti
 		if err := rows.Scan(&tbl, &part, &seq, &done, &prev, &hi, &at, &probe); err != nil {
 			return fmt.Errorf("read sink marks of %s: %w", topic, err)
 		}
+		if Table(tbl) == tableEventIDs {
+			// Claims are no longer written there: they are read as they
+			// are, never through a watermark.
+			continue
+		}
 		if done == 1 {
 			setPosition(found, Table(tbl), part, Position{Offset: hi, Seq: seq})
 			continue
@@ -358,7 +363,7 @@ func (b *Batch) probe(t Table, i int) string {
 		c := &b.coupons
 		return "campaign_id = " + quote(c.campaignID[i]) + " AND rule_id = " + quote(c.ruleID[i]) +
 			" AND issued_at = " + sqlTime(c.issuedAt[i])
-	case TableEventIDs:
+	case TableClaims:
 		c := &b.claims
 		return fmt.Sprintf("scope = %d AND event_hash = %d", c.scope[i], c.hash[i])
 	}

@@ -23,7 +23,7 @@ var insertColumns = map[Table]string{
 	TableCoupons: "event_id, v, coupon_id, user_id, campaign_id, rule_id, value, currency, " +
 		"issued_at, issued_at_ms, expires_at, trigger_event_id, " + provenanceColumns,
 	TableSinkRejects: "reason, raw, " + provenanceColumns,
-	TableEventIDs:    "scope, event_hash, event_id, " + provenanceColumns,
+	TableClaims:      "scope, event_hash, event_hash2, " + provenanceColumns,
 	TableDuplicates:  "event_id, kind, original_topic, original_partition, original_offset, " + provenanceColumns,
 }
 

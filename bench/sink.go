@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -238,7 +239,7 @@ Method:
   previous run are waited out (system.merges empty, at most a minute) before
   each run.
 - **surge sink**: each round runs it twice, with event_id de-duplication
-  on (the default: claims written to sink_event_ids, copies to
+  on (the default: claims written to sink_claims, copies to
   sink_duplicates) and off (WithDedupWindow(0)), in alternating order; the
   target compares the medians. Per run, a fresh database migrated like
   surge's and a fresh consumer group; sink.New with %s, started with Run; timed from
@@ -383,7 +384,11 @@ func timeSurgeSink(ctx context.Context, e *env, ch *clickhouse, addrs []string, 
 	}
 	cpu0, ch0 := processCPU(), ch.serverCPU()
 	start := time.Now()
-	r, err := startSink(ctx, conn, opts...)
+	var r *sinkRunner
+	// The label splits a -cpuprofile between the sides.
+	pprof.Do(ctx, pprof.Labels("sink_dedup", onOff(dedup)), func(ctx context.Context) {
+		r, err = startSink(ctx, conn, opts...)
+	})
 	if err != nil {
 		return res, err
 	}

@@ -27,7 +27,7 @@ type partState struct {
 }
 
 // heldMask returns which of the tables a deduplicated record may go to
-// (its data table, sink_duplicates, and sink_event_ids for its claim)
+// (its data table, sink_duplicates, and sink_claims for its claim)
 // already hold offset.
 func (p *partState) heldMask(t analytics.Table, offset int64) uint8 {
 	var m uint8
@@ -37,7 +37,7 @@ func (p *partState) heldMask(t analytics.Table, offset int64) uint8 {
 	if p.holds(analytics.TableDuplicates, offset) {
 		m |= heldDup
 	}
-	if p.holds(analytics.TableEventIDs, offset) {
+	if p.holds(analytics.TableClaims, offset) {
 		m |= heldClaim
 	}
 	return m

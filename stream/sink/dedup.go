@@ -40,7 +40,7 @@ type dedup struct {
 	mu     sync.Mutex
 	scopes map[scopeKey]*idWindow // loaded scopes; a missing one is loaded on first use
 	expire time.Time              // next time to drop expired hours
-	prune  time.Time              // next time to drop old days of sink_event_ids
+	prune  time.Time              // next time to drop old days of the claims
 	inJob  map[uint64]int         // decideOnce's scratch, reused
 }
 
@@ -57,6 +57,14 @@ func eventHash(kind schemas.Kind, id string) uint64 {
 	var b [64]byte
 	k := append(append(append(b[:0], kind...), 0), id...)
 	return xxhash.Sum64(k)
+}
+
+// eventHash2 is the second 64-bit hash a claim names its event by: of the
+// id alone, prefixed so that it is unrelated to eventHash. Two different
+// events match only if both hashes collide.
+func eventHash2(id string) uint64 {
+	var b [64]byte
+	return xxhash.Sum64(append(append(b[:0], 0xff, 's', 0), id...))
 }
 
 // dedupScope returns a record's scope under layout l, given the Murmur2
@@ -109,7 +117,7 @@ func (d *dedup) invalidate(s *Sink, assigned map[string][]int32) {
 const (
 	heldRow   uint8 = 1 << iota // its data table
 	heldDup                     // sink_duplicates
-	heldClaim                   // sink_event_ids
+	heldClaim                   // sink_claims
 )
 
 // decide runs the dedup decision for every record of j, in offset order
@@ -128,9 +136,9 @@ func (s *Sink) decide(ctx context.Context, j *job) error {
 		// dropped (a metadata operation), at most once an hour.
 		d.prune = now.Add(time.Hour)
 		if n, err := s.ch.DropEventIDsBefore(ctx, now.Add(-d.window)); err != nil {
-			s.cfg.logger.Warn("dedup: drop old days of sink_event_ids failed; retrying in an hour", "err", err)
+			s.cfg.logger.Warn("dedup: drop old days of the claims failed; retrying in an hour", "err", err)
 		} else if n > 0 {
-			s.cfg.logger.Info("dedup: dropped days of sink_event_ids older than the window", "days", n)
+			s.cfg.logger.Info("dedup: dropped days of claims older than the window", "days", n)
 		}
 	}
 	backoff := newBackoff(s.cfg.retryMax)
@@ -209,9 +217,11 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			verify[k.topic][k.scope] = append(verify[k.topic][k.scope], e.hash)
 		}
 	}
+	// A claim names its event by two hashes (one in claims written before
+	// sink_claims, which keep the event_id: the second is computed).
 	type idKey struct {
 		scopeKey
-		id string
+		hash, hash2 uint64
 	}
 	stored := map[idKey]analytics.Source{}
 	for topic, keys := range verify {
@@ -220,7 +230,11 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			return err
 		}
 		for _, c := range claims {
-			k := idKey{scopeKey{topic, c.Scope}, c.EventID}
+			h2 := c.Hash2
+			if c.EventID != "" {
+				h2 = eventHash2(c.EventID)
+			}
+			k := idKey{scopeKey{topic, c.Scope}, c.Hash, h2}
 			if prev, ok := stored[k]; !ok || less(c.Src, prev) {
 				stored[k] = c.Src
 			}
@@ -239,15 +253,15 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			kept = append(kept, e)
 			continue
 		}
-		k := idKey{scopeKey{e.src.Topic, e.scope}, e.rec.ID()}
+		sk := scopeKey{e.src.Topic, e.scope}
 		orig, ok := analytics.Source{}, false
 		if len(stored) > 0 {
-			orig, ok = stored[k]
+			orig, ok = stored[idKey{sk, e.hash, eventHash2(e.rec.ID())}]
 		}
 		if !ok {
 			if i, hit := inJob[e.hash]; hit {
 				o := &kept[i]
-				if o.src.Topic == e.src.Topic && o.scope == e.scope && o.rec.ID() == k.id {
+				if o.src.Topic == e.src.Topic && o.scope == e.scope && o.rec.ID() == e.rec.ID() {
 					orig, ok = o.src, true
 				}
 			}
@@ -267,7 +281,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			e.claim = !ok && e.held&heldClaim == 0
 			if !ok {
 				inJob[e.hash] = len(kept)
-				if w := d.scopes[k.scopeKey]; w != nil {
+				if w := d.scopes[sk]; w != nil {
 					w.add(e.hash, now)
 				}
 			}

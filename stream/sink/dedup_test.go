@@ -158,8 +158,8 @@ func TestSinkDedupReplayAfterClaims(t *testing.T) {
 	// What the killed sink left: the intent of its write and the claims of
 	// offsets 0 and 1, no rows.
 	b := analytics.NewBatch()
-	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 0}, 0, sink.EventHash(other.Kind(), other.EventID), other.EventID)
-	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, 0, sink.EventHash(ev.Kind(), ev.EventID), ev.EventID)
+	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 0}, 0, sink.EventHash(other.Kind(), other.EventID), sink.EventHash2(other.EventID))
+	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, 0, sink.EventHash(ev.Kind(), ev.EventID), sink.EventHash2(ev.EventID))
 	at := time.Now().UTC().Truncate(time.Second)
 	var intents []analytics.Mark
 	for _, r := range b.Ranges() {
@@ -190,11 +190,66 @@ func TestSinkDedupReplayAfterClaims(t *testing.T) {
 		t.Errorf("got original at offset %d and copy at %d (naming %d); want 1 and 2 (naming 1)", off, dupOff, origOff)
 	}
 	var claims uint64
-	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_event_ids").Scan(&claims); err != nil {
+	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_claims").Scan(&claims); err != nil {
 		t.Fatal(err)
 	}
 	if claims != 2 {
 		t.Errorf("got %d claims, want 2 (none written twice)", claims)
+	}
+}
+
+// TestSinkDedupLegacyClaims: a copy of an event whose claim was written to
+// sink_event_ids, before sink_claims replaced it, is still dropped, naming
+// that claim's original; a new event is claimed in sink_claims.
+func TestSinkDedupLegacyClaims(t *testing.T) {
+	brokers := testenv.KafkaPartitions(t, 1, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	ctx := context.Background()
+	mk := func() (*schemas.UserEvent, []byte) {
+		ev := &schemas.UserEvent{EventID: schemas.NewEventID(), UserID: "u-1", SessionID: "s-1",
+			Type: schemas.EventPageView, SKU: "sku-1", CampaignID: "c", TS: time.Now().UTC().Truncate(time.Millisecond)}
+		val, err := schemas.Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev, val
+	}
+	old, oldVal := mk()
+	_, newVal := mk()
+	// The original of old, stored an hour ago at offset 999 of another
+	// partition of the scope, claimed the way sinks did before.
+	if err := ch.DB().Exec(ctx, fmt.Sprintf(`INSERT INTO sink_event_ids
+(scope, event_hash, event_id, kafka_topic, kafka_partition, kafka_offset, ingested_at)
+SELECT 0, %d, '%s', '%s', 1, 999, toDateTime(%d)`,
+		sink.EventHash(old.Kind(), old.EventID), old.EventID, topics.UserEvents, time.Now().Add(-time.Hour).Unix())); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, brokers, []*kgo.Record{
+		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: oldVal},
+		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: newVal},
+	})
+	stop := runSink(t, ch, brokers)
+	w := newWant()
+	w.rows[analytics.TableUserEvents], w.dups, w.total = 1, 1, 2
+	waitFor(t, ch, w, time.Minute)
+	stop()
+	checkExact(t, ch, w)
+	var id string
+	var origPart int32
+	var origOff int64
+	if err := ch.DB().QueryRow(ctx, "SELECT event_id, original_partition, original_offset FROM sink_duplicates").
+		Scan(&id, &origPart, &origOff); err != nil {
+		t.Fatal(err)
+	}
+	if id != old.EventID || origPart != 1 || origOff != 999 {
+		t.Errorf("duplicate: got %s naming partition %d offset %d, want %s naming partition 1 offset 999", id, origPart, origOff, old.EventID)
+	}
+	var claims uint64
+	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_claims WHERE kafka_offset = 1").Scan(&claims); err != nil {
+		t.Fatal(err)
+	}
+	if claims != 1 {
+		t.Errorf("the new event: %d claims in sink_claims, want 1", claims)
 	}
 }
 

@@ -28,9 +28,12 @@
 // (original_*), and counts in surge_sink_duplicates_total{topic}.
 //
 // Decisions are made per batch by the flusher, in offset order, against
-// claims: a row of sink_event_ids (scope, 64-bit xxhash of kind and id, the
-// event_id, the original's topic, partition, offset) written for every
-// original in the batch's first INSERT, before its rows. A record is the
+// claims: a row of sink_claims (scope, two 64-bit xxhashes naming the event:
+// event_hash of its kind and id, event_hash2 of its id; the original's topic,
+// partition, offset) written for every original in the batch's first
+// INSERT, before its rows, sorted by the table's ORDER BY so that
+// ClickHouse need not sort them (no string but the topic: a claim costs the
+// server a fraction of an event's row). A record is the
 // original when no claim of its event exists within the window, or when the
 // claim names the record itself; otherwise it is a copy of what the claim
 // names. A batch written again after a crash therefore drops the same copies
@@ -50,15 +53,20 @@
 // pointer-free open-addressing sets, one per hour of ingestion: 8-byte slots
 // grown at 3/4 full, 10.7 to 21.3 bytes per id, 16 on average. A scope is
 // read from ClickHouse (LoadEventIDs) on first use after an assignment:
-// sink_event_ids is partitioned by day and ordered by (kafka_topic, scope,
+// sink_claims is partitioned by day and ordered by (kafka_topic, scope,
 // event_hash), so the read covers the window's claims of that scope only,
 // never history; days older than the window are dropped (hourly check). At
 // 50k events/s over 24h that is 4.32e9 ids, about 69 GB of memory summed
 // over all sink instances (they split the scopes with the partitions): 4.3
 // GB per instance with 16. A hash hit is checked exactly: the claims of
 // every hit are read by (topic, scope, hash) through the ORDER BY key and
-// compared by event_id, so a false hit (2^-64 per pair) costs a lookup,
-// never a wrong answer.
+// compared by the second hash, so a false hit of the first (2^-64 per
+// pair) costs a lookup, never a wrong answer; two different events are
+// taken for one only if both hashes collide (2^-128 per pair: at 4.32e9 ids
+// in a window, about 3e-20 per day). Claims written before sink_claims
+// existed are in sink_event_ids, with the event_id instead of the second
+// hash: they are read alike (the second hash computed from the event_id)
+// until they leave the window.
 //
 // Beyond the window: a copy arriving more than the window after its
 // original's claim was written is stored as a new event (counted twice); set

@@ -146,7 +146,7 @@ func (s *Sink) recover(ctx context.Context, j *job, qid string, backoff *backoff
 			if p, ok := held[e.src.Topic][e.table][e.src.Partition]; ok && e.src.Offset <= p.Offset {
 				continue // claims are written first: its claim is held too
 			}
-			if p, ok := held[e.src.Topic][analytics.TableEventIDs][e.src.Partition]; ok && e.src.Offset <= p.Offset {
+			if p, ok := held[e.src.Topic][analytics.TableClaims][e.src.Partition]; ok && e.src.Offset <= p.Offset {
 				e.claim = false
 			}
 			kept = append(kept, e)
@@ -326,7 +326,7 @@ func fill(b *analytics.Batch, entries []entry) {
 	for i := range entries {
 		e := &entries[i]
 		if e.claim {
-			b.AddClaim(e.src, e.scope, e.hash, e.rec.ID())
+			b.AddClaim(e.src, e.scope, e.hash, eventHash2(e.rec.ID()))
 		}
 		if e.table == analytics.TableDuplicates {
 			b.AddDuplicate(e.src, string(e.rec.Kind()), e.rec.ID(), e.dupOf)
