@@ -43,9 +43,9 @@ type Claim struct {
 }
 
 type claimCols struct {
-	scope   []uint32
-	hash    []uint64
-	hash2   []uint64
+	scope []uint32
+	hash  []uint64
+	hash2 []uint64
 	provenance
 	order []claimKey // sortByKey's scratch
 }
