@@ -2,48 +2,53 @@ package sink
 
 import "time"
 
-// idSet is a set of 64-bit event-id hashes: open addressing with linear
-// probing in one []uint64, so it holds no Go pointers (the garbage
-// collector does not scan it) and costs 8 bytes per slot. It grows at 3/4
-// full, so a set uses between 10.7 and 21.3 bytes per id, 16 on average
-// over its growth cycle. Zero marks an empty slot; the hash 0 is stored
-// as 1 (a false match costs one exact lookup, never a wrong answer).
+// idSet is a set of slot values (a 64-bit event-id hash whose low tagBits
+// bits idWindow uses as a tag): open addressing with linear probing in one
+// []uint64, so it holds no Go pointers (the garbage collector does not scan
+// it) and costs 8 bytes per slot. It grows at 3/4 full, so a set uses
+// between 10.7 and 21.3 bytes per id, 16 on average over its growth cycle.
+// Zero marks an empty slot.
 type idSet struct {
 	slots []uint64
 	n     int
 }
 
-func (s *idSet) has(h uint64) bool {
+// find reports whether a slot holds key (a slot value with its tag bits
+// cleared).
+func (s *idSet) find(key uint64) bool {
 	if s.n == 0 {
 		return false
 	}
-	h = nonZero(h)
 	mask := uint64(len(s.slots) - 1)
-	for i := mix(h) & mask; ; i = (i + 1) & mask {
-		switch s.slots[i] {
-		case h:
-			return true
-		case 0:
+	for i := mix(key) & mask; ; i = (i + 1) & mask {
+		switch v := s.slots[i]; {
+		case v == 0:
 			return false
+		case v&^tagMask == key:
+			return true
 		}
 	}
 }
 
-// add inserts h and reports whether it was new.
-func (s *idSet) add(h uint64) bool {
+// put stores slot v; where a slot holds the same key, v replaces it when
+// newer (nil: never) says so.
+func (s *idSet) put(v uint64, newer func(old uint64) bool) {
 	if 4*(s.n+1) > 3*len(s.slots) {
 		s.grow()
 	}
-	h = nonZero(h)
+	key := v &^ tagMask
 	mask := uint64(len(s.slots) - 1)
-	for i := mix(h) & mask; ; i = (i + 1) & mask {
-		switch s.slots[i] {
-		case h:
-			return false
-		case 0:
-			s.slots[i] = h
+	for i := mix(key) & mask; ; i = (i + 1) & mask {
+		switch old := s.slots[i]; {
+		case old == 0:
+			s.slots[i] = v
 			s.n++
-			return true
+			return
+		case old&^tagMask == key:
+			if newer != nil && newer(old) {
+				s.slots[i] = v
+			}
+			return
 		}
 	}
 }
@@ -52,21 +57,14 @@ func (s *idSet) grow() {
 	old := s.slots
 	s.slots = make([]uint64, max(1024, 2*len(old)))
 	s.n = 0
-	for _, h := range old {
-		if h != 0 {
-			s.add(h)
+	for _, v := range old {
+		if v != 0 {
+			s.put(v, nil)
 		}
 	}
 }
 
 func (s *idSet) bytes() int { return 8 * len(s.slots) }
-
-func nonZero(h uint64) uint64 {
-	if h == 0 {
-		return 1
-	}
-	return h
-}
 
 // mix spreads the bits of a hash over the table index (the hashes come
 // from xxhash and are already uniform; this guards against a weak one).
@@ -77,66 +75,112 @@ func mix(h uint64) uint64 {
 	return h
 }
 
-// idWindow is the event ids of one dedup scope seen within the window: one
-// idSet per hour of ingestion, dropped once the whole hour is older than
-// the window. A lookup checks every hour (at most window/1h + 2 sets),
-// newest first.
+// idWindow is the event ids of one dedup scope seen within the window, in
+// one idSet, so that a lookup is one probe sequence however long the
+// window. Each slot keeps, in its low tagBits bits, the age bucket its id
+// was last added in (a bucket is window/24, so at most 26 are live, fewer
+// than the 32 tags; the id itself is compared on its other 59 bits, a false
+// match costing one exact lookup). Ids whose bucket ended before now minus
+// the window are swept out, about once a bucket.
 type idWindow struct {
 	window time.Duration
-	hours  []hourSet // ascending by hour
+	bucket int64 // seconds
+	set    idSet
+	newest int64 // newest bucket added; tags decode relative to it
+	oldest int64 // no id is older than this bucket
 }
 
-type hourSet struct {
-	hour int64 // Unix seconds / 3600
-	set  *idSet
-}
+const (
+	tagBits = 5
+	tagMask = 1<<tagBits - 1
+)
 
 func newIDWindow(window time.Duration) *idWindow {
-	return &idWindow{window: window}
+	b := max(1, int64((window+23*time.Second)/(24*time.Second)))
+	return &idWindow{window: window, bucket: b, newest: -1, oldest: -1}
 }
 
+// slotOf is h's slot value in bucket b: never zero (the empty slot).
+func slotOf(h uint64, b int64) uint64 {
+	k := h &^ tagMask
+	if k == 0 {
+		k = tagMask + 1
+	}
+	return k | uint64(b)&tagMask
+}
+
+// bucketOf decodes a slot's bucket: the newest bucket at or before
+// w.newest with the slot's tag.
+func (w *idWindow) bucketOf(slot uint64) int64 {
+	return w.newest - (w.newest-int64(slot&tagMask))&tagMask
+}
+
+// span is how many buckets back from the newest a tag still decodes
+// safely: more than the at most 26 a window spans.
+const span = 1<<tagBits - 2
+
 func (w *idWindow) add(h uint64, at time.Time) {
-	hr := at.Unix() / 3600
-	i := len(w.hours) - 1
-	for i >= 0 && w.hours[i].hour > hr {
-		i--
+	b := at.Unix() / w.bucket
+	switch {
+	case b > w.newest:
+		if w.newest >= 0 && b-w.oldest >= span {
+			// Tags would wrap: sweep out what is older than span buckets
+			// (beyond the window anyway).
+			w.sweep(b - span)
+		}
+		w.newest = b
+	case b <= w.newest-span:
+		return // beyond the window
 	}
-	if i < 0 || w.hours[i].hour != hr {
-		w.hours = append(w.hours, hourSet{})
-		copy(w.hours[i+2:], w.hours[i+1:])
-		w.hours[i+1] = hourSet{hour: hr, set: &idSet{}}
-		i++
+	if w.oldest < 0 || b < w.oldest {
+		w.oldest = b
 	}
-	w.hours[i].set.add(h)
+	w.set.put(slotOf(h, b), func(old uint64) bool { return w.bucketOf(old) < b })
 }
 
 func (w *idWindow) has(h uint64) bool {
-	for i := len(w.hours) - 1; i >= 0; i-- {
-		if w.hours[i].set.has(h) {
-			return true
-		}
-	}
-	return false
+	return w.set.find(slotOf(h, 0) &^ tagMask)
 }
 
-// expire drops the hours that ended before now minus the window.
+// expire sweeps out the ids whose bucket ended before now minus the
+// window: bucket b ends at (b+1)*bucket seconds, so those before cut.
 func (w *idWindow) expire(now time.Time) {
-	cut := now.Add(-w.window).Unix() / 3600
-	k := 0
-	for k < len(w.hours) && w.hours[k].hour < cut {
-		k++
+	cut := now.Add(-w.window).Unix() / w.bucket
+	if w.oldest >= 0 && w.oldest < cut {
+		w.sweep(cut)
 	}
-	if k > 0 {
-		n := copy(w.hours, w.hours[k:])
-		clear(w.hours[n:])
-		w.hours = w.hours[:n]
+}
+
+// sweep keeps only the ids of buckets at or after cut, in a table sized
+// for them.
+func (w *idWindow) sweep(cut int64) {
+	if w.oldest >= cut {
+		return
 	}
+	live := w.set.slots
+	keep := 0
+	for _, v := range live {
+		if v != 0 && w.bucketOf(v) >= cut {
+			keep++
+		}
+	}
+	fresh := idSet{}
+	if keep > 0 {
+		size := 1024
+		for 4*keep > 3*size {
+			size *= 2
+		}
+		fresh.slots = make([]uint64, size)
+		for _, v := range live {
+			if v != 0 && w.bucketOf(v) >= cut {
+				fresh.put(v, nil)
+			}
+		}
+	}
+	w.set = fresh
+	w.oldest = cut
 }
 
 func (w *idWindow) stats() (ids, bytes int) {
-	for _, h := range w.hours {
-		ids += h.set.n
-		bytes += h.set.bytes()
-	}
-	return ids, bytes
+	return w.set.n, w.set.bytes()
 }

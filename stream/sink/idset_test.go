@@ -40,15 +40,49 @@ func TestIDWindow(t *testing.T) {
 	}
 }
 
-func BenchmarkIDSet(b *testing.B) {
-	var s idSet
+// TestIDWindowIdleJump: after the sink saw no id for longer than the tags
+// span, old ids are swept out rather than decoded into the wrong bucket,
+// and ids added since are kept.
+func TestIDWindowIdleJump(t *testing.T) {
+	w := newIDWindow(time.Hour) // buckets of 150 s
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	w.add(1<<40, now)
+	later := now.Add(10 * time.Hour)
+	w.add(2<<40, later)
+	if w.has(1 << 40) {
+		t.Error("an id added 10 windows ago: got present after a new add, want swept out")
+	}
+	if !w.has(2 << 40) {
+		t.Error("the id just added: got absent")
+	}
+	w.expire(later.Add(30 * time.Minute))
+	if !w.has(2 << 40) {
+		t.Error("an id 30 minutes old in a 1h window: got absent after expiry")
+	}
+	w.expire(later.Add(2 * time.Hour))
+	if w.has(2<<40) || w.set.n != 0 {
+		t.Errorf("an id 2h old in a 1h window: got present (%d ids), want swept out", w.set.n)
+	}
+	// Re-adding an id keeps its newest bucket.
+	w.add(3<<40, later.Add(3*time.Hour))
+	w.add(3<<40, later.Add(3*time.Hour+50*time.Minute))
+	w.add(3<<40, later.Add(3*time.Hour+10*time.Minute))
+	w.expire(later.Add(4*time.Hour + 30*time.Minute))
+	if !w.has(3 << 40) {
+		t.Error("an id last added 40 minutes ago: got absent, want its newest bucket kept")
+	}
+}
+
+func BenchmarkIDWindow(b *testing.B) {
+	w := newIDWindow(24 * time.Hour)
+	now := time.Date(2026, 12, 7, 12, 30, 0, 0, time.UTC)
 	rng := rand.New(rand.NewPCG(3, 4))
-	for range 1 << 20 {
-		s.add(rng.Uint64())
+	for i := range 1 << 20 {
+		w.add(rng.Uint64(), now.Add(-time.Duration(i%24)*time.Hour))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		s.has(uint64(i) * 0x9e3779b97f4a7c15)
+		w.has(uint64(i) * 0x9e3779b97f4a7c15)
 	}
 }
