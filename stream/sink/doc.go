@@ -49,9 +49,11 @@
 // parent was written past the barrier, and a scope is (re)loaded on first
 // use after an assignment, so the claims of the parent are there.
 //
-// Memory: per loaded scope, the hashes of the window's claims in
-// pointer-free open-addressing sets, one per hour of ingestion: 8-byte slots
-// grown at 3/4 full, 10.7 to 21.3 bytes per id, 16 on average. A scope is
+// Memory: per loaded scope, the hashes of the window's claims in one
+// pointer-free open-addressing set, each 8-byte slot tagged with the age
+// bucket (window/24) its id was added in, so a lookup is one probe sequence
+// however long the window, and expired ids are swept out once a bucket:
+// slots grown at 3/4 full, 10.7 to 21.3 bytes per id, 16 on average. A scope is
 // read from ClickHouse (LoadEventIDs) on first use after an assignment:
 // sink_claims is partitioned by day and ordered by (kafka_topic, scope,
 // event_hash), so the read covers the window's claims of that scope only,
