@@ -205,7 +205,7 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 	// On a cluster, from an in-sync replica of every shard (EachShard): a
 	// replica still fetching could miss a claim. fn may see a claim twice
 	// when a replica fails half way and another is read; it adds to a set.
-	err := c.EachShard(ctx, func(db driver.Conn, suffix string) error {
+	err := c.eachClaimShard(ctx, func(db driver.Conn, suffix string) error {
 		var q []string
 		var qargs []any
 		for _, t := range claimTables {
@@ -238,34 +238,66 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 	return nil
 }
 
+// lookupChunk is how many hashes one lookup query names at most: written
+// into the query (twice, one per claims table), 2,000 stay well within
+// ClickHouse's max_query_size (256 KiB).
+const lookupChunk = 2000
+
 // LookupEventIDs returns the claims of topic written at or after since whose
 // scope and hash are among keys (scope -> hashes). The lookup goes through
-// the ORDER BY key (kafka_topic, scope, event_hash). On a cluster it reads
-// an in-sync replica of every shard (EachShard).
+// the ORDER BY key (kafka_topic, scope, event_hash), lookupChunk hashes per
+// query. On a cluster it reads an in-sync replica of every shard.
 func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32][]uint64, since time.Time) ([]Claim, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	// The hashes are numbers: written into the query, they need no
-	// parameter binding (which 18.16's native protocol cannot do for IN).
-	var conds []string
-	for scope, hashes := range keys {
-		var b strings.Builder
-		b.WriteString("(scope = ")
-		b.WriteString(strconv.FormatUint(uint64(scope), 10))
-		b.WriteString(" AND event_hash IN (")
-		for i, h := range hashes {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatUint(h, 10))
-		}
-		b.WriteString("))")
-		conds = append(conds, b.String())
-	}
-	where := " WHERE kafka_topic = ? AND ingested_at >= ? AND (" + strings.Join(conds, " OR ") + ")"
 	var out []Claim
-	err := c.EachShard(ctx, func(db driver.Conn, suffix string) error {
+	var conds []string
+	n := 0
+	flush := func() error {
+		if len(conds) == 0 {
+			return nil
+		}
+		claims, err := c.lookupClaims(ctx, topic, "("+strings.Join(conds, " OR ")+")", since)
+		out = append(out, claims...)
+		conds, n = conds[:0], 0
+		return err
+	}
+	for scope, hashes := range keys {
+		for len(hashes) > 0 {
+			k := min(len(hashes), lookupChunk-n)
+			// The hashes are numbers: written into the query, they need no
+			// parameter binding (which 18.16's native protocol cannot do
+			// for IN).
+			var b strings.Builder
+			b.WriteString("(scope = ")
+			b.WriteString(strconv.FormatUint(uint64(scope), 10))
+			b.WriteString(" AND event_hash IN (")
+			for i, h := range hashes[:k] {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(strconv.FormatUint(h, 10))
+			}
+			b.WriteString("))")
+			conds = append(conds, b.String())
+			hashes, n = hashes[k:], n+k
+			if n == lookupChunk {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// lookupClaims reads the claims of topic since since matching cond from
+// both claims tables.
+func (c *Conn) lookupClaims(ctx context.Context, topic, cond string, since time.Time) ([]Claim, error) {
+	where := " WHERE kafka_topic = ? AND ingested_at >= ? AND " + cond
+	var out []Claim
+	err := c.eachClaimShard(ctx, func(db driver.Conn, suffix string) error {
 		rows, err := db.Query(ctx,
 			"SELECT scope, event_hash, event_hash2, '' AS event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
 				string(TableClaims)+suffix+where+" UNION ALL "+
@@ -294,6 +326,19 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 		return nil, fmt.Errorf("look up event ids of %s: %w", topic, err)
 	}
 	return out, nil
+}
+
+// eachClaimShard is EachShard with the in-sync check limited to the claims
+// tables, which is all a dedup read needs.
+func (c *Conn) eachClaimShard(ctx context.Context, fn func(db driver.Conn, suffix string) error) error {
+	cluster, err := c.Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	if cluster == "" {
+		return fn(c.db, "")
+	}
+	return c.eachShardOf(ctx, cluster, claimTables, fn)
 }
 
 // DropEventIDsBefore drops the day partitions of the claims tables

@@ -135,3 +135,32 @@ func TestClaimsSentInKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupManyEventIDs: a lookup of more hashes than one query may name
+// (a replayed batch hits every claim) is split, and finds every claim.
+func TestLookupManyEventIDs(t *testing.T) {
+	conn := testenv.ClickHouseConn(t)
+	ctx := context.Background()
+	b := analytics.NewBatch()
+	keys := map[uint32][]uint64{}
+	const n = 9000
+	for i := range n {
+		scope, h := uint32(i%3), uint64(i)*0x9e3779b97f4a7c15+1
+		b.AddClaim(analytics.Source{Topic: "orders", Partition: int32(scope), Offset: int64(i)}, scope, h, uint64(i))
+		keys[scope] = append(keys[scope], h, h+2) // h+2: never claimed
+	}
+	if err := conn.Write(ctx, b, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := conn.LookupEventIDs(ctx, "orders", keys, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	for _, c := range claims {
+		seen[c.Src.Offset] = true
+	}
+	if len(claims) != n || len(seen) != n {
+		t.Errorf("lookup of %d hashes (%d claimed): got %d claims, %d distinct, want %d", 2*n, n, len(claims), len(seen), n)
+	}
+}

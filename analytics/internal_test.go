@@ -83,7 +83,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(files), 8; got != want {
+	if got, want := len(files), 9; got != want {
 		t.Fatalf("got %d migrations, want %d", got, want)
 	}
 	single, err := migrateConfig{}.load()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -204,7 +205,18 @@ func (c *Conn) exec(ctx context.Context, mc migrateConfig, st string) error {
 	if !strings.HasPrefix(st, eachShardPrefix) {
 		return c.db.Exec(ctx, st)
 	}
-	return c.eachShard(ctx, mc.cluster, func(db driver.Conn, _ string) error {
+	// The in-sync check covers the tables the statement reads or writes:
+	// a later migration's tables do not exist yet.
+	var used []Table
+	for _, t := range append(syncTables(), tableEventIDs) {
+		if regexp.MustCompile(`\b` + string(t) + LocalSuffix + `\b`).MatchString(st) {
+			used = append(used, t)
+		}
+	}
+	if len(used) == 0 {
+		used = syncTables()
+	}
+	return c.eachShardOf(ctx, mc.cluster, used, func(db driver.Conn, _ string) error {
 		return db.Exec(ctx, st)
 	})
 }
