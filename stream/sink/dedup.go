@@ -41,7 +41,7 @@ type dedup struct {
 	scopes map[scopeKey]*idWindow // loaded scopes; a missing one is loaded on first use
 	expire time.Time              // next time to drop expired hours
 	prune  time.Time              // next time to drop old days of the claims
-	inJob  map[uint64]int         // decideOnce's scratch, reused
+	inJob  hashIndex              // decideOnce's scratch, reused
 }
 
 func newDedup(window time.Duration) *dedup {
@@ -203,6 +203,18 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			s.metrics.dedupLoads.Add(float64(len(ss)))
 		}
 	}
+	// A job's records come partition by partition, so mostly scope by
+	// scope: the last scope looked up is kept.
+	var (
+		lastKey scopeKey
+		lastW   *idWindow
+	)
+	scopeOf := func(k scopeKey) *idWindow {
+		if lastW == nil || k != lastKey {
+			lastKey, lastW = k, d.scopes[k]
+		}
+		return lastW
+	}
 	verify := map[string]map[uint32][]uint64{}
 	for i := range j.entries {
 		e := &j.entries[i]
@@ -210,7 +222,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			continue
 		}
 		k := scopeKey{e.src.Topic, e.scope}
-		if w := d.scopes[k]; !e.inScope || w.has(e.hash) {
+		if w := scopeOf(k); !e.inScope || w.has(e.hash) {
 			if verify[k.topic] == nil {
 				verify[k.topic] = map[uint32][]uint64{}
 			}
@@ -242,11 +254,8 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	}
 	// Pass 2: decide in order. inJob maps the hash of each original of the
 	// job to its index in kept (compared exactly on a match).
-	if d.inJob == nil {
-		d.inJob = make(map[uint64]int, len(j.entries))
-	}
-	inJob := d.inJob
-	defer clear(inJob)
+	inJob := &d.inJob
+	inJob.reset(len(j.entries))
 	kept := j.entries[:0]
 	for _, e := range j.entries {
 		if e.rec == nil {
@@ -259,7 +268,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			orig, ok = stored[idKey{sk, e.hash, eventHash2(e.rec.ID())}]
 		}
 		if !ok {
-			if i, hit := inJob[e.hash]; hit {
+			if i, hit := inJob.get(e.hash); hit {
 				o := &kept[i]
 				if o.src.Topic == e.src.Topic && o.scope == e.scope && o.rec.ID() == e.rec.ID() {
 					orig, ok = o.src, true
@@ -280,8 +289,8 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			}
 			e.claim = !ok && e.held&heldClaim == 0
 			if !ok {
-				inJob[e.hash] = len(kept)
-				if w := d.scopes[sk]; w != nil {
+				inJob.put(e.hash, len(kept))
+				if w := scopeOf(sk); w != nil {
 					w.add(e.hash, now)
 				}
 			}

@@ -184,3 +184,51 @@ func (w *idWindow) sweep(cut int64) {
 func (w *idWindow) stats() (ids, bytes int) {
 	return w.set.n, w.set.bytes()
 }
+
+// hashIndex maps the 64-bit hashes of a job's originals to their rows:
+// open addressing sized for the job (at most half full), its memory reused
+// from job to job. The hash 0 is stored as 1; a match is only a candidate,
+// compared exactly by the caller.
+type hashIndex struct {
+	keys []uint64 // 0: empty
+	rows []int32
+}
+
+// reset empties the index and sizes it for n hashes.
+func (x *hashIndex) reset(n int) {
+	size := 1024
+	for size < 2*n {
+		size *= 2
+	}
+	if len(x.keys) != size {
+		x.keys, x.rows = make([]uint64, size), make([]int32, size)
+		return
+	}
+	clear(x.keys)
+}
+
+func (x *hashIndex) get(h uint64) (int, bool) {
+	h = max(h, 1)
+	mask := uint64(len(x.keys) - 1)
+	for i := mix(h) & mask; ; i = (i + 1) & mask {
+		switch x.keys[i] {
+		case h:
+			return int(x.rows[i]), true
+		case 0:
+			return 0, false
+		}
+	}
+}
+
+// put maps h to row, replacing what h mapped to. At most the n hashes
+// reset sized it for may be put.
+func (x *hashIndex) put(h uint64, row int) {
+	h = max(h, 1)
+	mask := uint64(len(x.keys) - 1)
+	for i := mix(h) & mask; ; i = (i + 1) & mask {
+		if k := x.keys[i]; k == h || k == 0 {
+			x.keys[i], x.rows[i] = h, int32(row)
+			return
+		}
+	}
+}
