@@ -179,6 +179,7 @@ func runDispatch(ctx context.Context, a *app, o *dispatchOptions) error {
 	}
 	st := d.Stats()
 	a.logger.Info("dispatch stopped", "group", group, "took", time.Since(t0).Round(time.Millisecond),
-		"processed", st.Processed, "failed", st.Failed, "retried", st.Retried, "dead_lettered", st.DeadLettered)
+		"processed", st.Processed, "failed", st.Failed, "retried", st.Retried, "dead_lettered", st.DeadLettered,
+		"stale_dropped", st.StaleDropped, "lease_lapses", st.LeaseLapses)
 	return nil
 }
