@@ -193,8 +193,9 @@
 // 200 ms, session timeout 2 s, three SIGSTOPs of 6 s; about 16,000 records
 // a run), 4 runs: no record lost; 0 deliveries by the paused instance
 // after it resumed in all 12 pauses (1 in one pause of 15 in earlier runs:
-// a call it had started; without the lease, 5 to 13 per pause, the calls
-// it started between resuming and its client's next heartbeat); 0 to 8
+// a call it had started; without the lease, 4 to 16 per pause in 4 runs,
+// the calls it started between resuming and its client's next heartbeat,
+// more than --max-in-flight in every run); 0 to 8
 // held calls dropped per pause; 45 to 362 redeliveries by the new owner
 // per pause, each of a record the paused instance had delivered at most
 // 178 ms before it stopped (within the commit interval).
