@@ -153,6 +153,8 @@ type Conn struct {
 	cluster string                 // "" on one server
 	nodes   map[string]driver.Conn // other nodes of the cluster, by address
 	clMarks atomic.Bool            // the cluster's marks are backfilled (see clusterMarks)
+
+	kept keptCache // campaign_buyers' largest part (report_buyers_head.go)
 }
 
 // Open connects to the server in cfg, creates the database if it is missing

@@ -76,10 +76,13 @@
 // Read them with countMerge, sumMerge, uniqExactMerge (or sum for
 // events_per_minute) and a GROUP BY, since background merges are eventual.
 // campaign-summary counts its distinct buyers in campaign_buyers: a count
-// of the merged rows with an order minute in the range, plus an exact
-// correction for the shoppers in parts not merged yet (report_buyers.go).
-// At 1M orders that costs tens of milliseconds where merging the
-// per-minute uniqExact states of orders_per_minute costs about a second.
+// of the largest part's rows with an order minute in the range, plus an
+// exact correction for the shoppers of the other parts (report_buyers.go).
+// A Conn made with KeepBuyersParts (the campaign page's server) keeps the
+// parts in memory, since parts never change, and counts there
+// (report_buyers_kept.go): milliseconds at 1M orders, where merging the
+// per-minute uniqExact states of orders_per_minute costs about a second of
+// CPU and the SQL count tens of milliseconds.
 // A view runs inside the INSERT into its source table, after that table's
 // part is written; if the view's own write fails, the INSERT reports an
 // error although the raw rows are in, and the sink, seeing them in its

@@ -47,3 +47,11 @@ func BuyersWithHead(ctx context.Context, c *Conn, p ReportParams, head string) (
 	}
 	return out, nil
 }
+
+// SetMaxKeptRows sets the largest campaign_buyers part a Conn keeps in
+// memory (0: none, so buyers are counted in SQL) until the test ends.
+func SetMaxKeptRows(t testing.TB, n uint64) {
+	old := maxKeptRows
+	maxKeptRows = n
+	t.Cleanup(func() { maxKeptRows = old })
+}

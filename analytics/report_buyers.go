@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Distinct buyers
@@ -34,6 +35,9 @@ import (
 // finding its name and reading, no part has that name, the first term is
 // empty and the second counts every shopper, slower but still exact.
 //
+// A Conn made with KeepBuyersParts counts the same way over the parts kept
+// in memory (report_buyers_kept.go).
+//
 // On a cluster campaign_buyers is a Distributed table over per-shard parts,
 // and a shopper's rows may sit on two shards (after a partition resize
 // moved them), so there the buyers are grouped per shopper across the
@@ -47,35 +51,51 @@ type queryEnv struct {
 	// head is the largest active part of campaign_buyers on one server,
 	// "" when it has none.
 	head string
+	// parts are campaign_buyers' active parts, largest first.
+	parts []partInfo
+	// kept is set when the buyers are counted in Go over the parts kept
+	// in memory (report_buyers_kept.go): the query then leaves them 0.
+	kept bool
 	// cluster is set when campaign_buyers is a Distributed table.
 	cluster bool
 }
 
-// buyersEnv finds campaign_buyers' largest part, or that it is a
+// partInfo names a part; a part with the same name, rows and modification
+// time is the same part.
+type partInfo struct {
+	name     string
+	rows     uint64
+	modified time.Time
+}
+
+// buyersEnv lists campaign_buyers' active parts, or finds that it is a
 // Distributed table.
 func (c *Conn) buyersEnv(ctx context.Context) (queryEnv, error) {
 	var env queryEnv
 	rows, err := c.db.Query(ctx, `
-SELECT name FROM system.parts
+SELECT name, rows, modification_time FROM system.parts
 WHERE database = ? AND table = ? AND active
-ORDER BY rows DESC, name
-LIMIT 1`, c.database, buyersTable)
+ORDER BY rows DESC, name`, c.database, buyersTable)
 	if err != nil {
-		return env, fmt.Errorf("find the largest part of %s: %w", buyersTable, err)
+		return env, fmt.Errorf("list the parts of %s: %w", buyersTable, err)
 	}
-	found := rows.Next()
-	if found {
-		err = rows.Scan(&env.head)
+	for rows.Next() {
+		var pi partInfo
+		if err = rows.Scan(&pi.name, &pi.rows, &pi.modified); err != nil {
+			break
+		}
+		env.parts = append(env.parts, pi)
 	}
 	rows.Close()
 	if err == nil {
 		err = rows.Err()
 	}
-	if err != nil || found {
-		if err != nil {
-			err = fmt.Errorf("find the largest part of %s: %w", buyersTable, err)
-		}
-		return env, err
+	if err != nil {
+		return env, fmt.Errorf("list the parts of %s: %w", buyersTable, err)
+	}
+	if len(env.parts) > 0 {
+		env.head = env.parts[0].name
+		return env, nil
 	}
 	// No part: an empty table, or a Distributed one.
 	var engine string

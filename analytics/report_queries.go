@@ -17,6 +17,10 @@ var reports = []report{
 		queryEnv: func(p ReportParams, env queryEnv) (string, []any) {
 			ow, oargs := p.where("campaign_id", "minute")
 			bq, bargs := buyersQuery(p, env)
+			if env.kept {
+				bq, bargs = `
+        SELECT '' AS campaign_id, '' AS currency, toUInt64(0) AS buyers`, nil
+			}
 			cw, cargs := p.where("campaign_id", "minute")
 			// ALL FULL JOIN keeps the campaign's currencies that have
 			// coupons but no orders yet (and the other way round); coupons

@@ -103,10 +103,18 @@ func (c *Conn) Report(ctx context.Context, name string, p ReportParams) (*Report
 		query string
 		args  []any
 	)
+	var buyers map[pairKey]uint64 // counted over the kept part
 	if r.queryEnv != nil {
 		env, err := c.buyersEnv(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("report %s: %w", name, err)
+		}
+		if c.kept.on && !env.cluster {
+			b, ok, err := c.buyersInMemory(ctx, env, p)
+			if err != nil {
+				return nil, fmt.Errorf("report %s: %w", name, err)
+			}
+			buyers, env.kept = b, ok
 		}
 		query, args = r.queryEnv(p, env)
 	} else {
@@ -115,6 +123,9 @@ func (c *Conn) Report(ctx context.Context, name string, p ReportParams) (*Report
 	res, err := c.QueryTable(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("report %s: %w", name, err)
+	}
+	if buyers != nil {
+		fillBuyers(res, buyers)
 	}
 	res.Name = name
 	res.Money = r.money

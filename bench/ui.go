@@ -124,6 +124,7 @@ func uiQueryLatency(ctx context.Context, e *env, dir string, sec *section) (rows
 		return nil, false, 0, err
 	}
 	ch.waitMergesIdle(ctx, 2*time.Minute)
+	ch.conn.KeepBuyersParts() // as surge ui does
 	srv, err := web.New(ch.conn)
 	if err != nil {
 		return nil, false, 0, err
@@ -228,6 +229,7 @@ func uiSinkCost(ctx context.Context, e *env, dir string, sec *section) (rows [][
 		if err != nil {
 			return nil, err
 		}
+		conn.KeepBuyersParts() // as surge ui does
 		srv, err := web.New(conn, web.WithPipeline(probe.Read), web.WithLogger(e.log))
 		if err != nil {
 			probe.Close()

@@ -16,10 +16,16 @@ import (
 	"github.com/surgeio/surge/internal/testenv"
 )
 
-// countingReporter counts the campaign-summary queries.
+// countingReporter counts the campaign-summary and campaign list queries.
 type countingReporter struct {
 	*analytics.Conn
 	summaries atomic.Int64
+	campaigns atomic.Int64
+}
+
+func (r *countingReporter) Campaigns(ctx context.Context) ([]string, error) {
+	r.campaigns.Add(1)
+	return r.Conn.Campaigns(ctx)
 }
 
 func (r *countingReporter) Report(ctx context.Context, name string, p analytics.ReportParams) (*analytics.ReportResult, error) {
@@ -136,5 +142,56 @@ func TestLiveStream(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no snapshot with the new orders within 10s")
 		}
+	}
+}
+
+// TestLiveViewsShareQueries opens pages on three views, two of which ask
+// campaign-summary over the same minutes ("from=1h" and "from=60m"): each
+// round of snapshots lists the campaigns once for all views and runs that
+// summary once for both.
+func TestLiveViewsShareQueries(t *testing.T) {
+	conn := testenv.ClickHouseConn(t)
+	testenv.WriteShop(t, conn, 1, 5, time.Now().UTC())
+	rep := &countingReporter{Conn: conn}
+	srv, err := web.New(rep, web.WithInterval(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := serve(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := make(chan liveSnapshot, 1000)
+	for _, q := range []string{"from=1h", "from=60m", "campaign=black-friday"} {
+		for range 2 {
+			req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/live?"+q, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			go readEvents(t, resp, ch)
+		}
+	}
+	received := 0
+	for deadline := time.After(20 * time.Second); received < 6*8; received++ {
+		select {
+		case s := <-ch:
+			if len(s.Errors) != 0 {
+				t.Fatalf("snapshot errors: %v", s.Errors)
+			}
+		case <-deadline:
+			t.Fatalf("%d snapshots in 20s, want %d", received, 6*8)
+		}
+	}
+	cancel()
+	rounds, summaries := rep.campaigns.Load(), rep.summaries.Load()
+	t.Logf("%d snapshots on 6 streams of 3 views: %d rounds, %d campaign-summary queries", received, rounds, summaries)
+	if rounds == 0 || rounds > int64(received)/2 {
+		t.Errorf("%d campaign list queries for %d snapshots on 6 streams of 3 views: want one per round", rounds, received)
+	}
+	// A round that straddles a minute may see from=1h and from=60m as
+	// different minutes: allow one such round.
+	if summaries > 2*rounds+1 {
+		t.Errorf("%d campaign-summary queries in %d rounds of 3 views, 2 of them over the same minutes: want at most 2 a round", summaries, rounds)
 	}
 }

@@ -77,9 +77,71 @@ type snapshot struct {
 // chartSpan is the longest time the per-minute charts cover.
 const chartSpan = 24 * time.Hour
 
-// snapshot builds the view's snapshot as JSON. A report that fails leaves
-// its section empty and its error in Errors; the page says so.
-func (s *Server) snapshot(ctx context.Context, v view) []byte {
+// memo holds the answers of one round of snapshots (hub.round), so that
+// views asking the same query share one run of it. A nil *memo shares
+// nothing.
+type memo struct {
+	reports   map[memoKey]memoResult
+	campaigns *memoResult
+}
+
+// memoKey is a report and its parameters with From and To rounded up to
+// the minute: the rollup reports keep the minutes that start in
+// [From, To), so the rounded range has the same rows ("from=1h" asked a
+// few milliseconds apart by two views is one query).
+type memoKey struct {
+	name, campaign string
+	from, to       int64
+}
+
+type memoResult struct {
+	res       *analytics.ReportResult
+	campaigns []string
+	err       error
+}
+
+func newMemo() *memo { return &memo{reports: make(map[memoKey]memoResult)} }
+
+// ceilMinute rounds t up to a whole minute; the zero time stays zero.
+func ceilMinute(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return (t.Unix() + 59) / 60 * 60
+}
+
+// report runs the named report, or returns its answer from earlier in the
+// round.
+func (m *memo) report(ctx context.Context, rep Reporter, name string, p analytics.ReportParams) (*analytics.ReportResult, error) {
+	if m == nil {
+		return rep.Report(ctx, name, p)
+	}
+	k := memoKey{name, p.Campaign, ceilMinute(p.From), ceilMinute(p.To)}
+	if r, ok := m.reports[k]; ok {
+		return r.res, r.err
+	}
+	res, err := rep.Report(ctx, name, p)
+	m.reports[k] = memoResult{res: res, err: err}
+	return res, err
+}
+
+// listCampaigns lists the campaigns, or returns them from earlier in the
+// round.
+func (m *memo) listCampaigns(ctx context.Context, rep Reporter) ([]string, error) {
+	if m == nil {
+		return rep.Campaigns(ctx)
+	}
+	if m.campaigns == nil {
+		c, err := rep.Campaigns(ctx)
+		m.campaigns = &memoResult{campaigns: c, err: err}
+	}
+	return m.campaigns.campaigns, m.campaigns.err
+}
+
+// snapshot builds the view's snapshot as JSON, with the queries of m's
+// round. A report that fails leaves its section empty and its error in
+// Errors; the page says so.
+func (s *Server) snapshot(ctx context.Context, v view, m *memo) []byte {
 	now := s.now().UTC()
 	snap := snapshot{At: now, View: v, Currencies: map[string]currency{}, Campaigns: []string{},
 		Summary: []map[string]any{}, PerMinute: []map[string]any{}, Funnel: []map[string]any{},
@@ -94,12 +156,12 @@ func (s *Server) snapshot(ctx context.Context, v view) []byte {
 	fail := func(what string, err error) {
 		snap.Errors = append(snap.Errors, what+": "+err.Error())
 	}
-	if snap.Campaigns, err = s.rep.Campaigns(qctx); err != nil {
+	if snap.Campaigns, err = m.listCampaigns(qctx, s.rep); err != nil {
 		fail("campaigns", err)
 		snap.Campaigns = []string{}
 	}
 	run := func(name string, p analytics.ReportParams, dst *[]map[string]any) {
-		res, err := s.rep.Report(qctx, name, p)
+		res, err := m.report(qctx, s.rep, name, p)
 		if err != nil {
 			fail(name, err)
 			return

@@ -137,6 +137,9 @@ func startUI(ctx context.Context, a *app, ch *analytics.Conn, kc *stream.ClientC
 			return name != "", ok
 		}))
 	}
+	// The page polls campaign-summary every interval: keep the buyers'
+	// parts in memory rather than reading them every time.
+	ch.KeepBuyersParts()
 	srv, err := web.New(ch, opts...)
 	if err != nil {
 		closeProbe()
