@@ -335,6 +335,8 @@ func (c *Conn) buyersInMemory(ctx context.Context, env queryEnv, p ReportParams)
 		switch {
 		case !ok:
 			return nil, false, nil
+		case err == nil && len(parts) == 0:
+			return map[pairKey]uint64{}, true, nil
 		case err == nil:
 			return keptBuyers(parts, c.tailOf(parts), p), true, nil
 		case !errors.Is(err, errPartGone) || attempt == 3:

@@ -144,6 +144,7 @@ func TestCampaignSummaryBuyersExact(t *testing.T) {
 		}
 	}
 	rng := rand.New(rand.NewPCG(16, 7))
+	checkBuyers(t, conn, kept, "no orders yet")
 	exec("SYSTEM STOP MERGES campaign_buyers")
 	off := 0
 	write := func(n int, start time.Time, span time.Duration) {

@@ -21,14 +21,19 @@
 // # Live
 //
 // The page holds one Server-Sent Events stream (GET /api/live) and gets a
-// snapshot every interval (WithInterval, default 1s). Snapshots are made by
-// one loop per distinct view (campaign, from, to) while at least one page
-// shows it, and the pipeline probe is shared by all views, so twenty pages
-// on the same view cost ClickHouse what one costs. The pipeline probe runs
-// at most every 2 s (or every interval, if longer), for all views at once. A snapshot slower than
-// half the interval stretches the interval (the loop waits as long as the
-// snapshot took), so the page never keeps ClickHouse busy more than half
-// the time per view.
+// snapshot every interval (WithInterval, default 1s). One loop makes a
+// round of snapshots per interval, one per distinct view (campaign, from,
+// to) that at least one page shows, one view after the other, so twenty
+// pages on the same view cost ClickHouse what one costs. The views of a
+// round share the answers of their queries: the campaign list, and a
+// report asked with the same campaign over the same minutes (from and to
+// rounded up to the minute, which the rollup reports cannot tell apart),
+// run once per round. The pipeline probe runs at most every 2 s (or every
+// interval, if longer), for all views at once. A round slower than half
+// the interval stretches the interval (the loop waits as long as the round
+// took), so the page never keeps ClickHouse busy more than half the time.
+// For campaign-summary's buyers, give the server a Conn made with
+// analytics.Conn.KeepBuyersParts, as surge ui does.
 //
 // # API
 //
