@@ -47,6 +47,7 @@ type Batch struct {
 	claims   claimCols
 	dups     dupCols
 	ingested []time.Time // scratch for the ingested_at column
+	perm     permuter    // scratch for sorting rows (presort.go)
 }
 
 // provenance holds the Kafka columns every raw table ends with.

@@ -1,10 +1,8 @@
 package analytics
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,16 +45,6 @@ type claimCols struct {
 	hash  []uint64
 	hash2 []uint64
 	provenance
-	order []claimKey // sortByKey's scratch
-}
-
-// claimKey is a claim's position in sink_claims' ORDER BY (kafka_topic,
-// scope, event_hash): topic is the rank of its topic among the batch's.
-type claimKey struct {
-	topic uint32
-	scope uint32
-	hash  uint64
-	row   int
 }
 
 type dupCols struct {
@@ -93,69 +81,6 @@ func (c *claimCols) reset() {
 	c.provenance.reset()
 }
 
-// sortByKey puts the claims in sink_claims' ORDER BY order. ClickHouse
-// then finds the block sorted and skips sorting it, which costs it several
-// times more than this (a String column leads the key); the part written
-// is the same.
-func (c *claimCols) sortByKey() {
-	n := len(c.hash)
-	var topics []string // the batch's topics, few
-	rank := func(t string) uint32 {
-		for i, u := range topics {
-			if u == t {
-				return uint32(i)
-			}
-		}
-		topics = append(topics, t)
-		return uint32(len(topics) - 1)
-	}
-	keys := c.order[:0]
-	sorted := true
-	for i := 0; i < n; i++ {
-		keys = append(keys, claimKey{rank(c.topic[i]), c.scope[i], c.hash[i], i})
-	}
-	// Ranks in order of first appearance: renumber them in topic order.
-	byName := slices.Clone(topics)
-	slices.Sort(byName)
-	for i := range keys {
-		keys[i].topic = uint32(slices.Index(byName, topics[keys[i].topic]))
-		if i > 0 && cmpClaimKey(keys[i-1], keys[i]) > 0 {
-			sorted = false
-		}
-	}
-	c.order = keys
-	if sorted {
-		return
-	}
-	slices.SortFunc(keys, cmpClaimKey)
-	c.scope = permute(c.scope, keys)
-	c.hash = permute(c.hash, keys)
-	c.hash2 = permute(c.hash2, keys)
-	c.topic = permute(c.topic, keys)
-	c.partition = permute(c.partition, keys)
-	c.offset = permute(c.offset, keys)
-}
-
-func cmpClaimKey(a, b claimKey) int {
-	if a.topic != b.topic {
-		return cmp.Compare(a.topic, b.topic)
-	}
-	if a.scope != b.scope {
-		return cmp.Compare(a.scope, b.scope)
-	}
-	return cmp.Compare(a.hash, b.hash)
-}
-
-// permute returns col reordered as keys say (row i of the result is row
-// keys[i].row of col).
-func permute[T any](col []T, keys []claimKey) []T {
-	out := make([]T, len(col))
-	for i, k := range keys {
-		out[i] = col[k.row]
-	}
-	return out
-}
-
 func (c *dupCols) reset() {
 	c.eventID, c.kind, c.origTopic = c.eventID[:0], c.kind[:0], c.origTopic[:0]
 	c.origPartition, c.origOffset = c.origPartition[:0], c.origOffset[:0]
@@ -165,8 +90,8 @@ func (c *dupCols) reset() {
 func (b *Batch) dedupColumns(t Table, ingested []time.Time) []any {
 	switch t {
 	case TableClaims:
+		b.sortClaims()
 		c := &b.claims
-		c.sortByKey()
 		return []any{c.scope, c.hash, c.hash2, c.topic, c.partition, c.offset, ingested}
 	case TableDuplicates:
 		d := &b.dups

@@ -10,6 +10,7 @@ import (
 
 	"github.com/surgeio/surge/analytics"
 	"github.com/surgeio/surge/internal/testenv"
+	"github.com/surgeio/surge/schemas"
 )
 
 // TestEventIDClaims: claims are read back by scope within the window,
@@ -162,5 +163,89 @@ func TestLookupManyEventIDs(t *testing.T) {
 	}
 	if len(claims) != n || len(seen) != n {
 		t.Errorf("lookup of %d hashes (%d claimed): got %d claims, %d distinct, want %d", 2*n, n, len(claims), len(seen), n)
+	}
+}
+
+// TestUserEventsSentInKeyOrder: user events added in offset order are
+// stored exactly, each row whole, whatever order the sink sends them in.
+func TestUserEventsSentInKeyOrder(t *testing.T) {
+	conn := testenv.ClickHouseConn(t)
+	ctx := context.Background()
+	b := analytics.NewBatch()
+	base := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	type row struct {
+		id, user, typ, campaign string
+		ts                      time.Time
+		part                    int32
+		off                     int64
+	}
+	var want []row
+	for i := range 3000 {
+		r := row{fmt.Sprintf("e-%04d", i), fmt.Sprintf("u-%d", (i*7919)%97), []string{"page_view", "add_to_cart", "search"}[i%3],
+			[]string{"bf", "cm", "", "ünï"}[(i/5)%4], base.Add(time.Duration((i*31)%600) * time.Second), int32(i % 4), int64(i)}
+		want = append(want, r)
+		b.AddUserEvent(analytics.Source{Topic: "user-events", Partition: r.part, Offset: r.off}, &schemas.UserEvent{
+			EventID: r.id, UserID: r.user, SessionID: "s-" + r.id, Type: schemas.EventType(r.typ), SKU: "sku-" + r.id,
+			CampaignID: r.campaign, TS: r.ts})
+	}
+	ranges := b.Ranges()
+	sent := b.SortedEventKeys()
+	if err := conn.Write(ctx, b, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	// The one part written holds the rows in ClickHouse's own key order:
+	// the sink's order must be the same, or the server sorted again.
+	var stored []string
+	krows, err := conn.DB().Query(ctx, `SELECT concat(campaign_id, '\0', type, '\0', toString(ts, 'UTC'), '\0', user_id)
+FROM user_events SETTINGS max_threads = 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for krows.Next() {
+		var k string
+		if err := krows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, k)
+	}
+	krows.Close()
+	if !slices.Equal(stored, sent) {
+		i := 0
+		for i < min(len(stored), len(sent)) && stored[i] == sent[i] {
+			i++
+		}
+		t.Errorf("the sink's order of user events differs from ClickHouse's key order at row %d of %d", i, len(sent))
+	}
+	rows, err := conn.DB().Query(ctx, `SELECT event_id, user_id, type, campaign_id, ts, kafka_partition, kafka_offset,
+session_id, sku FROM user_events ORDER BY kafka_offset`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []row
+	for rows.Next() {
+		var r row
+		var session, sku string
+		if err := rows.Scan(&r.id, &r.user, &r.typ, &r.campaign, &r.ts, &r.part, &r.off, &session, &sku); err != nil {
+			t.Fatal(err)
+		}
+		if session != "s-"+r.id || sku != "sku-"+r.id {
+			t.Fatalf("row %s: session %s, sku %s: columns of different rows mixed", r.id, session, sku)
+		}
+		r.ts = r.ts.UTC()
+		got = append(got, r)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("stored user events differ from those added (%d stored, %d added)", len(got), len(want))
+	}
+	for _, r := range ranges {
+		var n uint64
+		if err := conn.DB().QueryRow(ctx, "SELECT count() FROM user_events WHERE "+r.Probe+
+			" AND kafka_topic = ? AND kafka_partition = ? AND kafka_offset = ?", r.Topic, r.Partition, r.Hi).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("range %s[%d] up to %d: its probe finds %d rows, want 1", r.Topic, r.Partition, r.Hi, n)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // updateGolden makes tests rewrite their golden files under testdata/
@@ -54,4 +55,16 @@ func SetMaxKeptRows(t testing.TB, n uint64) {
 	old := maxKeptRows
 	maxKeptRows = n
 	t.Cleanup(func() { maxKeptRows = old })
+}
+
+// SortedEventKeys sorts the batch's user events as Write sends them and
+// returns each row's ORDER BY key, joined, in that order.
+func (b *Batch) SortedEventKeys() []string {
+	b.sortEvents()
+	e := &b.events
+	out := make([]string, len(e.offset))
+	for i := range out {
+		out[i] = e.campaignID[i] + "\x00" + e.typ[i] + "\x00" + e.ts[i].UTC().Format(time.DateTime) + "\x00" + e.userID[i]
+	}
+	return out
 }

@@ -160,6 +160,7 @@ func (b *Batch) columns(t Table, ingested []time.Time) []any {
 		return []any{s.eventID, s.v, s.orderID, s.userID, s.status, s.ts, s.tsMs,
 			s.topic, s.partition, s.offset, ingested}
 	case TableUserEvents:
+		b.sortEvents()
 		e := &b.events
 		return []any{e.eventID, e.v, e.userID, e.sessionID, e.typ, e.sku, e.campaignID, e.ts, e.tsMs,
 			e.topic, e.partition, e.offset, ingested}
