@@ -4,7 +4,7 @@
 -- row per stored event, naming the record (topic, partition, offset) that
 -- is the original of its event within its scope. The event is named by two
 -- 64-bit hashes instead of its event_id string: event_hash of its kind and
--- id (the in-memory sets hold it) and event_hash2 of its id alone, so two
+-- id (the in-memory sets hold it) and event_hash2, another hash of both, so two
 -- different events match only if both collide (2^-128 per pair). No string
 -- but the topic, whose values repeat, so a claim costs ClickHouse a few
 -- bytes, and the sink sends each block already in ORDER BY order, so the

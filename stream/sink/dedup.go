@@ -59,12 +59,25 @@ func eventHash(kind schemas.Kind, id string) uint64 {
 	return xxhash.Sum64(k)
 }
 
-// eventHash2 is the second 64-bit hash a claim names its event by: of the
-// id alone, prefixed so that it is unrelated to eventHash. Two different
+// eventHash2 is the second 64-bit hash a claim names its event by, of its
+// kind and id, prefixed so that it is unrelated to eventHash: two different
 // events match only if both hashes collide.
-func eventHash2(id string) uint64 {
+func eventHash2(kind schemas.Kind, id string) uint64 {
 	var b [64]byte
-	return xxhash.Sum64(append(append(b[:0], 0xff, 's', 0), id...))
+	k := append(append(append(append(b[:0], 0xff, 's', 0), kind...), 0), id...)
+	return xxhash.Sum64(k)
+}
+
+// legacyHash2 is eventHash2 of a claim from before sink_claims, which kept
+// the event_id but not the kind: the kind is the one whose eventHash is the
+// claim's (0 if none is).
+func legacyHash2(hash uint64, id string) uint64 {
+	for _, k := range []schemas.Kind{schemas.KindUserEvent, schemas.KindOrder, schemas.KindOrderStatus, schemas.KindCoupon} {
+		if eventHash(k, id) == hash {
+			return eventHash2(k, id)
+		}
+	}
+	return 0
 }
 
 // dedupScope returns a record's scope under layout l, given the Murmur2
@@ -244,7 +257,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		for _, c := range claims {
 			h2 := c.Hash2
 			if c.EventID != "" {
-				h2 = eventHash2(c.EventID)
+				h2 = legacyHash2(c.Hash, c.EventID)
 			}
 			k := idKey{scopeKey{topic, c.Scope}, c.Hash, h2}
 			if prev, ok := stored[k]; !ok || less(c.Src, prev) {
@@ -265,7 +278,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		sk := scopeKey{e.src.Topic, e.scope}
 		orig, ok := analytics.Source{}, false
 		if len(stored) > 0 {
-			orig, ok = stored[idKey{sk, e.hash, eventHash2(e.rec.ID())}]
+			orig, ok = stored[idKey{sk, e.hash, eventHash2(e.rec.Kind(), e.rec.ID())}]
 		}
 		if !ok {
 			if i, hit := inJob.get(e.hash); hit {

@@ -158,8 +158,8 @@ func TestSinkDedupReplayAfterClaims(t *testing.T) {
 	// What the killed sink left: the intent of its write and the claims of
 	// offsets 0 and 1, no rows.
 	b := analytics.NewBatch()
-	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 0}, 0, sink.EventHash(other.Kind(), other.EventID), sink.EventHash2(other.EventID))
-	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, 0, sink.EventHash(ev.Kind(), ev.EventID), sink.EventHash2(ev.EventID))
+	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 0}, 0, sink.EventHash(other.Kind(), other.EventID), sink.EventHash2(other.Kind(), other.EventID))
+	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, 0, sink.EventHash(ev.Kind(), ev.EventID), sink.EventHash2(ev.Kind(), ev.EventID))
 	at := time.Now().UTC().Truncate(time.Second)
 	var intents []analytics.Mark
 	for _, r := range b.Ranges() {

@@ -28,13 +28,13 @@
 // (original_*), and counts in surge_sink_duplicates_total{topic}.
 //
 // Decisions are made per batch by the flusher, in offset order, against
-// claims: a row of sink_claims (scope, two 64-bit xxhashes naming the event:
-// event_hash of its kind and id, event_hash2 of its id; the original's topic,
-// partition, offset) written for every original in the batch's first
-// INSERT, before its rows, sorted by the table's ORDER BY so that
+// claims: a row of sink_claims (scope; event_hash and event_hash2, two
+// unrelated 64-bit xxhashes of the event's kind and id; the original's
+// topic, partition, offset) written for every original in the batch's
+// first INSERT, before its rows, sorted by the table's ORDER BY so that
 // ClickHouse need not sort them (no string but the topic: a claim costs the
-// server a fraction of an event's row). A record is the
-// original when no claim of its event exists within the window, or when the
+// server a fraction of an event's row). A record is the original when no
+// claim of its event exists within the window, or when the
 // claim names the record itself; otherwise it is a copy of what the claim
 // names. A batch written again after a crash therefore drops the same copies
 // and keeps the same originals, whichever of its INSERTs had landed; the

@@ -326,7 +326,7 @@ func fill(b *analytics.Batch, entries []entry) {
 	for i := range entries {
 		e := &entries[i]
 		if e.claim {
-			b.AddClaim(e.src, e.scope, e.hash, eventHash2(e.rec.ID()))
+			b.AddClaim(e.src, e.scope, e.hash, eventHash2(e.rec.Kind(), e.rec.ID()))
 		}
 		if e.table == analytics.TableDuplicates {
 			b.AddDuplicate(e.src, string(e.rec.Kind()), e.rec.ID(), e.dupOf)
