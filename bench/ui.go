@@ -87,8 +87,10 @@ starts, a campaign page server is started on the run's database with a
 pipeline probe (stream/health: consumer-group lag, topic offsets, ClickHouse
 freshness) on the same broker, at the page's 1 s interval, and %d clients
 hold /api/live streams open over four views (%s), reading every snapshot,
-until the drain ends. Snapshots are made once per view and interval, whatever
-the number of pages on it.
+until the drain ends. One loop makes each view's snapshot once per interval,
+whatever the number of pages on it, and views share queries with the same
+parameters; the server's connection keeps campaign_buyers' parts in memory,
+as surge ui does.
 `, fmtCount(int64(e.cfg.sinkRecords)), max(e.cfg.sinkRuns, 1), uiPages, strings.Join(uiViewNames(), ", "))
 	sec.Body = body.String()
 	return sec, nil
