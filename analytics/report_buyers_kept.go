@@ -24,7 +24,11 @@ import (
 // parts, which is a snapshot of the table: the largest part's shoppers
 // with an order minute in the range, plus the other parts' shoppers with
 // one that the largest part does not count. If a listed part is merged
-// away before it is read, the listing is taken again.
+// away before it is read, the listing is taken again. For the largest
+// part the first and last minutes of each campaign and currency's rows
+// are kept sorted, so an open range ("the last hour") is two binary
+// searches; the other parts are merged by shopper once per listing, each
+// shopper with its row in the largest part.
 //
 // Beyond maxKeptRows rows in all parts the count runs in SQL (memory).
 
@@ -134,6 +138,11 @@ type shopper struct {
 	user string
 }
 
+// same reports whether pi lists this part.
+func (k *keptPart) same(pi partInfo) bool {
+	return k.name == pi.name && k.rows == pi.rows && k.modified.Equal(pi.modified)
+}
+
 func (k *keptPart) mins(i int) []uint32 { return k.minutes[k.offsets[i]:k.offsets[i+1]] }
 
 func (k *keptPart) rowOf(pk pairKey, user string) (int, bool) {
@@ -183,7 +192,7 @@ func (c *Conn) keptParts(ctx context.Context, env queryEnv) (parts []*keptPart, 
 	keep := make(map[string]*keptPart, len(env.parts))
 	for _, pi := range env.parts {
 		k := c.kept.parts[pi.name]
-		if k == nil || k.partInfo != pi {
+		if k == nil || !k.same(pi) {
 			if k, err = c.readPart(ctx, pi); err != nil {
 				return nil, true, err
 			}
