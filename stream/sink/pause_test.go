@@ -65,6 +65,13 @@ func TestSinkPausedInstanceWritesNoStaleBatch(t *testing.T) {
 
 	// Session timeout 2s (startSinkProcess): a 6 s pause is well past it.
 	procs := [2]*exec.Cmd{startSinkProcess(t, brokers, ch, srv.Addr(), logf), startSinkProcess(t, brokers, ch, srv.Addr(), logf)}
+	defer func() { // a failed test leaves no sink running
+		for _, p := range procs {
+			_ = p.Process.Signal(syscall.SIGCONT)
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+	}()
 	time.Sleep(3 * time.Second)
 	for round := range 3 {
 		p := procs[round%2].Process
