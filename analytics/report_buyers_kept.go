@@ -184,11 +184,12 @@ func (c *Conn) keptParts(ctx context.Context, env queryEnv) (parts []*keptPart, 
 	for _, pi := range env.parts {
 		total += pi.rows
 	}
-	if total > maxKeptRows {
-		return nil, false, nil
-	}
 	c.kept.mu.Lock()
 	defer c.kept.mu.Unlock()
+	if total > maxKeptRows {
+		c.kept.parts, c.kept.tail = nil, nil // too many to keep: let them go
+		return nil, false, nil
+	}
 	keep := make(map[string]*keptPart, len(env.parts))
 	for _, pi := range env.parts {
 		k := c.kept.parts[pi.name]
