@@ -183,20 +183,19 @@ merges and fetches waited out before timing (at most 5 minutes for merges).
 Every size is filled (the shards' orders rows are counted at each); unlike
 the recovery scenario, no size is reached by attaching copies of parts: on
 replicated tables ALTER TABLE … ATTACH PARTITION … FROM of the same parts
-again came out short (deduplicated), and filling runs at about 200k rows/s
-here.
-The sink's last batch (100
-orders per partition) is written through the Distributed tables between an
-intent and a done mark, as the sink writes it; the unsettled case adds an
-intent per partition whose INSERT never ran.
+again came out short (repeated parts look deduplicated), and filling runs
+at about 200k rows/s here. The sink's last batch (100 orders per partition) is written through
+the Distributed tables between an intent and a done mark, as the sink
+writes it; the unsettled case adds an intent per partition whose INSERT
+never ran.
 "Per-shard full scan" is analytics.Conn.Watermarks on the cluster (what the
 sink read there before: max(kafka_offset) GROUP BY kafka_partition over every
 raw table of an in-sync replica of each shard); "marks" is Positions (the
-sink_offsets_local of an in-sync replica of each shard, and a probe of the
-raw table there per unsettled intent). Both include choosing the in-sync
-replicas (system.replicas, and ZooKeeper where a log looks empty). Both
-answers are checked equal at every step; each figure is the median of %d
-timed runs after an untimed one.
+sink_offsets_local of an in-sync replica of each shard, all shards at once,
+and on that replica one probe query of the raw table for all unsettled
+intents). Both include choosing the in-sync replicas (system.replicas, which
+reads ZooKeeper). Both answers are checked equal at every step; each figure
+is the median of %d timed runs after an untimed one.
 `, parts, e.cfg.recoveryRuns)
 	sec.Body = body.String()
 	return sec, nil
