@@ -48,8 +48,10 @@
 // between them would leave half a batch behind.
 //
 // That is what the sink's exactly-once delivery rests on: per table and
-// Kafka partition, the highest stored kafka_offset (Watermarks) tells the
-// sink exactly which records are in, so after a crash it skips what landed
+// Kafka partition, the highest stored kafka_offset tells the sink exactly
+// which records are in (Watermarks computes it over the tables; Positions
+// reads it from the sink's write-ahead marks in sink_offsets, on one server
+// and on a cluster alike, at a cost independent of history), so after a crash it skips what landed
 // and writes what did not, leaving neither a gap nor a duplicate. Tables
 // are written in the fixed order of Tables, and each keeps its own
 // watermark, because a crash may fall between two tables' INSERTs.
