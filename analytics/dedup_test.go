@@ -167,8 +167,16 @@ func TestLookupManyEventIDs(t *testing.T) {
 }
 
 // TestUserEventsSentInKeyOrder: user events added in offset order are
-// stored exactly, each row whole, whatever order the sink sends them in.
+// stored exactly, each row whole, whatever order the sink sends them in,
+// and that order is ClickHouse's own: with few seconds in a block (sorted
+// by counting) and with many (sorted by comparing).
 func TestUserEventsSentInKeyOrder(t *testing.T) {
+	for _, span := range []int{20, 600} {
+		t.Run(fmt.Sprintf("%ds", span), func(t *testing.T) { testUserEventsSentInKeyOrder(t, span) })
+	}
+}
+
+func testUserEventsSentInKeyOrder(t *testing.T, span int) {
 	conn := testenv.ClickHouseConn(t)
 	ctx := context.Background()
 	b := analytics.NewBatch()
@@ -182,7 +190,7 @@ func TestUserEventsSentInKeyOrder(t *testing.T) {
 	var want []row
 	for i := range 3000 {
 		r := row{fmt.Sprintf("e-%04d", i), fmt.Sprintf("u-%d", (i*7919)%97), []string{"page_view", "add_to_cart", "search"}[i%3],
-			[]string{"bf", "cm", "", "ünï"}[(i/5)%4], base.Add(time.Duration((i*31)%600) * time.Second), int32(i % 4), int64(i)}
+			[]string{"bf", "cm", "", "ünï"}[(i/5)%4], base.Add(time.Duration((i*31)%span) * time.Second), int32(i % 4), int64(i)}
 		want = append(want, r)
 		b.AddUserEvent(analytics.Source{Topic: "user-events", Partition: r.part, Offset: r.off}, &schemas.UserEvent{
 			EventID: r.id, UserID: r.user, SessionID: "s-" + r.id, Type: schemas.EventType(r.typ), SKU: "sku-" + r.id,

@@ -16,11 +16,11 @@ import (
 // unsorted, 0.7 s sorted). The rows and the parts are the same either way.
 
 // rowKey is a row's place in its table's ORDER BY: hi orders first, then
-// str, then lo; row is its index in the batch.
+// lo, then the row's index in the batch (so equal keys keep their order).
+// No pointers: sorting moves 24 bytes a swap, with no write barrier.
 type rowKey struct {
 	hi  uint64
 	lo  uint64
-	str string
 	row int
 }
 
@@ -28,10 +28,10 @@ func cmpRowKey(a, b rowKey) int {
 	if a.hi != b.hi {
 		return cmp.Compare(a.hi, b.hi)
 	}
-	if c := strings.Compare(a.str, b.str); c != 0 {
-		return c
+	if a.lo != b.lo {
+		return cmp.Compare(a.lo, b.lo)
 	}
-	return cmp.Compare(a.lo, b.lo)
+	return cmp.Compare(a.row, b.row)
 }
 
 // sortKeys sorts keys and reports whether that moved any row.
@@ -39,7 +39,7 @@ func sortKeys(keys []rowKey) bool {
 	if slices.IsSortedFunc(keys, cmpRowKey) {
 		return false
 	}
-	slices.SortStableFunc(keys, cmpRowKey)
+	slices.SortFunc(keys, cmpRowKey)
 	return true
 }
 
@@ -83,6 +83,9 @@ type permuter struct {
 	keys  []rowKey
 	r1    []uint32
 	r2    []uint32
+	count []int32
+	dense []uint32
+	out   []rowKey
 	str   []string
 	u8    []uint8
 	u32   []uint32
@@ -114,10 +117,37 @@ func (b *Batch) sortEvents() {
 	for i := 0; i < n; i++ {
 		// DateTime is seconds in UInt32 (dateTime clamped the values).
 		hi := uint64(p.r1[i])<<48 | uint64(p.r2[i])<<32 | uint64(uint32(e.ts[i].Unix()))
-		keys = append(keys, rowKey{hi: hi, str: e.userID[i], row: i})
+		keys = append(keys, rowKey{hi: hi, row: i})
 	}
 	p.keys = keys
-	if p.r1Overflow() || !sortKeys(keys) {
+	if p.r1Overflow() {
+		return
+	}
+	moved := p.countingSort(e.ts)
+	keys = p.keys
+	if !moved {
+		moved = sortKeys(keys)
+	}
+	// Then user_id within each run of equal (campaign_id, type, ts): short
+	// runs, sorted by the strings themselves.
+	byUser := func(a, b rowKey) int {
+		if c := strings.Compare(e.userID[a.row], e.userID[b.row]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.row, b.row)
+	}
+	for lo := 0; lo < n; {
+		hi := lo + 1
+		for hi < n && keys[hi].hi == keys[lo].hi {
+			hi++
+		}
+		if run := keys[lo:hi]; len(run) > 1 && !slices.IsSortedFunc(run, byUser) {
+			slices.SortFunc(run, byUser)
+			moved = true
+		}
+		lo = hi
+	}
+	if !moved {
 		return
 	}
 	for _, col := range [][]string{e.eventID, e.userID, e.sessionID, e.typ, e.sku, e.campaignID, e.topic} {
@@ -168,4 +198,47 @@ func (b *Batch) sortClaims() {
 	permute(c.topic, &p.str, keys)
 	permute(c.partition, &p.i32, keys)
 	permute(c.offset, &p.i64, keys)
+}
+
+// countingSort sorts p.keys (user events, hi = campaign rank, type rank,
+// ts) by counting when the block's (campaign, type, second) combinations
+// are few next to its rows, as a sink's blocks are (a few campaigns and
+// types over seconds or minutes); it reports false, sorting nothing, when
+// they are not or the keys were sorted already. Equal keys keep their
+// order.
+func (p *permuter) countingSort(ts []time.Time) bool {
+	keys := p.keys
+	n := len(keys)
+	var camps, types uint32
+	minTS, maxTS := int64(1<<62), int64(-1<<62)
+	for i := range keys {
+		camps, types = max(camps, p.r1[i]+1), max(types, p.r2[i]+1)
+		t := int64(uint32(ts[i].Unix()))
+		minTS, maxTS = min(minTS, t), max(maxTS, t)
+	}
+	span := uint64(maxTS - minTS + 1)
+	domain := uint64(camps) * uint64(types) * span
+	if domain > uint64(2*n+1024) || slices.IsSortedFunc(keys, cmpRowKey) {
+		return false
+	}
+	count := slices.Grow(p.count[:0], int(domain)+1)[:domain+1]
+	clear(count)
+	dense := p.dense[:0]
+	for i := range keys {
+		d := (uint64(p.r1[i])*uint64(types)+uint64(p.r2[i]))*span + uint64(int64(uint32(ts[i].Unix()))-minTS)
+		dense = append(dense, uint32(d))
+		count[d+1]++
+	}
+	for d := 1; d < len(count); d++ {
+		count[d] += count[d-1]
+	}
+	out := slices.Grow(p.out[:0], n)[:n]
+	for i, k := range keys { // rows in order: stable
+		d := dense[k.row]
+		out[count[d]] = keys[i]
+		count[d]++
+	}
+	p.count, p.dense = count, dense
+	p.keys, p.out = out, keys
+	return true
 }
