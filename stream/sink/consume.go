@@ -24,6 +24,13 @@ type tp struct {
 type partState struct {
 	floors   map[analytics.Table]int64
 	maxFloor int64
+	// member is the group member id this ownership began under: a job's
+	// records are written only while the coordinator accepts this
+	// instance under the same id (ownerChanges).
+	member string
+	// first is the offset the ownership started reading at, -1 until its
+	// first record: every record before it is written.
+	first atomic.Int64
 }
 
 // heldMask returns which of the tables a deduplicated record may go to
@@ -232,6 +239,9 @@ func (s *Sink) addLocked(r *kgo.Record, d decoded) {
 	if j.empty() {
 		j.started = time.Now()
 	}
+	if ps.first.Load() < 0 {
+		ps.first.Store(r.Offset)
+	}
 	if owner, ok := j.owners[key]; ok && owner != ps {
 		// Lost and assigned again since this job began: what it holds of
 		// the partition was read under the old ownership.
@@ -309,15 +319,41 @@ func (s *Sink) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 		s.assignedChecks(ctx, assigned)
 	}()
 	log := s.cfg.logger.With("group", s.cfg.group)
+	member, _ := cl.GroupMetadata()
+	kept, rejoined := s.rejoined(member, assigned)
+	if rejoined {
+		log.Warn("rejoined the group as a new member after being removed from it; partitions kept from before are read again from their committed offsets",
+			"kept", fmtParts(kept))
+	}
+	if len(kept) > 0 {
+		// Partitions the group left this instance that another member may
+		// have written in between (it was removed and joined again), or
+		// whose batch it dropped: they are taken like new ones (rejoin.go).
+		if resume := s.pauseFetch(cl, kept); len(resume) > 0 {
+			defer cl.ResumeFetchPartitions(resume)
+		}
+		s.forget(kept)
+	}
+	all := make(map[string][]int32)
+	for _, m := range []map[string][]int32{assigned, kept} {
+		for t, ps := range m {
+			all[t] = append(all[t], ps...)
+		}
+	}
 	backoff := newBackoff(s.cfg.retryMax)
 	for {
-		states, err := s.loadWatermarks(ctx, assigned)
+		states, err := s.loadWatermarks(ctx, all, member)
+		if err == nil && len(kept) > 0 {
+			err = s.rewind(ctx, cl, kept, states)
+		}
 		if err == nil {
 			s.ownMu.Lock()
 			for k, ps := range states {
 				s.parts[k] = ps
+				s.assigned[k] = true
 				delete(s.lost, k)
 			}
+			s.member = member
 			s.ownMu.Unlock()
 			log.Info("partitions assigned", "partitions", fmtParts(assigned))
 			return
@@ -330,7 +366,7 @@ func (s *Sink) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[stri
 	}
 }
 
-func (s *Sink) loadWatermarks(ctx context.Context, assigned map[string][]int32) (map[tp]*partState, error) {
+func (s *Sink) loadWatermarks(ctx context.Context, assigned map[string][]int32, member string) (map[tp]*partState, error) {
 	// A batch another instance (or a killed one) has in flight must be fully
 	// visible or gone before the watermarks mean anything.
 	if err := s.waitForInserts(ctx, s.groupQueryPrefix()); err != nil {
@@ -343,7 +379,8 @@ func (s *Sink) loadWatermarks(ctx context.Context, assigned map[string][]int32) 
 			return nil, err
 		}
 		for _, p := range parts {
-			ps := &partState{floors: make(map[analytics.Table]int64), maxFloor: -1}
+			ps := &partState{floors: make(map[analytics.Table]int64), maxFloor: -1, member: member}
+			ps.first.Store(-1)
 			for table, byPart := range pos {
 				if at, ok := byPart[p]; ok && at.Offset >= 0 {
 					ps.floors[table] = at.Offset
@@ -367,6 +404,7 @@ func (s *Sink) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][
 	for t, ps := range revoked {
 		for _, p := range ps {
 			delete(s.parts, tp{t, p})
+			delete(s.assigned, tp{t, p})
 		}
 	}
 	s.ownMu.Unlock()
@@ -391,6 +429,7 @@ func (s *Sink) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32
 	for t, ps := range lost {
 		for _, p := range ps {
 			delete(s.parts, tp{t, p})
+			delete(s.assigned, tp{t, p})
 			s.lost[tp{t, p}] = true
 		}
 	}

@@ -248,9 +248,24 @@
 //     INSERT, and a new owner waits as long as a paused instance holds an
 //     open INSERT (at most the server's receive_timeout). The earlier order
 //     (check, then register) left a window that
-//     TestSinkPausedInstanceWritesNoStaleBatch hit in 1 of about 5 runs;
-//     since, no duplicate row in the 5 runs of it and the 8 of the cluster
-//     SIGSTOP step that completed (but see the stall below).
+//     TestSinkPausedInstanceWritesNoStaleBatch hit in 1 of about 5 runs.
+//     A refused check (removed from the group, or behind its generation:
+//     ILLEGAL_GENERATION) aborts the INSERT at once and drops the batch,
+//     never waiting with the INSERT open (a group leader taking partitions
+//     waits for that INSERT, and the INSERT would wait for the generation
+//     the leader's SyncGroup brings). kgo may keep the batch's partitions
+//     assigned through its rejoin without announcing them again
+//     (cooperative rebalancing announces only new ones): the next
+//     assignment takes them again like new ones, and after a rejoin under
+//     a new member id every partition kept from before (rejoin.go). A
+//     check passes only under the member id the batch's partitions were
+//     taken under, and commits for a partition with no known committed
+//     offset where its ownership started reading, never a batch's start
+//     (records of a dropped batch lie before it). Without the taking
+//     again, partitions stayed unread (missing rows, no duplicates):
+//     TestSinkPausedInstanceWritesNoStaleBatch stalled in 3 of 8 runs and
+//     the cluster SIGSTOP step in 1 of 9; with it, 8 of 8 and 6 of 6 runs
+//     ended exact.
 //   - Materialized views (the per-minute rollups) are fed by ClickHouse after the
 //     raw part is written. A ClickHouse crash between the two can leave a
 //     rollup short of rows the raw table holds, and the INSERT running then
@@ -261,26 +276,6 @@
 //     --repair` does the same by hand. Two repairs of the same minutes at
 //     once (say, a paused former owner of orders/0 waking up) would both add
 //     the shortfall.
-//   - Stall after a pause (no stale write, but rows left unwritten). When
-//     the membership check gets ILLEGAL_GENERATION (the coordinator still
-//     knows the member, but the group moved to a generation this client has
-//     not joined yet: the rebalance that follows a paused peer's removal, or
-//     a pause that began during a rebalance, where the broker may keep the
-//     paused member), the sink drops the batch and marks its partitions lost
-//     locally. kgo keeps them assigned through the rejoin (cooperative
-//     rebalancing announces only new partitions), so their records are
-//     never written until a later rebalance moves them: missing rows, not
-//     duplicates. Measured with the current code:
-//     TestSinkPausedInstanceWritesNoStaleBatch stalled in 3 of 8 runs (the
-//     5 others ended exact), and TestSinkClusterExactlyOnce with its
-//     SIGSTOP step (SURGE_TEST_CLUSTER_PAUSE=1, not in make test for this
-//     reason) in 1 of 9 completed runs (the 8 others exact, per replica);
-//     there the logs show it was the sink that was not paused. Retrying the
-//     check instead, with the INSERT held open, deadlocks (a group leader
-//     taking partitions waits for that INSERT, which waits for the
-//     generation the leader's SyncGroup brings); a fix must drop the batch
-//     with no INSERT open and take the kept partitions again from their
-//     committed offsets at the next assignment.
 //   - On a cluster, a shard whose newest part (of a raw table or of
 //     sink_offsets) was acknowledged by a replica that died before the part
 //     was copied waits for that replica whenever the sink must re-read the

@@ -38,6 +38,12 @@ func (s *Sink) confirmMember(ctx context.Context, j *job) error {
 	for k, off := range start {
 		eo, ok := committed[k.topic][k.partition]
 		if !ok || eo.Offset < 0 {
+			// Where this ownership started reading: every record before it
+			// is written. Not the job's own start, past records of a batch
+			// dropped before it.
+			if ps := j.owners[k]; ps != nil && ps.first.Load() >= 0 {
+				off = min(off, ps.first.Load())
+			}
 			eo = kgo.EpochOffset{Epoch: -1, Offset: off}
 		}
 		if offsets[k.topic] == nil {
@@ -47,11 +53,13 @@ func (s *Sink) confirmMember(ctx context.Context, j *job) error {
 	}
 	for {
 		var failed error
-		s.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		var member string
+		s.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 			if err != nil {
 				failed = err
 				return
 			}
+			member = req.MemberID
 			for _, t := range resp.Topics {
 				for _, p := range t.Partitions {
 					if e := kerr.ErrorForCode(p.ErrorCode); e != nil && failed == nil {
@@ -62,7 +70,7 @@ func (s *Sink) confirmMember(ctx context.Context, j *job) error {
 		})
 		switch {
 		case failed == nil:
-			if changed := s.ownerChanges(j); len(changed) > 0 {
+			if changed := s.ownerChanges(j, member); len(changed) > 0 {
 				return &ownerChangedError{parts: changed}
 			}
 			return nil
@@ -119,17 +127,21 @@ func (e *ownerChangedError) Error() string {
 }
 
 // ownerChanges returns the job's partitions whose ownership ended since the
-// job read them: lost (a pause or a cut past the session timeout), or lost
-// and assigned again (a new state). A partition revoked in an orderly
+// job read them: lost (a pause or a cut past the session timeout), lost
+// and assigned again (a new state), or held across a rejoin under a new
+// member id (member, the id the check's commit was accepted under). A partition revoked in an orderly
 // rebalance is not among them: the group waits for this member to write and
 // commit it before another member gets it.
-func (s *Sink) ownerChanges(j *job) map[tp]bool {
+func (s *Sink) ownerChanges(j *job, member string) map[tp]bool {
 	s.ownMu.RLock()
 	defer s.ownMu.RUnlock()
 	var out map[tp]bool
 	for k, owner := range j.owners {
 		now, owned := s.parts[k]
-		if s.lost[k] || (owned && now != owner) {
+		// Read under another member id: this instance was removed from the
+		// group and joined again since, and another member may have held
+		// the partition in between, even if the group gave it back.
+		if s.lost[k] || (owned && now != owner) || owner.member != member {
 			if out == nil {
 				out = make(map[tp]bool)
 			}

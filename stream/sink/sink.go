@@ -123,6 +123,11 @@ type Sink struct {
 	ownMu sync.RWMutex
 	parts map[tp]*partState // partitions the poll loop accepts records for
 	lost  map[tp]bool       // partitions lost without a clean revoke: never written
+	// assigned mirrors kgo's assignment: a partition whose batch was
+	// dropped (dropJob) stays here until kgo reports it revoked or lost,
+	// or the next assignment takes it again (rejoin.go).
+	assigned map[tp]bool
+	member   string // group member id as of the last assignment
 
 	jobs    chan *job        // one-slot queue to the flusher
 	repairs chan time.Time   // a rollup repair is due (repair.go)
@@ -207,6 +212,7 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		instance: hex.EncodeToString(idb[:]),
 		parts:    make(map[tp]*partState),
 		lost:     make(map[tp]bool),
+		assigned: make(map[tp]bool),
 		marks:    make(map[markKey]analytics.Position),
 		jobs:     make(chan *job, 1),
 		repairs:  make(chan time.Time, 1),
