@@ -129,9 +129,10 @@ func (e *ownerChangedError) Error() string {
 // ownerChanges returns the job's partitions whose ownership ended since the
 // job read them: lost (a pause or a cut past the session timeout), lost
 // and assigned again (a new state), or held across a rejoin under a new
-// member id (member, the id the check's commit was accepted under). A partition revoked in an orderly
-// rebalance is not among them: the group waits for this member to write and
-// commit it before another member gets it.
+// member id (member, the id the check's commit was accepted under). A
+// partition revoked in an orderly rebalance is not among them: the group
+// waits for this member to write and commit it before another member gets
+// it.
 func (s *Sink) ownerChanges(j *job, member string) map[tp]bool {
 	s.ownMu.RLock()
 	defer s.ownMu.RUnlock()
