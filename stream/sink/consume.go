@@ -105,7 +105,11 @@ func (s *Sink) reuseJob() *job {
 		j.bytes = 0
 		return j
 	default:
-		return newJob()
+		// Every job in use (the flusher is behind): a new one, sized like
+		// the last handed off so that its entries do not grow by copying.
+		j := newJob()
+		j.entries = make([]entry, 0, s.lastRows)
+		return j
 	}
 }
 
@@ -287,6 +291,7 @@ func (s *Sink) handoffLocked() {
 		return
 	}
 	s.pending.Add(1)
+	s.lastRows = len(s.cur.entries)
 	s.jobs <- s.cur
 	s.cur = s.reuseJob()
 }
@@ -299,8 +304,10 @@ func (s *Sink) handoffCtxLocked(ctx context.Context) bool {
 		return true
 	}
 	s.pending.Add(1)
+	rows := len(s.cur.entries)
 	select {
 	case s.jobs <- s.cur:
+		s.lastRows = rows
 		s.cur = s.reuseJob()
 		return true
 	case <-ctx.Done():

@@ -129,13 +129,14 @@ type Sink struct {
 	assigned map[tp]bool
 	member   string // group member id as of the last assignment
 
-	jobs    chan *job        // one-slot queue to the flusher
-	repairs chan time.Time   // a rollup repair is due (repair.go)
-	free    chan *job        // written jobs, for reuse
-	batch   *analytics.Batch // flusher-only: columns of the job being written
-	pending sync.WaitGroup   // jobs handed off and not yet flushed
-	flushWG sync.WaitGroup
-	seq     uint64 // flusher-only: query id sequence
+	jobs     chan *job        // one-slot queue to the flusher
+	repairs  chan time.Time   // a rollup repair is due (repair.go)
+	free     chan *job        // written jobs, for reuse
+	lastRows int              // entries of the last job handed off (under mu)
+	batch    *analytics.Batch // flusher-only: columns of the job being written
+	pending  sync.WaitGroup   // jobs handed off and not yet flushed
+	flushWG  sync.WaitGroup
+	seq      uint64 // flusher-only: query id sequence
 
 	marksMu sync.Mutex
 	marks   map[markKey]analytics.Position // base of the next write-ahead marks, per owned (table, partition)
