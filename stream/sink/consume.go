@@ -105,10 +105,11 @@ func (s *Sink) reuseJob() *job {
 		j.bytes = 0
 		return j
 	default:
-		// Every job in use (the flusher is behind): a new one, sized like
-		// the last handed off so that its entries do not grow by copying.
+		// Every job in use (the flusher is behind): a new one, sized for a
+		// full batch (or the last one handed off, if larger) and a poll's
+		// worth more, so that its entries do not grow by copying.
 		j := newJob()
-		j.entries = make([]entry, 0, s.lastRows)
+		j.entries = make([]entry, 0, max(s.lastRows, s.cfg.batchRows)+s.cfg.batchRows/8)
 		return j
 	}
 }
