@@ -243,15 +243,7 @@ func (r clusterRender) statement(st string, tables map[string]bool) ([]string, e
 		if !tables[target] {
 			return nil, fmt.Errorf("materialized view %s writes to %s, which no earlier migration creates", name, target)
 		}
-		var missing string
-		query = tableRefRE.ReplaceAllStringFunc(query, func(ref string) string {
-			t := strings.TrimPrefix(ref, "{db}.")
-			if !tables[t] {
-				missing = t
-				return ref
-			}
-			return ref + LocalSuffix
-		})
+		query, missing := toLocal(query, tables)
 		if missing != "" {
 			return nil, fmt.Errorf("materialized view %s reads %s, which no earlier migration creates", name, missing)
 		}
@@ -264,15 +256,7 @@ func (r clusterRender) statement(st string, tables map[string]bool) ([]string, e
 		// tables into its local tables. Through the Distributed tables it
 		// could read a replica still fetching parts; per shard, it needs
 		// the target sharded like the source (by topic and partition).
-		var missing string
-		local := tableRefRE.ReplaceAllStringFunc(st, func(ref string) string {
-			t := strings.TrimPrefix(ref, "{db}.")
-			if !tables[t] {
-				missing = t
-				return ref
-			}
-			return ref + LocalSuffix
-		})
+		local, missing := toLocal(st, tables)
 		if missing != "" {
 			return nil, fmt.Errorf("backfill uses %s, which no earlier migration creates", missing)
 		}
@@ -280,4 +264,19 @@ func (r clusterRender) statement(st string, tables map[string]bool) ([]string, e
 	}
 	first, _, _ := strings.Cut(strings.TrimSpace(st), "\n")
 	return nil, fmt.Errorf("no cluster form for %q: teach analytics/cluster.go this statement", first)
+}
+
+// toLocal points st's references to tables created so far at their local
+// tables; missing names a table it references that no earlier migration
+// creates.
+func toLocal(st string, tables map[string]bool) (local, missing string) {
+	local = tableRefRE.ReplaceAllStringFunc(st, func(ref string) string {
+		t := strings.TrimPrefix(ref, "{db}.")
+		if !tables[t] {
+			missing = t
+			return ref
+		}
+		return ref + LocalSuffix
+	})
+	return local, missing
 }
