@@ -173,6 +173,18 @@ func TestStartLocalPidFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = orphan.Process.Kill(); _ = orphan.Wait() }()
+	// Until the child has exec'd the shell, its command line is still this
+	// test's: wait for the config path to show (Linux; elsewhere a moment).
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(orphan.Process.Pid), "cmdline"))
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+			break
+		}
+		if strings.Contains(string(b), filepath.Join(dir, "config.xml")) {
+			break
+		}
+	}
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(orphan.Process.Pid)), 0o644); err != nil {
 		t.Fatal(err)
 	}
