@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream/control"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -132,44 +133,8 @@ func topicRecords(t testing.TB, addrs []string, topic string) int64 {
 	return n
 }
 
-// murmur2 is Kafka's Java client hash (Utils.murmur2), written from its
-// specification so the tests check key placement independently of kgo.
-func murmur2(data []byte) int32 {
-	const (
-		seed uint32 = 0x9747b28c
-		m    uint32 = 0x5bd1e995
-		r           = 24
-	)
-	length := len(data)
-	h := seed ^ uint32(length)
-	for i := 0; i+4 <= length; i += 4 {
-		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
-		k *= m
-		k ^= k >> r
-		k *= m
-		h *= m
-		h ^= k
-	}
-	tail := length &^ 3
-	switch length % 4 {
-	case 3:
-		h ^= uint32(data[tail+2]) << 16
-		fallthrough
-	case 2:
-		h ^= uint32(data[tail+1]) << 8
-		fallthrough
-	case 1:
-		h ^= uint32(data[tail])
-		h *= m
-	}
-	h ^= h >> 13
-	h *= m
-	h ^= h >> 15
-	return int32(h)
-}
-
 // javaPartition is the partition the Java client's default partitioner
 // picks for key.
 func javaPartition(key string, partitions int32) int32 {
-	return (murmur2([]byte(key)) & 0x7fffffff) % partitions
+	return control.PartitionOf(control.Murmur2(key), partitions)
 }
