@@ -28,16 +28,7 @@ func TestSinkPausedInstanceWritesNoStaleBatch(t *testing.T) {
 	brokers := kc.ListenAddrs()
 	ch := testenv.ClickHouseConn(t)
 	srv := testenv.ClickHouse(t)
-	logf, err := os.CreateTemp(t.TempDir(), "sink-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(logf.Name())
-			t.Logf("sink logs:\n%s", log)
-		}
-	})
+	logf := testenv.LogFile(t, "sink")
 	rng := rand.New(rand.NewPCG(31, 32))
 	recs, w := genRecords(rng, 20_000, time.Now().Add(-time.Hour))
 	produce(t, brokers, recs)
@@ -74,14 +65,7 @@ func TestSinkPausedInstanceWritesNoStaleBatch(t *testing.T) {
 	}()
 	time.Sleep(3 * time.Second)
 	for round := range 3 {
-		p := procs[round%2].Process
-		if err := p.Signal(syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(6 * time.Second)
-		if err := p.Signal(syscall.SIGCONT); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Freeze(t, procs[round%2], 6*time.Second)
 		time.Sleep(3 * time.Second)
 	}
 	close(stopProducing)

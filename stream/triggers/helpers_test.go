@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,4 +224,19 @@ func readDeadLetters(t testing.TB, brokers []string) []stream.DeadLetter {
 			out = append(out, dl)
 		})
 	}
+}
+
+// produceInSteps produces recs in steps of step records, 300 ms apart, in
+// the background; the returned func waits until all are produced.
+func produceInSteps(t *testing.T, brokers []string, recs []*kgo.Record, step int) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < len(recs); i += step {
+			produce(t, brokers, recs[i:min(i+step, len(recs))])
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+	return wg.Wait
 }

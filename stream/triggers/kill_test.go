@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,30 +36,12 @@ func TestExactlyOnceUnderKill9(t *testing.T) {
 	// its group watch removes a member killed mid-rebalance at once.
 	brokers := testenv.Broker(t, 8, topics.All()...)
 	path, set := writeRules(t, testRules)
-	logf, err := os.CreateTemp(t.TempDir(), "triggers-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(logf.Name())
-			t.Logf("triggers logs:\n%s", log)
-		}
-	})
+	logf := testenv.LogFile(t, "triggers")
 	rng := rand.New(rand.NewPCG(11, 12))
 	base := time.Now().Add(-10 * time.Minute)
 	recs := genInput(rng, 20_000, 1000, base)
 	produce(t, brokers, recs[:10_000])
-
-	var prodWG sync.WaitGroup
-	prodWG.Add(1)
-	go func() { // the rest arrives during the kills
-		defer prodWG.Done()
-		for i := 10_000; i < len(recs); i += 1000 {
-			produce(t, brokers, recs[i:i+1000])
-			time.Sleep(300 * time.Millisecond)
-		}
-	}()
+	produced := produceInSteps(t, brokers, recs[10_000:], 1000) // the rest arrives during the kills
 
 	procs := [2]*exec.Cmd{startTriggersProcess(t, brokers, path, "k0", logf), startTriggersProcess(t, brokers, path, "k1", logf)}
 	kills := 0
@@ -76,7 +57,7 @@ func TestExactlyOnceUnderKill9(t *testing.T) {
 		_ = procs[i].Wait()
 		procs[i] = startTriggersProcess(t, brokers, path, fmt.Sprintf("k%d", i), logf)
 	}
-	prodWG.Wait()
+	produced()
 	want := expected(t, set, recs, 8)
 	got := coupons(t, brokers, len(want), 6*time.Second, 90*time.Second)
 	checkSet(t, got, want)

@@ -2,10 +2,7 @@ package triggers_test
 
 import (
 	"math/rand/v2"
-	"os"
 	"os/exec"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,52 +22,24 @@ func TestExactlyOnceUnderPause(t *testing.T) {
 	}
 	brokers := testenv.Broker(t, 8, topics.All()...)
 	path, set := writeRules(t, testRules)
-	logf, err := os.CreateTemp(t.TempDir(), "triggers-*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(logf.Name())
-			t.Logf("triggers logs:\n%s", log)
-		}
-	})
+	logf := testenv.LogFile(t, "triggers")
 	rng := rand.New(rand.NewPCG(13, 14))
 	base := time.Now().Add(-10 * time.Minute)
 	recs := genInput(rng, 20_000, 1000, base)
 	produce(t, brokers, recs[:5_000])
-
-	var prodWG sync.WaitGroup
-	prodWG.Add(1)
-	go func() { // the rest arrives during the pauses
-		defer prodWG.Done()
-		for i := 5_000; i < len(recs); i += 500 {
-			produce(t, brokers, recs[i:i+500])
-			time.Sleep(300 * time.Millisecond)
-		}
-	}()
+	produced := produceInSteps(t, brokers, recs[5_000:], 500) // the rest arrives during the pauses
 
 	// Session timeout 2s (startTriggersProcess): a 6 s pause is well past it.
 	procs := [2]*exec.Cmd{startTriggersProcess(t, brokers, path, "p0", logf), startTriggersProcess(t, brokers, path, "p1", logf)}
 	time.Sleep(2 * time.Second)
 	for round := range 3 {
-		p := procs[round%2].Process
-		if err := p.Signal(syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(6 * time.Second)
-		if err := p.Signal(syscall.SIGCONT); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Freeze(t, procs[round%2], 6*time.Second)
 		time.Sleep(2 * time.Second)
 	}
-	prodWG.Wait()
+	produced()
 	want := expected(t, set, recs, 8)
 	got := coupons(t, brokers, len(want), 6*time.Second, 90*time.Second)
 	checkSet(t, got, want)
-	for _, p := range procs {
-		_ = p.Process.Signal(syscall.SIGTERM)
-		_ = p.Wait()
-	}
+	testenv.Stop(procs[:]...)
 	t.Logf("%d events, %d coupons, 3 pauses of 6 s (session timeout 2 s)", len(recs), len(want))
 }
