@@ -28,8 +28,8 @@ const (
 )
 
 // Tables lists the tables the sink writes, in the order Write inserts into
-// them. The dedup claims come first: a batch's rows are never visible
-// without the claims that decided which copies they keep.
+// them (the dedup claims alongside the others, on a connection of their
+// own).
 var Tables = []Table{TableClaims, TableOrders, TableOrderStatus, TableUserEvents, TableCoupons,
 	TableSinkRejects, TableDuplicates}
 
@@ -48,6 +48,9 @@ type Batch struct {
 	dups     dupCols
 	ingested []time.Time // scratch for the ingested_at column
 	perm     permuter    // scratch for sorting rows (presort.go)
+	// The claims' own scratch: Write sends them alongside the other tables.
+	claimsIngested []time.Time
+	claimsPerm     permuter
 }
 
 // provenance holds the Kafka columns every raw table ends with.

@@ -178,7 +178,7 @@ func (p *permuter) r1Overflow() bool {
 
 // sortClaims puts the claims in (kafka_topic, scope, event_hash) order.
 func (b *Batch) sortClaims() {
-	c, p := &b.claims, &b.perm
+	c, p := &b.claims, &b.claimsPerm
 	n := len(c.offset)
 	if n < 2 {
 		return
@@ -189,9 +189,11 @@ func (b *Batch) sortClaims() {
 		keys = append(keys, rowKey{hi: uint64(p.r1[i])<<32 | uint64(c.scope[i]), lo: c.hash[i], row: i})
 	}
 	p.keys = keys
-	if !sortKeys(keys) {
+	if slices.IsSortedFunc(keys, cmpRowKey) {
 		return
 	}
+	p.bucketSort()
+	keys = p.keys
 	permute(c.scope, &p.u32, keys)
 	permute(c.hash, &p.u64, keys)
 	permute(c.hash2, &p.u64, keys)
@@ -241,4 +243,78 @@ func (p *permuter) countingSort(ts []time.Time) bool {
 	p.count, p.dense = count, dense
 	p.keys, p.out = out, keys
 	return true
+}
+
+// bucketSort sorts p.keys (claims: hi = topic rank and scope, few distinct
+// values; lo = an xxhash, uniform) in linear time: by counting into
+// buckets of (hi, top bits of lo), about one key per bucket, then each
+// bucket by insertion (pdqsort for a crowded one, as equal or clustered
+// hashes would make). Equal keys keep their order.
+func (p *permuter) bucketSort() {
+	keys := p.keys
+	n := len(keys)
+	// Distinct hi values, numbered in order.
+	his := p.u64[:0]
+	for i, k := range keys {
+		if i == 0 || k.hi != keys[i-1].hi {
+			his = append(his, k.hi)
+		}
+	}
+	slices.Sort(his)
+	his = slices.Compact(his)
+	p.u64 = his
+	groups := len(his)
+	bits := 0
+	for bits < 20 && groups<<(bits+1) <= n {
+		bits++
+	}
+	bucket := func(k rowKey) uint32 {
+		g, _ := slices.BinarySearch(his, k.hi)
+		if bits == 0 {
+			return uint32(g)
+		}
+		return uint32(g)<<bits | uint32(k.lo>>(64-bits))
+	}
+	nb := groups << bits
+	count := slices.Grow(p.count[:0], nb+1)[:nb+1]
+	clear(count)
+	dense := p.dense[:0]
+	lastHi, lastG := keys[0].hi, -1
+	for _, k := range keys {
+		var b uint32
+		if lastG >= 0 && k.hi == lastHi {
+			b = uint32(lastG)<<bits | uint32(k.lo>>(64-bits)&(1<<bits-1))
+		} else {
+			b = bucket(k)
+			lastHi, lastG = k.hi, int(b>>bits)
+		}
+		dense = append(dense, b)
+		count[b+1]++
+	}
+	for b := 1; b < len(count); b++ {
+		count[b] += count[b-1]
+	}
+	out := slices.Grow(p.out[:0], n)[:n]
+	for i, k := range keys { // in row order: stable
+		b := dense[i]
+		out[count[b]] = k
+		count[b]++
+	}
+	// count[b] is now the end of bucket b.
+	start := int32(0)
+	for b := 0; b < nb; b++ {
+		end := count[b]
+		if run := out[start:end]; len(run) > 32 {
+			slices.SortStableFunc(run, cmpRowKey)
+		} else {
+			for i := 1; i < len(run); i++ {
+				for j := i; j > 0 && cmpRowKey(run[j], run[j-1]) < 0; j-- {
+					run[j], run[j-1] = run[j-1], run[j]
+				}
+			}
+		}
+		start = end
+	}
+	p.count, p.dense = count, dense
+	p.keys, p.out = out, keys
 }

@@ -3,6 +3,7 @@ package analytics
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,5 +31,72 @@ func BenchmarkSortEvents(b *testing.B) {
 		fill(bt)
 		b.StartTimer()
 		bt.sortEvents()
+	}
+}
+
+// TestBucketSortClaims checks the claims' bucket sort against a plain
+// sort of the same keys: uniform hashes, equal hashes, clustered hashes,
+// one scope, many scopes, several topics, tiny and sink-sized blocks.
+func TestBucketSortClaims(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	cases := []struct {
+		name          string
+		n, scopes     int
+		topics        int
+		hash          func(i int) uint64
+		alreadySorted bool
+	}{
+		{"uniform", 200_000, 24, 2, func(int) uint64 { return rng.Uint64() }, false},
+		{"one scope", 50_000, 1, 1, func(int) uint64 { return rng.Uint64() }, false},
+		{"many scopes", 20_000, 5_000, 3, func(int) uint64 { return rng.Uint64() }, false},
+		{"equal hashes", 10_000, 4, 1, func(i int) uint64 { return uint64(i % 3) }, false},
+		{"clustered", 30_000, 2, 1, func(int) uint64 { return 1<<63 | rng.Uint64N(1<<20) }, false},
+		{"extremes", 1_000, 3, 2, func(i int) uint64 { return []uint64{0, 1<<64 - 1, 1 << 63}[i%3] }, false},
+		{"tiny", 3, 2, 1, func(int) uint64 { return rng.Uint64() }, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var p permuter
+			for i := range c.n {
+				hi := uint64(rng.IntN(c.topics))<<32 | uint64(rng.IntN(c.scopes))
+				p.keys = append(p.keys, rowKey{hi: hi, lo: c.hash(i), row: i})
+			}
+			want := slices.Clone(p.keys)
+			slices.SortFunc(want, cmpRowKey)
+			p.bucketSort()
+			if !slices.Equal(p.keys, want) {
+				for i := range want {
+					if p.keys[i] != want[i] {
+						t.Fatalf("%d keys: first difference at %d: got %+v, want %+v", c.n, i, p.keys[i], want[i])
+					}
+				}
+				t.Fatalf("%d keys: got %d after sorting", c.n, len(p.keys))
+			}
+		})
+	}
+}
+
+// BenchmarkSortClaims sorts a sink-sized block of claims (200k, 2 topics,
+// 24 scopes): go test -bench SortClaims ./analytics
+func BenchmarkSortClaims(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	bt := NewBatch()
+	topics := []string{"user-events", "orders"}
+	for i := range 200_000 {
+		bt.AddClaim(Source{Topic: topics[i%7/6], Partition: int32(i % 24), Offset: int64(i)},
+			uint32(i%24), rng.Uint64(), rng.Uint64())
+	}
+	c := bt.claims
+	orig := [][]uint64{slices.Clone(c.hash), slices.Clone(c.hash2)}
+	scopes, tps := slices.Clone(c.scope), slices.Clone(c.topic)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		copy(bt.claims.hash, orig[0])
+		copy(bt.claims.hash2, orig[1])
+		copy(bt.claims.scope, scopes)
+		copy(bt.claims.topic, tps)
+		b.StartTimer()
+		bt.sortClaims()
 	}
 }

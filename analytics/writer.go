@@ -27,37 +27,64 @@ var insertColumns = map[Table]string{
 	TableDuplicates:  "event_id, kind, original_topic, original_partition, original_offset, " + provenanceColumns,
 }
 
-// Write inserts the batch: one INSERT per non-empty table, in the order of
-// Tables. Each INSERT is a single native block with one ingested_at value,
-// so ClickHouse stores it as one part of one partition: all of that table's
-// rows land or none do.
+// Write inserts the batch: one INSERT per non-empty table. Each INSERT is a
+// single native block with one ingested_at value, so ClickHouse stores it as
+// one part of one partition: all of that table's rows land or none do.
+//
+// The claims (sink_claims) are sent on a connection of their own, alongside
+// the other tables, which go one after the other in the order of Tables:
+// the server processes the claims on another core while it takes the rows.
 //
 // Write returns after the last INSERT. On error it names the table that
-// failed; tables earlier in the order may already hold their rows (a
-// caller that must not duplicate rows compares with Watermarks before
-// writing again). The batch is left as it was. A zero ingestedAt means now.
+// failed; any other table may already hold its rows (a caller that must
+// not duplicate rows compares with Watermarks before writing again). The
+// batch is left as it was. A zero ingestedAt means now.
 func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error {
 	if ingestedAt.IsZero() {
 		ingestedAt = time.Now()
 	}
 	at := dateTime(ingestedAt)
+	var claimsDone chan error
+	if n := b.TableLen(TableClaims); n > 0 {
+		claimsDone = make(chan error, 1)
+		go func() { // waited for below
+			cols := b.dedupColumns(TableClaims, stamp(&b.claimsIngested, n, at))
+			if err := c.insert(ctx, TableClaims, cols); err != nil {
+				claimsDone <- fmt.Errorf("insert %d rows into %s: %w", n, TableClaims, err)
+				return
+			}
+			claimsDone <- nil
+		}()
+	}
+	var err error
 	for _, t := range Tables {
 		n := b.TableLen(t)
-		if n == 0 {
+		if n == 0 || t == TableClaims {
 			continue
 		}
-		if cap(b.ingested) < n {
-			b.ingested = make([]time.Time, n)
-		}
-		ing := b.ingested[:n]
-		for i := range ing {
-			ing[i] = at
-		}
-		if err := c.insert(ctx, t, b.columns(t, ing)); err != nil {
-			return fmt.Errorf("insert %d rows into %s: %w", n, t, err)
+		if err = c.insert(ctx, t, b.columns(t, stamp(&b.ingested, n, at))); err != nil {
+			err = fmt.Errorf("insert %d rows into %s: %w", n, t, err)
+			break
 		}
 	}
-	return nil
+	if claimsDone != nil {
+		if cerr := <-claimsDone; err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// stamp returns n copies of at, in the scratch slice *buf.
+func stamp(buf *[]time.Time, n int, at time.Time) []time.Time {
+	if cap(*buf) < n {
+		*buf = make([]time.Time, n)
+	}
+	ing := (*buf)[:n]
+	for i := range ing {
+		ing[i] = at
+	}
+	return ing
 }
 
 type queryIDKey struct{}

@@ -76,6 +76,11 @@ type entry struct {
 	held    uint8
 	claim   bool
 	dupOf   analytics.Source
+	// claimOnly: the record's row is held already, its claim is not (a
+	// write whose rows landed and whose claims did not; Write sends them
+	// alongside): only the claim is written.
+	claimOnly bool
+	seen      bool // decide: the hash was in the scope's window before the job
 }
 
 // job is one batch: entries to write and the offsets to commit after.

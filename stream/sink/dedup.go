@@ -42,6 +42,7 @@ type dedup struct {
 	expire time.Time              // next time to drop expired hours
 	prune  time.Time              // next time to drop old days of the claims
 	inJob  hashIndex              // decideOnce's scratch, reused
+	origs  []int32                // likewise
 }
 
 func newDedup(window time.Duration) *dedup {
@@ -134,8 +135,8 @@ const (
 )
 
 // decide runs the dedup decision for every record of j, in offset order
-// per partition: it marks originals (their claim is written in the same
-// batch, before their row) and turns copies into sink_duplicates rows, then
+// per partition: it marks originals (their claim is written with the
+// batch, alongside their row) and turns copies into sink_duplicates rows, then
 // drops what ClickHouse already holds. The decision depends only on the
 // claims stored and the records before it, so a batch decided again after
 // a crash drops the same copies. It retries ClickHouse until ctx is done.
@@ -235,7 +236,8 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			continue
 		}
 		k := scopeKey{e.src.Topic, e.scope}
-		if w := scopeOf(k); !e.inScope || w.has(e.hash) {
+		e.seen = !e.inScope || scopeOf(k).has(e.hash)
+		if e.seen {
 			if verify[k.topic] == nil {
 				verify[k.topic] = map[uint32][]uint64{}
 			}
@@ -265,10 +267,31 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			}
 		}
 	}
-	// Pass 2: decide in order. inJob maps the hash of each original of the
-	// job to its index in kept (compared exactly on a match).
+	// Pass 2: decide in order. A copy of an original earlier in the job is
+	// found through inJob, which maps the hashes of the job's new originals
+	// to their index in kept (compared exactly on a match). It is built
+	// only when a record may be such a copy: one whose hash is in its
+	// scope's window now although it was not before the job (or one the
+	// window cannot tell about); until then origs lists those originals.
 	inJob := &d.inJob
-	inJob.reset(len(j.entries))
+	indexed := false
+	origs := d.origs[:0]
+	inJobCopy := func(e *entry, kept []entry) (analytics.Source, bool) {
+		if !indexed {
+			inJob.reset(len(j.entries))
+			for _, i := range origs {
+				inJob.put(kept[i].hash, int(i))
+			}
+			indexed = true
+		}
+		if i, hit := inJob.get(e.hash); hit {
+			o := &kept[i]
+			if o.src.Topic == e.src.Topic && o.scope == e.scope && o.rec.ID() == e.rec.ID() {
+				return o.src, true
+			}
+		}
+		return analytics.Source{}, false
+	}
 	kept := j.entries[:0]
 	for _, e := range j.entries {
 		if e.rec == nil {
@@ -280,12 +303,19 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		if len(stored) > 0 {
 			orig, ok = stored[idKey{sk, e.hash, eventHash2(e.rec.Kind(), e.rec.ID())}]
 		}
+		added := false // e.hash added to its window, as the original's
 		if !ok {
-			if i, hit := inJob.get(e.hash); hit {
-				o := &kept[i]
-				if o.src.Topic == e.src.Topic && o.scope == e.scope && o.rec.ID() == e.rec.ID() {
-					orig, ok = o.src, true
-				}
+			w := scopeOf(sk)
+			switch {
+			case e.seen || w == nil:
+				orig, ok = inJobCopy(&e, kept)
+			case w.addNew(e.hash, now):
+				// Not in the window before the job, in it now: an original
+				// earlier in the job may have the same event.
+				added = true
+				orig, ok = inJobCopy(&e, kept)
+			default:
+				added = true
 			}
 		}
 		switch {
@@ -296,20 +326,29 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			}
 			e.dupOf, e.table, e.claim = orig, analytics.TableDuplicates, false
 		default: // the original: stored, or new
+			e.claim = !ok && e.held&heldClaim == 0
 			if e.held&heldRow != 0 {
 				s.replayed()
-				continue
+				if !e.claim {
+					continue
+				}
+				// Its row landed in a write whose claims did not: the
+				// claim is written now, the row not again.
+				e.claimOnly = true
 			}
-			e.claim = !ok && e.held&heldClaim == 0
 			if !ok {
-				inJob.put(e.hash, len(kept))
-				if w := scopeOf(sk); w != nil {
+				origs = append(origs, int32(len(kept)))
+				if indexed {
+					inJob.put(e.hash, len(kept))
+				}
+				if w := scopeOf(sk); w != nil && !added {
 					w.add(e.hash, now)
 				}
 			}
 		}
 		kept = append(kept, e)
 	}
+	d.origs = origs
 	clear(j.entries[len(kept):])
 	j.entries = kept
 	return nil

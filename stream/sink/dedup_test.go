@@ -198,6 +198,88 @@ func TestSinkDedupReplayAfterClaims(t *testing.T) {
 	}
 }
 
+// TestSinkDedupReplayAfterRows: a sink killed after a batch's rows landed
+// and before its claims did (Write sends them alongside). The next one must
+// write the missing claims, not the rows again, and a copy arriving after
+// that must be dropped as a copy of the stored row.
+func TestSinkDedupReplayAfterRows(t *testing.T) {
+	brokers := testenv.KafkaPartitions(t, 1, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	ctx := context.Background()
+	ts := time.Now().UTC().Truncate(time.Millisecond)
+	ev := &schemas.UserEvent{EventID: schemas.NewEventID(), UserID: "u-1", SessionID: "s-1",
+		Type: schemas.EventAddToCart, SKU: "sku-1", CampaignID: "c", TS: ts}
+	other := *ev
+	other.EventID = schemas.NewEventID()
+	val, err := schemas.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val2, err := schemas.Encode(&other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// offsets 0 (another event) and 1 (the original)
+	produce(t, brokers, []*kgo.Record{
+		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val2},
+		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val},
+	})
+	// What the killed sink left: the intents of its write and the rows of
+	// offsets 0 and 1, no claims.
+	b := analytics.NewBatch()
+	b.AddUserEvent(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 0}, &other)
+	b.AddUserEvent(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, ev)
+	at := time.Now().UTC().Truncate(time.Second)
+	intents := []analytics.Mark{{Table: analytics.TableClaims, Topic: topics.UserEvents, Partition: 0,
+		Seq: 1, Prev: -1, Hi: 1, IngestedAt: at,
+		Probe: fmt.Sprintf("scope = 0 AND event_hash = %d", sink.EventHash(ev.Kind(), ev.EventID))}}
+	for _, r := range b.Ranges() {
+		intents = append(intents, analytics.Mark{Table: r.Table, Topic: r.Topic, Partition: r.Partition,
+			Seq: 1, Prev: -1, Hi: r.Hi, IngestedAt: at, Probe: r.Probe})
+	}
+	if err := ch.WriteMarks(ctx, intents); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Write(ctx, b, at); err != nil {
+		t.Fatal(err)
+	}
+	stop := runSink(t, ch, brokers)
+	claims := func() uint64 {
+		var n uint64
+		if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_claims").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	deadline := time.Now().Add(time.Minute)
+	for claims() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the replayed batch's claims were not written: %d of 2", claims())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// offset 2: a copy of offset 1, in a later batch
+	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val}})
+	w := newWant()
+	w.rows[analytics.TableUserEvents], w.dups, w.total = 2, 1, 3
+	waitFor(t, ch, w, time.Minute)
+	st := stop()
+	checkExact(t, ch, w)
+	if n := claims(); n != 2 {
+		t.Errorf("got %d claims, want 2 (one per stored event)", n)
+	}
+	var dupOff, origOff int64
+	if err := ch.DB().QueryRow(ctx, "SELECT kafka_offset, original_offset FROM sink_duplicates").Scan(&dupOff, &origOff); err != nil {
+		t.Fatal(err)
+	}
+	if dupOff != 2 || origOff != 1 {
+		t.Errorf("got the copy at offset %d naming %d; want 2 naming 1", dupOff, origOff)
+	}
+	if st.Rows != 1 || st.Duplicates != 1 {
+		t.Errorf("stats: %d rows written (%d of them copies), want 1 (the copy's sink_duplicates row)", st.Rows, st.Duplicates)
+	}
+}
+
 // TestSinkDedupLegacyClaims: a copy of an event whose claim was written to
 // sink_event_ids, before sink_claims replaced it, is still dropped, naming
 // that claim's original; a new event is claimed in sink_claims.

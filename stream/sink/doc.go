@@ -30,8 +30,9 @@
 // Decisions are made per batch by the flusher, in offset order, against
 // claims: a row of sink_claims (scope; event_hash and event_hash2, two
 // unrelated 64-bit xxhashes of the event's kind and id; the original's
-// topic, partition, offset) written for every original in the batch's
-// first INSERT, before its rows, sorted by the table's ORDER BY so that
+// topic, partition, offset) written for every original of the batch in an
+// INSERT sent on a connection of its own alongside the batch's rows (the
+// server takes both at once), sorted by the table's ORDER BY so that
 // ClickHouse need not sort them (no string but the topic: a claim costs the
 // server a fraction of an event's row). A record is the original when no
 // claim of its event exists within the window, or when the
@@ -39,7 +40,10 @@
 // names. A batch written again after a crash therefore drops the same copies
 // and keeps the same originals, whichever of its INSERTs had landed; the
 // claims, the rows and the duplicates each take part in the watermarks like
-// any table.
+// any table. An original whose row landed and whose claim did not gets its
+// claim written then, without its row. The next batch is decided only after
+// both landed, and a partition is released by the resize gate, or read by a
+// new owner, only from committed offsets, which follow both.
 //
 // Scopes: a record's scope is murmur2(user_id) mod the topic's partition
 // count before its first resize on record in the control topic (the base).

@@ -143,11 +143,14 @@ func (s *Sink) recover(ctx context.Context, j *job, qid string, backoff *backoff
 		}
 		kept := j.entries[:0]
 		for _, e := range j.entries {
-			if p, ok := held[e.src.Topic][e.table][e.src.Partition]; ok && e.src.Offset <= p.Offset {
-				continue // claims are written first: its claim is held too
-			}
 			if p, ok := held[e.src.Topic][analytics.TableClaims][e.src.Partition]; ok && e.src.Offset <= p.Offset {
 				e.claim = false
+			}
+			if p, ok := held[e.src.Topic][e.table][e.src.Partition]; e.claimOnly || ok && e.src.Offset <= p.Offset {
+				if !e.claim {
+					continue // row (and claim, if it has one) held
+				}
+				e.claimOnly = true // the claims went alongside and did not land
 			}
 			kept = append(kept, e)
 		}
@@ -300,8 +303,12 @@ func (s *Sink) commit(ctx context.Context, j *job) {
 
 func (s *Sink) recordWrite(j *job, took time.Duration) {
 	now := time.Now()
-	var rejects, dups int64
+	var rows, rejects, dups int64
 	for _, e := range j.entries {
+		if e.claimOnly {
+			continue // its row was written before
+		}
+		rows++
 		switch {
 		case e.rec == nil:
 			rejects++
@@ -313,7 +320,7 @@ func (s *Sink) recordWrite(j *job, took time.Duration) {
 	}
 	s.metrics.observeWrite(j, took)
 	s.addStats(func(st *Stats) {
-		st.Rows += int64(len(j.entries))
+		st.Rows += rows
 		st.Rejected += rejects
 		st.Duplicates += dups
 		st.Batches++
@@ -327,6 +334,9 @@ func fill(b *analytics.Batch, entries []entry) {
 		e := &entries[i]
 		if e.claim {
 			b.AddClaim(e.src, e.scope, e.hash, eventHash2(e.rec.Kind(), e.rec.ID()))
+		}
+		if e.claimOnly {
+			continue
 		}
 		if e.table == analytics.TableDuplicates {
 			b.AddDuplicate(e.src, string(e.rec.Kind()), e.rec.ID(), e.dupOf)

@@ -31,8 +31,8 @@ func (s *idSet) find(key uint64) bool {
 }
 
 // put stores slot v; where a slot holds the same key, v replaces it when
-// newer (nil: never) says so.
-func (s *idSet) put(v uint64, newer func(old uint64) bool) {
+// newer (nil: never) says so. It reports whether a slot held the key.
+func (s *idSet) put(v uint64, newer func(old uint64) bool) bool {
 	if 4*(s.n+1) > 3*len(s.slots) {
 		s.grow()
 	}
@@ -43,12 +43,12 @@ func (s *idSet) put(v uint64, newer func(old uint64) bool) {
 		case old == 0:
 			s.slots[i] = v
 			s.n++
-			return
+			return false
 		case old&^tagMask == key:
 			if newer != nil && newer(old) {
 				s.slots[i] = v
 			}
-			return
+			return true
 		}
 	}
 }
@@ -119,7 +119,11 @@ func (w *idWindow) bucketOf(slot uint64) int64 {
 // safely: more than the at most 26 a window spans.
 const span = 1<<tagBits - 2
 
-func (w *idWindow) add(h uint64, at time.Time) {
+func (w *idWindow) add(h uint64, at time.Time) { w.addNew(h, at) }
+
+// addNew adds h at time at and reports whether h was in the window
+// already (one probe sequence for both).
+func (w *idWindow) addNew(h uint64, at time.Time) (had bool) {
 	b := at.Unix() / w.bucket
 	switch {
 	case b > w.newest:
@@ -130,12 +134,12 @@ func (w *idWindow) add(h uint64, at time.Time) {
 		}
 		w.newest = b
 	case b <= w.newest-span:
-		return // beyond the window
+		return w.has(h) // beyond the window
 	}
 	if w.oldest < 0 || b < w.oldest {
 		w.oldest = b
 	}
-	w.set.put(slotOf(h, b), func(old uint64) bool { return w.bucketOf(old) < b })
+	return w.set.put(slotOf(h, b), func(old uint64) bool { return w.bucketOf(old) < b })
 }
 
 func (w *idWindow) has(h uint64) bool {

@@ -81,7 +81,9 @@ func (m *metrics) observeWrite(j *job, took time.Duration) {
 	m.batchRows.Observe(float64(len(j.entries)))
 	counts := make(map[string]int)
 	for _, e := range j.entries {
-		counts[string(e.table)]++
+		if !e.claimOnly {
+			counts[string(e.table)]++
+		}
 	}
 	for t, n := range counts {
 		m.rows.WithLabelValues(t).Add(float64(n))
