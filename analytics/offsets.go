@@ -46,10 +46,26 @@ func (b *Batch) Ranges() []Range {
 			continue
 		}
 		at := make(map[key]int) // row of the highest offset
+		// Rows come partition by partition: the map is touched once a run.
+		last, hi := key{}, -1 // the current run's partition and its highest row
 		for i, off := range p.offset {
 			k := key{p.topic[i], p.partition[i]}
-			if j, ok := at[k]; !ok || off > p.offset[j] {
-				at[k] = i
+			if hi >= 0 && k == last {
+				if off > p.offset[hi] {
+					hi = i
+				}
+				continue
+			}
+			if hi >= 0 {
+				if j, ok := at[last]; !ok || p.offset[hi] > p.offset[j] {
+					at[last] = hi
+				}
+			}
+			last, hi = k, i
+		}
+		if hi >= 0 {
+			if j, ok := at[last]; !ok || p.offset[hi] > p.offset[j] {
+				at[last] = hi
 			}
 		}
 		start := len(out)

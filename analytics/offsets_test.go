@@ -31,6 +31,23 @@ func TestBatchRanges(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Ranges() = %v, want %v", got, want)
 	}
+	// Partitions interleaved: a partition's earlier run may hold its
+	// highest offset.
+	b.Reset()
+	for _, r := range []struct {
+		part int32
+		off  int64
+	}{{0, 2}, {1, 9}, {0, 1}, {1, 4}, {0, 8}, {0, 6}} {
+		b.AddOrder(analytics.Source{Topic: "orders", Partition: r.part, Offset: r.off}, order(r.off))
+	}
+	got = b.Ranges()
+	want = []analytics.Range{
+		{Table: analytics.TableOrders, Topic: "orders", Partition: 0, Hi: 8, Probe: "campaign_id = 'c8' AND created_at = toDateTime(1700000008)"},
+		{Table: analytics.TableOrders, Topic: "orders", Partition: 1, Hi: 9, Probe: "campaign_id = 'c9' AND created_at = toDateTime(1700000009)"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("interleaved: Ranges() = %v, want %v", got, want)
+	}
 }
 
 // TestPositions checks each state a key's last mark can be in: done, an

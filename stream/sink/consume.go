@@ -71,6 +71,7 @@ type entry struct {
 	// tables held its offset when it was consumed, whether its claim is to
 	// be written, and the original of a copy (table TableDuplicates).
 	hash    uint64
+	hash2   uint64 // eventHash2, the claim's second hash
 	scope   uint32
 	inScope bool
 	held    uint8
@@ -171,6 +172,7 @@ type decoded struct {
 	reason  string
 	control bool // a transaction marker: no row, only a position
 	hash    uint64
+	hash2   uint64
 	scope   uint32
 	inScope bool
 }
@@ -199,7 +201,9 @@ func (s *Sink) decode(r *kgo.Record) decoded {
 		s.mismatches.record(r, rec, l, why)
 	}
 	if s.dedup != nil {
-		d.hash = eventHash(rec.Kind(), rec.ID())
+		// Both hashes here, where records are decoded in parallel, not in
+		// the flusher.
+		d.hash, d.hash2 = eventHash(rec.Kind(), rec.ID()), eventHash2(rec.Kind(), rec.ID())
 		d.scope, d.inScope = dedupScope(l, r.Partition, uh)
 	}
 	return d
@@ -279,6 +283,7 @@ func (s *Sink) addLocked(r *kgo.Record, d decoded) {
 		key:     r.Key,
 		ts:      r.Timestamp,
 		hash:    d.hash,
+		hash2:   d.hash2,
 		scope:   d.scope,
 		inScope: d.inScope,
 		held:    held,

@@ -301,7 +301,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		sk := scopeKey{e.src.Topic, e.scope}
 		orig, ok := analytics.Source{}, false
 		if len(stored) > 0 {
-			orig, ok = stored[idKey{sk, e.hash, eventHash2(e.rec.Kind(), e.rec.ID())}]
+			orig, ok = stored[idKey{sk, e.hash, e.hash2}]
 		}
 		added := false // e.hash added to its window, as the original's
 		if !ok {

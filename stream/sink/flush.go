@@ -333,7 +333,7 @@ func fill(b *analytics.Batch, entries []entry) {
 	for i := range entries {
 		e := &entries[i]
 		if e.claim {
-			b.AddClaim(e.src, e.scope, e.hash, eventHash2(e.rec.Kind(), e.rec.ID()))
+			b.AddClaim(e.src, e.scope, e.hash, e.hash2)
 		}
 		if e.claimOnly {
 			continue
