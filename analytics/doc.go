@@ -53,8 +53,9 @@
 // reads it from the sink's write-ahead marks in sink_offsets, on one server
 // and on a cluster alike, at a cost independent of history), so after a crash it skips what landed
 // and writes what did not, leaving neither a gap nor a duplicate. Tables
-// are written in the fixed order of Tables, and each keeps its own
-// watermark, because a crash may fall between two tables' INSERTs.
+// are written in the fixed order of Tables (the dedup claims alongside, on
+// a connection of their own), and each keeps its own watermark, because a
+// crash may fall between two tables' INSERTs.
 //
 // # Rollups
 //
