@@ -197,7 +197,19 @@ func (b *Batch) sortClaims() {
 	permute(c.scope, &p.u32, keys)
 	permute(c.hash, &p.u64, keys)
 	permute(c.hash2, &p.u64, keys)
-	permute(c.topic, &p.str, keys)
+	// The topics by rank, written in sorted order: no gather of strings.
+	names := p.str[:0]
+	for i, r := range p.r1 {
+		for int(r) >= len(names) {
+			names = append(names, "")
+		}
+		names[r] = c.topic[i]
+	}
+	for i, k := range keys {
+		c.topic[i] = names[k.hi>>32]
+	}
+	clear(names)
+	p.str = names[:0]
 	permute(c.partition, &p.i32, keys)
 	permute(c.offset, &p.i64, keys)
 }

@@ -124,7 +124,7 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.IntVar(&c.producerInFlight, "producer-inflight", 0, "producer: load generator's MaxInFlight (0: its default)")
 
 	fs.IntVar(&c.sinkRecords, "sink-records", fullDefaults.sinkRecords, "sink: records pre-filled (quick: 300000)")
-	fs.IntVar(&c.sinkRuns, "sink-runs", fullDefaults.sinkRuns, "sink: surge runs, and runs of the engine's best setting; the median is reported (quick: 1)")
+	fs.IntVar(&c.sinkRuns, "sink-runs", fullDefaults.sinkRuns, "sink: rounds of surge (dedup on and off; an odd number above 1 is rounded up to even) and runs of the engine's best setting; the median is reported (quick: 1)")
 	fs.IntVar(&c.sinkBatchRows, "sink-batch-rows", 0, "sink: surge sink batch rows (0: the sink's default)")
 	fs.DurationVar(&c.sinkBatchInterval, "sink-batch-interval", 0, "sink: surge sink batch interval (0: the sink's default)")
 	fs.StringVar(&consumers, "engine-consumers", fullDefaults.engineConsumers, "sink: kafka_num_consumers values to try (quick: 1)")

@@ -185,12 +185,17 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	// collect the records whose hash was seen in the window (or whose scope
 	// this instance cannot know in full): their claims are read exactly.
 	var missing map[string][]uint32
+	var last scopeKey
 	for i := range j.entries {
 		e := &j.entries[i]
 		if e.rec == nil || !e.inScope {
 			continue
 		}
 		k := scopeKey{e.src.Topic, e.scope}
+		if i > 0 && k == last {
+			continue // records come partition by partition
+		}
+		last = k
 		if d.scopes[k] == nil {
 			if missing == nil {
 				missing = map[string][]uint32{}
@@ -292,10 +297,19 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		}
 		return analytics.Source{}, false
 	}
-	kept := j.entries[:0]
-	for _, e := range j.entries {
+	// Entries are decided in place and the kept ones moved down only when
+	// some before them were dropped: an entry is a few hundred bytes.
+	n := 0 // entries kept so far: j.entries[:n]
+	keep := func(i int) {
+		if n != i {
+			j.entries[n] = j.entries[i]
+		}
+		n++
+	}
+	for i := range j.entries {
+		e := &j.entries[i]
 		if e.rec == nil {
-			kept = append(kept, e)
+			keep(i)
 			continue
 		}
 		sk := scopeKey{e.src.Topic, e.scope}
@@ -308,12 +322,12 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			w := scopeOf(sk)
 			switch {
 			case e.seen || w == nil:
-				orig, ok = inJobCopy(&e, kept)
+				orig, ok = inJobCopy(e, j.entries[:n])
 			case w.addNew(e.hash, now):
 				// Not in the window before the job, in it now: an original
 				// earlier in the job may have the same event.
 				added = true
-				orig, ok = inJobCopy(&e, kept)
+				orig, ok = inJobCopy(e, j.entries[:n])
 			default:
 				added = true
 			}
@@ -337,20 +351,20 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 				e.claimOnly = true
 			}
 			if !ok {
-				origs = append(origs, int32(len(kept)))
+				origs = append(origs, int32(n))
 				if indexed {
-					inJob.put(e.hash, len(kept))
+					inJob.put(e.hash, n)
 				}
 				if w := scopeOf(sk); w != nil && !added {
 					w.add(e.hash, now)
 				}
 			}
 		}
-		kept = append(kept, e)
+		keep(i)
 	}
 	d.origs = origs
-	clear(j.entries[len(kept):])
-	j.entries = kept
+	clear(j.entries[n:])
+	j.entries = j.entries[:n]
 	return nil
 }
 
