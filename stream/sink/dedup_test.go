@@ -133,6 +133,31 @@ func TestSinkDedupCopies(t *testing.T) {
 	t.Logf("%d records, %d copies dropped", w.total, w.dups)
 }
 
+// leaveKilledWrite leaves in ClickHouse what a sink killed in the middle of
+// its first write leaves: the intents of the write (b's tables, and extra
+// when given, for a table whose INSERT did not land) and b's rows.
+func leaveKilledWrite(t *testing.T, ch *analytics.Conn, b *analytics.Batch, extra *analytics.Mark) {
+	t.Helper()
+	ctx := context.Background()
+	at := time.Now().UTC().Truncate(time.Second)
+	var intents []analytics.Mark
+	if extra != nil {
+		intents = append(intents, *extra)
+	}
+	for _, r := range b.Ranges() {
+		intents = append(intents, analytics.Mark{Table: r.Table, Topic: r.Topic, Partition: r.Partition, Hi: r.Hi, Probe: r.Probe})
+	}
+	for i := range intents {
+		intents[i].Seq, intents[i].Prev, intents[i].IngestedAt = 1, -1, at
+	}
+	if err := ch.WriteMarks(ctx, intents); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Write(ctx, b, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSinkDedupReplayAfterClaims: a sink killed after it wrote a batch's
 // claims but before its rows. The next one must keep the same original and
 // drop the same copy (the claim names the original), not store both.
@@ -160,18 +185,7 @@ func TestSinkDedupReplayAfterClaims(t *testing.T) {
 	b := analytics.NewBatch()
 	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 0}, 0, sink.EventHash(other.Kind(), other.EventID), sink.EventHash2(other.Kind(), other.EventID))
 	b.AddClaim(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, 0, sink.EventHash(ev.Kind(), ev.EventID), sink.EventHash2(ev.Kind(), ev.EventID))
-	at := time.Now().UTC().Truncate(time.Second)
-	var intents []analytics.Mark
-	for _, r := range b.Ranges() {
-		intents = append(intents, analytics.Mark{Table: r.Table, Topic: r.Topic, Partition: r.Partition,
-			Seq: 1, Prev: -1, Hi: r.Hi, IngestedAt: at, Probe: r.Probe})
-	}
-	if err := ch.WriteMarks(ctx, intents); err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.Write(ctx, b, at); err != nil {
-		t.Fatal(err)
-	}
+	leaveKilledWrite(t, ch, b, nil)
 	stop := runSink(t, ch, brokers)
 	w := newWant()
 	w.rows[analytics.TableUserEvents], w.dups, w.total = 2, 1, 3
@@ -229,20 +243,9 @@ func TestSinkDedupReplayAfterRows(t *testing.T) {
 	b := analytics.NewBatch()
 	b.AddUserEvent(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 0}, &other)
 	b.AddUserEvent(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, ev)
-	at := time.Now().UTC().Truncate(time.Second)
-	intents := []analytics.Mark{{Table: analytics.TableClaims, Topic: topics.UserEvents, Partition: 0,
-		Seq: 1, Prev: -1, Hi: 1, IngestedAt: at,
-		Probe: fmt.Sprintf("scope = 0 AND event_hash = %d", sink.EventHash(ev.Kind(), ev.EventID))}}
-	for _, r := range b.Ranges() {
-		intents = append(intents, analytics.Mark{Table: r.Table, Topic: r.Topic, Partition: r.Partition,
-			Seq: 1, Prev: -1, Hi: r.Hi, IngestedAt: at, Probe: r.Probe})
-	}
-	if err := ch.WriteMarks(ctx, intents); err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.Write(ctx, b, at); err != nil {
-		t.Fatal(err)
-	}
+	// The claims' intent too: the killed write had them in hand.
+	leaveKilledWrite(t, ch, b, &analytics.Mark{Table: analytics.TableClaims, Topic: topics.UserEvents, Partition: 0,
+		Hi: 1, Probe: fmt.Sprintf("scope = 0 AND event_hash = %d", sink.EventHash(ev.Kind(), ev.EventID))})
 	stop := runSink(t, ch, brokers)
 	claims := func() uint64 {
 		var n uint64
