@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/surgeio/surge/internal/testenv"
 )
 
 // TestLongRunningCommandsServeMetrics: every command that runs until
@@ -60,12 +61,7 @@ func TestKafkaMetricsAcrossClients(t *testing.T) {
 		t.Errorf("surge_produce_records_total: got %v, want 10 (5 from each client)", got)
 	}
 	// And it is served.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testenv.FreeAddr(t)
 	a := &app{logger: slog.New(slog.DiscardHandler)}
 	if err := a.serveMetrics(ctx, addr, reg); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -117,4 +118,16 @@ func ClickHouseConn(t testing.TB) *analytics.Conn {
 		t.Fatalf("migrate clickhouse database %s: %v", name, err)
 	}
 	return conn
+}
+
+// FreeAddr returns a loopback address whose port was free a moment ago,
+// for a server a test starts (a child process's --addr or --metrics-addr).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

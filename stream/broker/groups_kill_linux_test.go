@@ -91,7 +91,7 @@ func TestGroupsRecoverFromKill9(t *testing.T) {
 	results := make([][]time.Duration, len(groups))
 	for i, g := range groups {
 		g.t, g.adm, g.owner = t, adm, make(map[string]int)
-		g.log = procLog(t, g.name)
+		g.log = testenv.LogFile(t, g.name)
 		g.procs = make([]*exec.Cmd, killInstances)
 		t.Cleanup(g.stopAll)
 		wg.Add(1)

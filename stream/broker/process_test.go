@@ -2,10 +2,8 @@ package broker_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +40,7 @@ func startBrokerProcess(t *testing.T) *brokerProcess {
 			t.Logf("surge broker log:\n%s", out)
 		}
 	})
-	b := &brokerProcess{t: t, addr: freeAddr(t), dataDir: t.TempDir(), log: log}
+	b := &brokerProcess{t: t, addr: testenv.FreeAddr(t), dataDir: t.TempDir(), log: log}
 	b.start()
 	t.Cleanup(func() {
 		if b.cmd != nil {
@@ -94,30 +92,4 @@ func (b *brokerProcess) client(opts ...kgo.Opt) *kgo.Client {
 		b.t.Fatal(err)
 	}
 	return cl
-}
-
-// procLog is a log file for child processes, shown when the test fails.
-func procLog(t *testing.T, name string) *os.File {
-	t.Helper()
-	f, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			out, _ := os.ReadFile(f.Name())
-			t.Logf("%s logs:\n%s", name, out)
-		}
-	})
-	return f
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -3,7 +3,6 @@ package dispatch_test
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -101,7 +100,7 @@ func TestPausedInstanceExtraDeliveries(t *testing.T) {
 	var procs [2]*exec.Cmd
 	var metrics [2]string
 	for i := range procs {
-		metrics[i] = freeAddr(t)
+		metrics[i] = testenv.FreeAddr(t)
 		procs[i] = startDispatchProcess(t, brokers, srv.URL+"/p"+strconv.Itoa(i), logf,
 			"--session-timeout", "2s", "--rebalance-timeout", "4s", "--timeout", "30s",
 			"--max-in-flight", strconv.Itoa(maxInFlight), "--commit-interval", commitInterval.String(), "--metrics-addr", metrics[i])
@@ -228,17 +227,6 @@ func classify(svc *service, rounds []pauseRound, window time.Duration) (other in
 		}
 	}
 	return other
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // scrape reads one metric's value from a Prometheus endpoint.
