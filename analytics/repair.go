@@ -138,12 +138,19 @@ func (c *Conn) repairRollup(ctx context.Context, s rollupSpec, opts RepairOpts) 
 		rolledCols = append(rolledCols, fmt.Sprintf("toInt64(%s) AS u_%d", s.rolled[i], i))
 		differ = append(differ, fmt.Sprintf("r_%d != u_%d", i, i))
 	}
-	where := ""
+	// With Since, both sides are limited to the (keys, minute) pairs of the
+	// raw rows ingested since then: the rollup side through its ORDER BY
+	// prefix, so that a repair after a recovery reads the recent minutes,
+	// not all of the rollup's history.
+	where, rolledWhere := "", ""
 	args := []any{}
 	if !opts.Since.IsZero() {
-		where = fmt.Sprintf("WHERE (%s, toStartOfMinute(%s)) GLOBAL IN (SELECT DISTINCT %s, toStartOfMinute(%s) FROM %s WHERE ingested_at >= ?)",
-			keys, s.time, keys, s.time, s.raw)
-		args = append(args, opts.Since.UTC().Truncate(time.Second))
+		recent := fmt.Sprintf("GLOBAL IN (SELECT DISTINCT %s, toStartOfMinute(%s) FROM %s WHERE ingested_at >= ?)",
+			keys, s.time, s.raw)
+		where = fmt.Sprintf("WHERE (%s, toStartOfMinute(%s)) %s", keys, s.time, recent)
+		rolledWhere = fmt.Sprintf("WHERE (%s, minute) %s", keys, recent)
+		since := opts.Since.UTC().Truncate(time.Second)
+		args = append(args, since, since)
 	}
 	rolled := s.rollup
 	if s.rows != "" {
@@ -162,12 +169,12 @@ FROM (
     GROUP BY %[1]s, minute
 )
 ANY LEFT JOIN (
-    SELECT %[1]s, minute, %[8]s FROM %[9]s GROUP BY %[1]s, minute
+    SELECT %[1]s, minute, %[8]s FROM %[9]s %[12]s GROUP BY %[1]s, minute
 ) USING (%[1]s, minute)
 WHERE %[10]s
 ORDER BY minute, %[1]s`,
 		keys, strings.Join(rCols, ", "), strings.Join(uCols, ", "), s.time, strings.Join(rawCols, ", "),
-		s.raw, where, strings.Join(rolledCols, ", "), rolled, strings.Join(differ, " OR "), int64(opts.Settle/time.Second))
+		s.raw, where, strings.Join(rolledCols, ", "), rolled, strings.Join(differ, " OR "), int64(opts.Settle/time.Second), rolledWhere)
 	rows, err := c.db.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("compare with %s: %w", s.raw, err)
