@@ -171,26 +171,18 @@ const lookupChunk = 2000
 // LookupEventIDs returns the claims of topic written at or after since whose
 // scope and hash are among keys (scope -> hashes). The lookup goes through
 // the ORDER BY key (kafka_topic, scope, event_hash), lookupChunk hashes per
-// query. On a cluster it reads an in-sync replica of every shard.
+// query. On a cluster it reads an in-sync replica of every shard, chosen
+// once for all the chunks.
 func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32][]uint64, since time.Time) ([]Claim, error) {
-	var out []Claim
+	// The conditions, lookupChunk hashes each. The hashes are numbers:
+	// written into the query, they need no parameter binding (which 18.16's
+	// native protocol cannot do for IN).
+	var chunks []string
 	var conds []string
 	n := 0
-	flush := func() error {
-		if len(conds) == 0 {
-			return nil
-		}
-		claims, err := c.lookupClaims(ctx, topic, "("+strings.Join(conds, " OR ")+")", since)
-		out = append(out, claims...)
-		conds, n = conds[:0], 0
-		return err
-	}
 	for scope, hashes := range keys {
 		for len(hashes) > 0 {
 			k := min(len(hashes), lookupChunk-n)
-			// The hashes are numbers: written into the query, they need no
-			// parameter binding (which 18.16's native protocol cannot do
-			// for IN).
 			var b strings.Builder
 			b.WriteString("(scope = ")
 			b.WriteString(strconv.FormatUint(uint64(scope), 10))
@@ -205,44 +197,25 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 			conds = append(conds, b.String())
 			hashes, n = hashes[k:], n+k
 			if n == lookupChunk {
-				if err := flush(); err != nil {
-					return nil, err
-				}
+				chunks = append(chunks, "("+strings.Join(conds, " OR ")+")")
+				conds, n = conds[:0], 0
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return nil, err
+	if len(conds) > 0 {
+		chunks = append(chunks, "("+strings.Join(conds, " OR ")+")")
 	}
-	return out, nil
-}
-
-// lookupClaims reads the claims of topic since since matching cond from
-// both claims tables.
-func (c *Conn) lookupClaims(ctx context.Context, topic, cond string, since time.Time) ([]Claim, error) {
-	where := " WHERE kafka_topic = ? AND ingested_at >= ? AND " + cond
+	if len(chunks) == 0 {
+		return nil, nil
+	}
 	var out []Claim
 	err := c.eachClaimShard(ctx, func(db driver.Conn, suffix string) error {
-		rows, err := db.Query(ctx,
-			"SELECT scope, event_hash, event_hash2, '' AS event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
-				string(TableClaims)+suffix+where+" UNION ALL "+
-				"SELECT scope, event_hash, toUInt64(0), event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
-				string(tableEventIDs)+suffix+where,
-			topic, dateTime(since), topic, dateTime(since))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
 		var shard []Claim // kept only if the whole shard was read
-		for rows.Next() {
-			var cl Claim
-			if err := rows.Scan(&cl.Scope, &cl.Hash, &cl.Hash2, &cl.EventID, &cl.Src.Topic, &cl.Src.Partition, &cl.Src.Offset); err != nil {
+		for _, cond := range chunks {
+			var err error
+			if shard, err = lookupClaims(ctx, db, suffix, topic, cond, since, shard); err != nil {
 				return err
 			}
-			shard = append(shard, cl)
-		}
-		if err := rows.Err(); err != nil {
-			return err
 		}
 		out = append(out, shard...)
 		return nil
@@ -251,6 +224,30 @@ func (c *Conn) lookupClaims(ctx context.Context, topic, cond string, since time.
 		return nil, fmt.Errorf("look up event ids of %s: %w", topic, err)
 	}
 	return out, nil
+}
+
+// lookupClaims appends to out the claims of topic since since matching
+// cond, from both claims tables of db (with suffix appended to their names).
+func lookupClaims(ctx context.Context, db driver.Conn, suffix, topic, cond string, since time.Time, out []Claim) ([]Claim, error) {
+	where := " WHERE kafka_topic = ? AND ingested_at >= ? AND " + cond
+	rows, err := db.Query(ctx,
+		"SELECT scope, event_hash, event_hash2, '' AS event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
+			string(TableClaims)+suffix+where+" UNION ALL "+
+			"SELECT scope, event_hash, toUInt64(0), event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
+			string(tableEventIDs)+suffix+where,
+		topic, dateTime(since), topic, dateTime(since))
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cl Claim
+		if err := rows.Scan(&cl.Scope, &cl.Hash, &cl.Hash2, &cl.EventID, &cl.Src.Topic, &cl.Src.Partition, &cl.Src.Offset); err != nil {
+			return out, err
+		}
+		out = append(out, cl)
+	}
+	return out, rows.Err()
 }
 
 // eachClaimShard is EachShard with the in-sync check limited to the claims
