@@ -38,7 +38,8 @@ var insertColumns = map[Table]string{
 // Write returns after the last INSERT. On error it names the table that
 // failed; any other table may already hold its rows (a caller that must
 // not duplicate rows compares with Watermarks before writing again). The
-// batch is left as it was. A zero ingestedAt means now.
+// batch keeps its rows, though Write sorts the user events and the claims
+// in place into their tables' ORDER BY order. A zero ingestedAt means now.
 func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error {
 	if ingestedAt.IsZero() {
 		ingestedAt = time.Now()

@@ -41,7 +41,10 @@ import (
 // rebalance may have begun before the heartbeat was sent): a rebalance
 // that waits longer than the lease's slack for a member (one that stopped
 // without leaving, until its session expires) holds this instance's calls
-// until it completes.
+// until it completes. That includes a rebalance waiting for this instance's
+// own revoke while its handlers are slower than the lease's slack: the
+// revoke's queued calls then wait for the lease, the revoke ends at
+// WithRevokeTimeout, and the new owner redelivers those records.
 type fence struct {
 	epoch time.Time    // monotonic base of until
 	until atomic.Int64 // the lease's end, ns since epoch; 0: never confirmed

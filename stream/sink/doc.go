@@ -81,7 +81,10 @@
 // (see keycheck.go: counted and alerted on), are outside their scope's
 // partitions: each is checked against ClickHouse's claims on its own, which
 // is exact unless its original is being written by another instance at the
-// same moment (both are then stored), and its claim is seen by the scope's
+// same moment, or was written by an instance that crashed after the
+// original's row landed and before its claim did, until that batch is
+// replayed (both are then stored: claims go alongside the rows, not before
+// them, see below), and its claim is seen by the scope's
 // owner only after that owner's next assignment. The rollups follow the raw
 // tables (see the materialized-view limit below).
 //
