@@ -284,14 +284,20 @@ FROM `+TableSinkOffsets+suffix+` WHERE kafka_topic = ? GROUP BY tbl, kafka_parti
 			return err
 		}
 	}
-	for t, parts := range found {
+	mergePositions(out, found)
+	return nil
+}
+
+// mergePositions copies into out the positions of from that are newer
+// (higher Seq) than out's for the same table and partition.
+func mergePositions(out, from map[Table]map[int32]Position) {
+	for t, parts := range from {
 		for p, pos := range parts {
 			if old, ok := out[t][p]; !ok || pos.Seq > old.Seq {
 				setPosition(out, t, p, pos)
 			}
 		}
 	}
-	return nil
 }
 
 // pending is a key whose last mark is an intent.

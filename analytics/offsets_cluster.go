@@ -99,13 +99,7 @@ func (c *Conn) clusterPositions(ctx context.Context, cluster, topic string) (map
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		for t, parts := range shard {
-			for p, pos := range parts {
-				if old, ok := out[t][p]; !ok || pos.Seq > old.Seq {
-					setPosition(out, t, p, pos)
-				}
-			}
-		}
+		mergePositions(out, shard)
 		return nil
 	})
 	if err != nil {
