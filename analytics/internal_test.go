@@ -192,3 +192,17 @@ func TestConversions(t *testing.T) {
 		}
 	}
 }
+
+// TestFillBuyersNeedsItsColumns: a result without the campaign, currency
+// and buyers columns is an error, not a page of zero buyers.
+func TestFillBuyersNeedsItsColumns(t *testing.T) {
+	buyers := map[pairKey]uint64{{"bf", "EUR"}: 7}
+	res := &ReportResult{Columns: []string{"campaign", "currency", "buyers"}, Rows: [][]any{{"bf", "EUR", uint64(0)}}}
+	if err := fillBuyers(res, buyers); err != nil || res.Rows[0][2] != uint64(7) {
+		t.Fatalf("got %v (err %v), want 7 buyers", res.Rows[0][2], err)
+	}
+	res = &ReportResult{Columns: []string{"campaign_id", "currency", "buyers"}, Rows: [][]any{{"bf", "EUR", uint64(0)}}}
+	if err := fillBuyers(res, buyers); err == nil {
+		t.Fatal("a result without a campaign column: got no error")
+	}
+}

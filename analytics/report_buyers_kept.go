@@ -359,8 +359,9 @@ func (c *Conn) buyersInMemory(ctx context.Context, env queryEnv, p ReportParams)
 }
 
 // fillBuyers sets the buyers column of res's rows (campaign, currency,
-// ...) from buyers.
-func fillBuyers(res *ReportResult, buyers map[pairKey]uint64) {
+// ...) from buyers. A result without those columns is an error, not a
+// page of zero buyers.
+func fillBuyers(res *ReportResult, buyers map[pairKey]uint64) error {
 	ci, ki, bi := -1, -1, -1
 	for i, col := range res.Columns {
 		switch col {
@@ -373,11 +374,12 @@ func fillBuyers(res *ReportResult, buyers map[pairKey]uint64) {
 		}
 	}
 	if ci < 0 || ki < 0 || bi < 0 {
-		return
+		return fmt.Errorf("buyers from kept parts: result has columns %v, want campaign, currency and buyers", res.Columns)
 	}
 	for _, row := range res.Rows {
 		c, _ := row[ci].(string)
 		k, _ := row[ki].(string)
 		row[bi] = buyers[pairKey{c, k}]
 	}
+	return nil
 }

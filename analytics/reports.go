@@ -125,7 +125,9 @@ func (c *Conn) Report(ctx context.Context, name string, p ReportParams) (*Report
 		return nil, fmt.Errorf("report %s: %w", name, err)
 	}
 	if buyers != nil {
-		fillBuyers(res, buyers)
+		if err := fillBuyers(res, buyers); err != nil {
+			return nil, fmt.Errorf("report %s: %w", name, err)
+		}
 	}
 	res.Name = name
 	res.Money = r.money
