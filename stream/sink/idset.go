@@ -66,6 +66,16 @@ func (s *idSet) grow() {
 
 func (s *idSet) bytes() int { return 8 * len(s.slots) }
 
+// tableSize is the slot count, a power of two and at least 1024, at which
+// n entries fill an open-addressing table at most num/den full.
+func tableSize(n, num, den int) int {
+	size := 1024
+	for den*n > num*size {
+		size *= 2
+	}
+	return size
+}
+
 // mix spreads the bits of a hash over the table index (the hashes come
 // from xxhash and are already uniform; this guards against a weak one).
 func mix(h uint64) uint64 {
@@ -170,11 +180,7 @@ func (w *idWindow) sweep(cut int64) {
 	}
 	fresh := idSet{}
 	if keep > 0 {
-		size := 1024
-		for 4*keep > 3*size {
-			size *= 2
-		}
-		fresh.slots = make([]uint64, size)
+		fresh.slots = make([]uint64, tableSize(keep, 3, 4))
 		for _, v := range live {
 			if v != 0 && w.bucketOf(v) >= cut {
 				fresh.put(v, nil)
@@ -200,10 +206,7 @@ type hashIndex struct {
 
 // reset empties the index and sizes it for n hashes.
 func (x *hashIndex) reset(n int) {
-	size := 1024
-	for size < 2*n {
-		size *= 2
-	}
+	size := tableSize(n, 1, 2)
 	if len(x.keys) != size {
 		x.keys, x.rows = make([]uint64, size), make([]int32, size)
 		return
