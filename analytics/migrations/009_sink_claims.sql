@@ -10,8 +10,8 @@
 -- bytes, and the sink sends each block already in ORDER BY order, so the
 -- server need not sort it.
 --
--- Same partitioning, key order and write order as sink_event_ids: written
--- in a batch's first INSERT, before its rows; partitioned by day so that a
+-- Same partitioning and key order as sink_event_ids: written with each
+-- batch, in an INSERT sent alongside its rows; partitioned by day so that a
 -- sink taking a partition reads only the window's claims of its scopes;
 -- days older than the window are dropped by the sink. Claims written to
 -- sink_event_ids before this migration are still read from there until
