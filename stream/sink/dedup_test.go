@@ -283,6 +283,76 @@ func TestSinkDedupReplayAfterRows(t *testing.T) {
 	}
 }
 
+// TestSinkDedupClaimsFailRowsLand: in one running sink, a batch's claims
+// INSERT fails while its rows land (Write sends them alongside). The retry
+// must write the claim alone, not the row again, and a later copy must be
+// dropped as a copy of the stored row.
+func TestSinkDedupClaimsFailRowsLand(t *testing.T) {
+	brokers := testenv.KafkaPartitions(t, 1, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	ctx := context.Background()
+	event := func() []byte {
+		v, err := schemas.Encode(&schemas.UserEvent{EventID: schemas.NewEventID(), UserID: "u-1", SessionID: "s-1",
+			Type: schemas.EventAddToCart, SKU: "sku-1", CampaignID: "c", TS: time.Now().UTC().Truncate(time.Millisecond)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	count := func(table string) uint64 {
+		var n uint64
+		if err := ch.DB().QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitCount := func(table string, want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for count(table) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d rows, want %d", table, count(table), want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	stop := runSink(t, ch, brokers)
+	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: event()}}) // offset 0
+	waitCount("sink_claims", 1)
+	// The claims table is away: the next batch's claims INSERT fails, its
+	// row lands.
+	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims TO sink_claims_away"); err != nil {
+		t.Fatal(err)
+	}
+	val := event()
+	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val}}) // offset 1
+	waitCount("user_events", 2)
+	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims_away TO sink_claims"); err != nil {
+		t.Fatal(err)
+	}
+	waitCount("sink_claims", 2)
+	// offset 2: a copy of offset 1
+	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val}})
+	w := newWant()
+	w.rows[analytics.TableUserEvents], w.dups, w.total = 2, 1, 3
+	waitFor(t, ch, w, time.Minute)
+	st := stop()
+	checkExact(t, ch, w)
+	if n := count("sink_claims"); n != 2 {
+		t.Errorf("got %d claims, want 2 (one per stored event)", n)
+	}
+	var dupOff, origOff int64
+	if err := ch.DB().QueryRow(ctx, "SELECT kafka_offset, original_offset FROM sink_duplicates").Scan(&dupOff, &origOff); err != nil {
+		t.Fatal(err)
+	}
+	if dupOff != 2 || origOff != 1 {
+		t.Errorf("got the copy at offset %d naming %d; want 2 naming 1", dupOff, origOff)
+	}
+	if st.Retries == 0 {
+		t.Error("stats: no retried write; the claims INSERT was meant to fail")
+	}
+}
+
 // TestSinkDedupLegacyClaims: a copy of an event whose claim was written to
 // sink_event_ids, before sink_claims replaced it, is still dropped, naming
 // that claim's original; a new event is claimed in sink_claims.
