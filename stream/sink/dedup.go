@@ -176,10 +176,17 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	now := time.Now()
 	since := now.Add(-d.window)
 	if now.After(d.expire) {
-		for _, w := range d.scopes {
-			w.expire(now)
-		}
+		// A sweep copies a scope's live ids into a fresh set, and every
+		// scope's bucket ends at once: one scope per batch, so that no
+		// batch waits for all of them (an id kept a little past the window
+		// costs at most an exact lookup, which the window's bound answers).
 		d.expire = now.Add(time.Minute)
+		for _, w := range d.scopes {
+			if w.expire(now) {
+				d.expire = now
+				break
+			}
+		}
 	}
 	// Pass 1: load the scopes used that are not loaded (one query), and
 	// collect the records whose hash was seen in the window (or whose scope

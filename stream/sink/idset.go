@@ -158,11 +158,14 @@ func (w *idWindow) has(h uint64) bool {
 
 // expire sweeps out the ids whose bucket ended before now minus the
 // window: bucket b ends at (b+1)*bucket seconds, so those before cut.
-func (w *idWindow) expire(now time.Time) {
+// It reports whether it swept.
+func (w *idWindow) expire(now time.Time) bool {
 	cut := now.Add(-w.window).Unix() / w.bucket
 	if w.oldest >= 0 && w.oldest < cut {
 		w.sweep(cut)
+		return true
 	}
+	return false
 }
 
 // sweep keeps only the ids of buckets at or after cut, in a table sized
