@@ -81,7 +81,7 @@ type entry struct {
 	// write whose rows landed and whose claims did not; Write sends them
 	// alongside): only the claim is written.
 	claimOnly bool
-	seen      bool // decide: the hash was in the scope's window before the job
+	seen      bool // decide: the hash was in the scope's window before the record, or the scope is not known in full
 }
 
 // job is one batch: entries to write and the offsets to commit after.

@@ -241,6 +241,11 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		}
 		return lastW
 	}
+	// Each in-scope hash is added to its window here, in the probe that
+	// tells whether it was there (the window or an earlier record of the
+	// job): one pass over a set far larger than the caches, not two. A
+	// hash added for a record that turns out to be a copy only keeps the id
+	// in memory a little longer, which costs at most an exact lookup.
 	verify := map[string]map[uint32][]uint64{}
 	for i := range j.entries {
 		e := &j.entries[i]
@@ -248,7 +253,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			continue
 		}
 		k := scopeKey{e.src.Topic, e.scope}
-		e.seen = !e.inScope || scopeOf(k).has(e.hash)
+		e.seen = !e.inScope || scopeOf(k).addNew(e.hash, now)
 		if e.seen {
 			if verify[k.topic] == nil {
 				verify[k.topic] = map[uint32][]uint64{}
@@ -266,6 +271,13 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	for topic, keys := range verify {
 		claims, err := s.ch.LookupEventIDs(ctx, topic, keys, since)
 		if err != nil {
+			// The job's hashes are in the windows now, as if stored:
+			// its scopes are read again on the retry.
+			for i := range j.entries {
+				if e := &j.entries[i]; e.rec != nil {
+					delete(d.scopes, scopeKey{e.src.Topic, e.scope})
+				}
+			}
 			return err
 		}
 		for _, c := range claims {
@@ -282,9 +294,9 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	// Pass 2: decide in order. A copy of an original earlier in the job is
 	// found through inJob, which maps the hashes of the job's new originals
 	// to their index in kept (compared exactly on a match). It is built
-	// only when a record may be such a copy: one whose hash is in its
-	// scope's window now although it was not before the job (or one the
-	// window cannot tell about); until then origs lists those originals.
+	// only when a record may be such a copy: one whose hash was in its
+	// scope's window before it (or one the window cannot tell about); until
+	// then origs lists those originals.
 	inJob := &d.inJob
 	indexed := false
 	origs := d.origs[:0]
@@ -324,20 +336,8 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		if len(stored) > 0 {
 			orig, ok = stored[idKey{sk, e.hash, e.hash2}]
 		}
-		added := false // e.hash added to its window, as the original's
-		if !ok {
-			w := scopeOf(sk)
-			switch {
-			case e.seen || w == nil:
-				orig, ok = inJobCopy(e, j.entries[:n])
-			case w.addNew(e.hash, now):
-				// Not in the window before the job, in it now: an original
-				// earlier in the job may have the same event.
-				added = true
-				orig, ok = inJobCopy(e, j.entries[:n])
-			default:
-				added = true
-			}
+		if !ok && e.seen {
+			orig, ok = inJobCopy(e, j.entries[:n])
 		}
 		switch {
 		case ok && orig != e.src: // a copy
@@ -362,8 +362,8 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 				if indexed {
 					inJob.put(e.hash, n)
 				}
-				if w := scopeOf(sk); w != nil && !added {
-					w.add(e.hash, now)
+				if w := scopeOf(sk); w != nil && !e.inScope {
+					w.add(e.hash, now) // pass 1 added the in-scope ones
 				}
 			}
 		}
