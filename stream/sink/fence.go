@@ -24,8 +24,14 @@ var errNotMember = errors.New("no longer a member of the group's current generat
 // sends a stale batch. It retries while a rebalance is in progress.
 func (s *Sink) confirmMember(ctx context.Context, j *job) error {
 	start := make(map[tp]int64)
-	for _, e := range j.entries {
+	var last tp
+	for i := range j.entries {
+		e := &j.entries[i]
 		k := tp{e.src.Topic, e.src.Partition}
+		if i > 0 && k == last {
+			continue // a run of one partition's records, in offset order
+		}
+		last = k
 		if off, ok := start[k]; !ok || e.src.Offset < off {
 			start[k] = e.src.Offset
 		}
