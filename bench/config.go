@@ -35,6 +35,7 @@ type config struct {
 	sinkRuns          int
 	sinkBatchRows     int
 	sinkBatchInterval time.Duration
+	dedupRounds       int
 	engineConsumers   []int
 	engineBlockSizes  []int
 
@@ -59,6 +60,7 @@ type modeDefaults struct {
 	producerRecords int
 	sinkRecords     int
 	sinkRuns        int
+	dedupRounds     int
 	engineConsumers string
 	engineBlocks    string
 	freshDuration   time.Duration
@@ -73,6 +75,7 @@ var (
 		producerRecords: 2_000_000,
 		sinkRecords:     2_000_000,
 		sinkRuns:        3,
+		dedupRounds:     6,
 		engineConsumers: "1,2",
 		engineBlocks:    "65536,1048576",
 		freshDuration:   30 * time.Second,
@@ -85,6 +88,7 @@ var (
 		producerRecords: 300_000,
 		sinkRecords:     300_000,
 		sinkRuns:        1,
+		dedupRounds:     2,
 		engineConsumers: "1",
 		engineBlocks:    "65536",
 		freshDuration:   10 * time.Second,
@@ -127,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.IntVar(&c.sinkRuns, "sink-runs", fullDefaults.sinkRuns, "sink: rounds of surge (dedup on and off; an odd number above 1 is rounded up to even) and runs of the engine's best setting; the median is reported (quick: 1)")
 	fs.IntVar(&c.sinkBatchRows, "sink-batch-rows", 0, "sink: surge sink batch rows (0: the sink's default)")
 	fs.DurationVar(&c.sinkBatchInterval, "sink-batch-interval", 0, "sink: surge sink batch interval (0: the sink's default)")
+	fs.IntVar(&c.dedupRounds, "dedup-rounds", fullDefaults.dedupRounds, "sink-dedup: rounds of one drain with dedup on and one with it off (quick: 2)")
 	fs.StringVar(&consumers, "engine-consumers", fullDefaults.engineConsumers, "sink: kafka_num_consumers values to try (quick: 1)")
 	fs.StringVar(&blockSizes, "engine-block-sizes", fullDefaults.engineBlocks, "sink: kafka_max_block_size values to try (quick: 65536)")
 
@@ -162,6 +167,9 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		}
 		if !set["sink-runs"] {
 			c.sinkRuns = q.sinkRuns
+		}
+		if !set["dedup-rounds"] {
+			c.dedupRounds = q.dedupRounds
 		}
 		if !set["engine-consumers"] {
 			consumers = q.engineConsumers
@@ -206,8 +214,8 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 		return c, nil, fmt.Errorf("-partitions %d: want at least 1", c.partitions)
 	case c.producerRecords < 1 || c.sinkRecords < 1:
 		return c, nil, errors.New("-producer-records and -sink-records must be positive")
-	case c.producerRuns < 1 || c.reportRuns < 1 || c.sinkRuns < 1:
-		return c, nil, errors.New("-producer-runs, -sink-runs and -report-runs must be positive")
+	case c.producerRuns < 1 || c.reportRuns < 1 || c.sinkRuns < 1 || c.dedupRounds < 1:
+		return c, nil, errors.New("-producer-runs, -sink-runs, -dedup-rounds and -report-runs must be positive")
 	case c.freshRate <= 0 || c.freshDuration <= 0 || c.freshPoll <= 0:
 		return c, nil, errors.New("-fresh-rate, -fresh-duration and -fresh-poll must be positive")
 	case c.reportEvents < 1 || c.reportOrders < 1:

@@ -10,6 +10,8 @@
 //	           same records (as Go values JSON-encoded, and pre-encoded)
 //	sink       surge's exactly-once sink against ClickHouse's Kafka table
 //	           engine, both draining the same pre-filled topic
+//	sink-dedup surge's sink with event_id de-duplication on against off,
+//	           in paired rounds on the same pre-filled topics
 //	sink-cluster  surge's sink into one ClickHouse server against a real
 //	           2 shards × 2 replicas cluster (ZooKeeper from Debian's jars)
 //	freshness  produced-to-visible latency in ClickHouse at a steady rate
@@ -62,6 +64,7 @@ type scenario struct {
 var scenarios = []scenario{
 	{"producer", "surge producer vs raw franz-go, records/s", runProducer},
 	{"sink", "surge sink vs ClickHouse Kafka engine, rows/s", runSink},
+	{"sink-dedup", "surge sink with event_id dedup on vs off, paired rounds, rows/s and CPU per row", runSinkDedup},
 	{"sink-cluster", "surge sink on 1 ClickHouse server vs a 2 shards x 2 replicas cluster, rows/s and CPU per row", runSinkCluster},
 	{"freshness", "produced-to-visible latency at a steady rate", runFreshness},
 	{"reports", "report latency over rollups vs raw tables", runReports},

@@ -12,6 +12,7 @@ import (
 	"github.com/surgeio/surge/analytics"
 	"github.com/surgeio/surge/schemas"
 	"github.com/surgeio/surge/stream"
+	"github.com/surgeio/surge/stream/broker"
 	"github.com/surgeio/surge/stream/sink"
 )
 
@@ -36,47 +37,13 @@ const surgeCountQuery = "SELECT (SELECT count() FROM user_events) + (SELECT coun
 // once per setting, then both again in turns with the engine's best
 // setting, and reports the medians.
 func runSink(ctx context.Context, e *env) (*section, error) {
-	n := e.cfg.sinkRecords
-	dir, cleanup, err := tempDir("sink")
+	f, err := startSinkFixture(ctx, e, analytics.WithKafkaEarliest())
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-	b, err := startBroker(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	defer b.Close()
-	ch, err := startClickHouse(ctx, e, dir, analytics.WithKafkaEarliest())
-	if err != nil {
-		return nil, err
-	}
-	defer ch.stop()
-	topics := stream.DefaultTopics()
-
-	// Pre-fill with raw franz-go.
-	kc, err := rawClient(b.Addrs(), "bench-prefill")
-	if err != nil {
-		return nil, err
-	}
-	defer kc.Close()
-	if err := ensureTopics(ctx, kc, topics, e.cfg.partitions); err != nil {
-		return nil, err
-	}
-	load, err := encodeLoad(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	fillTook, err := produceRaw(ctx, kc, topics, load)
-	if err != nil {
-		return nil, fmt.Errorf("pre-fill: %w", err)
-	}
-	events := load.byKind[schemas.KindUserEvent]
-	orders := load.byKind[schemas.KindOrder] + load.byKind[schemas.KindOrderStatus]
-	eventBytes := load.avgBytes(schemas.KindUserEvent)
-	load = nil
-	e.printf("pre-filled %s records in %.1fs: %s user events (mean %.0f bytes) on %s, %s orders and status changes on %s",
-		fmtCount(int64(n)), fillTook.Seconds(), fmtCount(events), eventBytes, topics.UserEvents, fmtCount(orders), topics.Orders)
+	defer f.close()
+	n, b, ch, topics := f.n, f.b, f.ch, f.topics
+	events, orders, eventBytes := f.events, f.orders, f.eventBytes
 
 	var (
 		surgeRuns  []surgeSinkResult // event_id dedup on (the default)
@@ -301,6 +268,73 @@ Method:
 		topics.UserEvents, fmtCount(events))
 	sec.Body = body.String()
 	return sec, nil
+}
+
+// sinkFixture is what the sink scenarios start from: a broker whose topics
+// are pre-filled with n records, and a ClickHouse server.
+type sinkFixture struct {
+	n              int
+	b              *broker.Broker
+	ch             *clickhouse
+	topics         stream.Topics
+	events, orders int64   // user events; orders and status changes
+	eventBytes     float64 // mean user event value
+	close          func()
+}
+
+// startSinkFixture starts the broker and ClickHouse and pre-fills the
+// topics (e.cfg.partitions each) with e.cfg.sinkRecords records of the
+// bench's seed, produced with raw franz-go.
+func startSinkFixture(ctx context.Context, e *env, opts ...analytics.LocalOpt) (f *sinkFixture, err error) {
+	f = &sinkFixture{n: e.cfg.sinkRecords, topics: stream.DefaultTopics()}
+	var closers []func()
+	f.close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			f.close()
+		}
+	}()
+	dir, cleanup, err := tempDir("sink")
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, cleanup)
+	if f.b, err = startBroker(ctx, e); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { f.b.Close() })
+	if f.ch, err = startClickHouse(ctx, e, dir, opts...); err != nil {
+		return nil, err
+	}
+	closers = append(closers, f.ch.stop)
+
+	kc, err := rawClient(f.b.Addrs(), "bench-prefill")
+	if err != nil {
+		return nil, err
+	}
+	defer kc.Close()
+	if err := ensureTopics(ctx, kc, f.topics, e.cfg.partitions); err != nil {
+		return nil, err
+	}
+	load, err := encodeLoad(ctx, f.n)
+	if err != nil {
+		return nil, err
+	}
+	fillTook, err := produceRaw(ctx, kc, f.topics, load)
+	if err != nil {
+		return nil, fmt.Errorf("pre-fill: %w", err)
+	}
+	f.events = load.byKind[schemas.KindUserEvent]
+	f.orders = load.byKind[schemas.KindOrder] + load.byKind[schemas.KindOrderStatus]
+	f.eventBytes = load.avgBytes(schemas.KindUserEvent)
+	e.printf("pre-filled %s records in %.1fs: %s user events (mean %.0f bytes) on %s, %s orders and status changes on %s",
+		fmtCount(int64(f.n)), fillTook.Seconds(), fmtCount(f.events), f.eventBytes, f.topics.UserEvents,
+		fmtCount(f.orders), f.topics.Orders)
+	return f, nil
 }
 
 // medianKnown is the median of the positive values, or 0 when there are
