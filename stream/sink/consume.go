@@ -95,12 +95,17 @@ type job struct {
 	owners  map[tp]*partState
 	bytes   int
 	started time.Time
+	// probed: the flusher probed the dedup windows for the job's records
+	// ahead of its decision (flushLoop), at dedup generation probeGen.
+	probed   bool
+	probeGen uint64
 }
 
 func newJob() *job { return &job{next: make(map[tp]int64), owners: make(map[tp]*partState)} }
 
 // reuseJob returns an emptied job the flusher is done with, or a new one.
-// There are at most three jobs: one filling, one queued, one being written.
+// There are at most three jobs: one filling, one taken ahead by the flusher,
+// one being written.
 func (s *Sink) reuseJob() *job {
 	select {
 	case j := <-s.free:
@@ -109,6 +114,7 @@ func (s *Sink) reuseJob() *job {
 		clear(j.next)
 		clear(j.owners)
 		j.bytes = 0
+		j.probed = false
 		return j
 	default:
 		// Every job in use (the flusher is behind): a new one, sized for a

@@ -43,6 +43,17 @@ type dedup struct {
 	prune  time.Time              // next time to drop old days of the claims
 	inJob  hashIndex              // decideOnce's scratch, reused
 	origs  []int32                // likewise
+	// gen counts the times a scope was dropped from scopes: a job probed
+	// ahead (probeAhead) at another generation is probed again.
+	gen uint64
+}
+
+// drop forgets scope k. Caller holds d.mu.
+func (d *dedup) drop(k scopeKey) {
+	if _, ok := d.scopes[k]; ok {
+		delete(d.scopes, k)
+		d.gen++
+	}
 }
 
 func newDedup(window time.Duration) *dedup {
@@ -115,13 +126,13 @@ func (d *dedup) invalidate(s *Sink, assigned map[string][]int32) {
 		l := s.layoutOf(t)
 		for _, p := range ps {
 			if l.base > 0 {
-				delete(d.scopes, scopeKey{t, uint32(p % l.base)})
+				d.drop(scopeKey{t, uint32(p % l.base)})
 			}
 		}
 	}
 	for k := range d.scopes {
 		if !owned[k] {
-			delete(d.scopes, k)
+			d.drop(k)
 		}
 	}
 }
@@ -191,10 +202,20 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	// Pass 1: load the scopes used that are not loaded (one query), and
 	// collect the records whose hash was seen in the window (or whose scope
 	// this instance cannot know in full): their claims are read exactly.
+	// A job probed ahead at this generation has its scopes loaded and its
+	// hashes in their windows already.
+	probed := j.probed && j.probeGen == d.gen
+	j.probed = false // a retry probes in full
+	if probed {
+		s.addStats(func(st *Stats) { st.ProbedAhead++ })
+	}
 	var missing map[string][]uint32
 	var last scopeKey
 	for i := range j.entries {
 		e := &j.entries[i]
+		if probed {
+			break // every scope of the job was loaded when it was probed
+		}
 		if e.rec == nil || !e.inScope {
 			continue
 		}
@@ -220,7 +241,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		if err != nil {
 			for t, ss := range missing {
 				for _, sc := range ss {
-					delete(d.scopes, scopeKey{t, sc})
+					d.drop(scopeKey{t, sc})
 				}
 			}
 			return err
@@ -253,7 +274,9 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			continue
 		}
 		k := scopeKey{e.src.Topic, e.scope}
-		e.seen = !e.inScope || scopeOf(k).addNew(e.hash, now)
+		if !probed {
+			e.seen = !e.inScope || scopeOf(k).addNew(e.hash, now)
+		}
 		if e.seen {
 			if verify[k.topic] == nil {
 				verify[k.topic] = map[uint32][]uint64{}
@@ -275,7 +298,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			// its scopes are read again on the retry.
 			for i := range j.entries {
 				if e := &j.entries[i]; e.rec != nil {
-					delete(d.scopes, scopeKey{e.src.Topic, e.scope})
+					d.drop(scopeKey{e.src.Topic, e.scope})
 				}
 			}
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -433,4 +434,40 @@ func TestSinkDedupOff(t *testing.T) {
 		t.Errorf("dedup off: got %d rows, want %d (copies included)", got.total, w.total)
 	}
 	_ = fmt.Sprint()
+}
+
+// TestSinkDedupProbedAhead: while the flusher writes a batch it probes the
+// next one against the dedup windows; copies of the batch being written,
+// and of earlier ones, are still found (their claims are read once those
+// batches landed), each stored once.
+func TestSinkDedupProbedAhead(t *testing.T) {
+	brokers := testenv.Kafka(t, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	rng := rand.New(rand.NewPCG(21, 22))
+	recs, w := genRecords(rng, 6000, time.Now().Add(-time.Hour))
+	stop := runSink(t, ch, brokers, sink.WithBatchRows(200))
+	// Chunks of 300 records, each with copies of about a third of the chunk
+	// before it, produced while the sink runs: polls take a chunk or two,
+	// so the next batch is handed off while one is written, and most
+	// copies are in a batch after their original's.
+	for c := 0; c < len(recs); c += 300 {
+		chunk := recs[c:min(c+300, len(recs))]
+		if c > 0 {
+			prev := recs[c-300 : c]
+			chunk = append(slices.Clone(chunk), withCopies(rng, prev, w, 3)[len(prev):]...)
+		}
+		produce(t, brokers, chunk)
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFor(t, ch, w, time.Minute)
+	st := stop()
+	checkExact(t, ch, w)
+	reconcile(t, brokers, ch)
+	if st.Duplicates != int64(w.dups) {
+		t.Errorf("stats: got %d duplicates, want %d", st.Duplicates, w.dups)
+	}
+	if st.ProbedAhead == 0 {
+		t.Errorf("no batch was probed ahead in %d batches: the test does not cover the path", st.Batches)
+	}
+	t.Logf("%d records, %d copies dropped, %d of %d batches probed ahead", w.total, w.dups, st.ProbedAhead, st.Batches)
 }

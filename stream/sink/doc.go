@@ -294,8 +294,9 @@
 //
 // # Backpressure
 //
-// Polling hands a batch to the flusher through a one-slot queue. While
-// ClickHouse is slow the queue is full, polling stops, and franz-go stops
+// Polling hands a batch to the flusher, which takes at most one batch
+// ahead of the one it writes (as a one-slot queue would). While
+// ClickHouse is slow that one is taken, polling stops, and franz-go stops
 // fetching once its own bounded buffer is full: memory stays bounded by about
 // three batches plus the fetch buffer.
 package sink

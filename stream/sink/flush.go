@@ -20,13 +20,15 @@ import (
 
 // flush writes one job: dead letters first, then the ClickHouse rows, then the
 // offset commit. It retries until the rows are written or ctx is done.
-func (s *Sink) flush(ctx context.Context, j *job) {
+// decided is called once the job's dedup decisions are made.
+func (s *Sink) flush(ctx context.Context, j *job, decided func()) {
 	defer s.pending.Done()
 	defer s.release(j)
 	j.dropLost(s.isLost)
 	if err := s.decide(ctx, j); err != nil {
 		return // ctx done: nothing committed, the records are read again
 	}
+	decided()
 	if err := s.produceDeadLetters(ctx, j); err != nil {
 		return // ctx done: nothing committed, the records are read again
 	}

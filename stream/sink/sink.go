@@ -20,9 +20,10 @@ import (
 )
 
 // MaxPollRecords is the most records one poll hands the sink. With the
-// one-slot queue to the flusher, the sink holds at most three batches (one
-// being written, one queued, one filling), each at most the batch rows plus
-// one poll: that is the memory bound while ClickHouse is slow or down.
+// flusher taking at most one batch ahead, the sink holds at most three
+// batches (one being written, one taken ahead, one filling), each at most
+// the batch rows plus one poll: that is the memory bound while ClickHouse
+// is slow or down.
 const MaxPollRecords = 20_000
 
 // DefaultGroup is the consumer group the sink joins unless WithGroup says otherwise.
@@ -129,7 +130,7 @@ type Sink struct {
 	assigned map[tp]bool
 	member   string // group member id as of the last assignment
 
-	jobs     chan *job        // one-slot queue to the flusher
+	jobs     chan *job        // hand-off to the flusher, which holds at most one job ahead
 	repairs  chan time.Time   // a rollup repair is due (repair.go)
 	free     chan *job        // written jobs, for reuse
 	lastRows int              // entries of the last job handed off (under mu)
@@ -157,6 +158,9 @@ type Stats struct {
 	Retries    int64
 	Committed  int64 // successful offset commits
 	Consumed   int64 // records polled from Kafka (written, rejected, replayed or still buffered)
+	// ProbedAhead counts batches decided from a dedup probe made while the
+	// batch before them was written (see flushLoop).
+	ProbedAhead int64
 }
 
 // ErrConfig is wrapped by every configuration error from New.
@@ -215,7 +219,7 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 		lost:     make(map[tp]bool),
 		assigned: make(map[tp]bool),
 		marks:    make(map[markKey]analytics.Position),
-		jobs:     make(chan *job, 1),
+		jobs:     make(chan *job), // the flusher takes the next job while it writes one (flushLoop)
 		repairs:  make(chan time.Time, 1),
 		free:     make(chan *job, 2),
 		batch:    analytics.NewBatch(),
@@ -290,9 +294,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	s.flushWG.Add(1)
 	go func() { // ended by close(s.jobs)
 		defer s.flushWG.Done()
-		for j := range s.jobs {
-			s.flush(flushCtx, j)
-		}
+		s.flushLoop(flushCtx)
 	}()
 
 	err := s.pollLoop(ctx)

@@ -1,0 +1,98 @@
+package sink
+
+import (
+	"context"
+	"time"
+)
+
+// flushLoop flushes the jobs handed off, in order, until s.jobs is closed.
+// While it writes one job it takes the next one as soon as the consumer
+// hands it off (the consumer then goes on filling a third, as a one-slot
+// queue would let it), and once the first job's dedup decisions are made it
+// probes the next one's records against the dedup windows (probeAhead):
+// that work, one cache miss per record in sets far larger than the caches,
+// then overlaps the ClickHouse writes instead of following them.
+func (s *Sink) flushLoop(ctx context.Context) {
+	var next *job
+	for {
+		j := next
+		if j == nil {
+			var ok bool
+			if j, ok = <-s.jobs; !ok {
+				return
+			}
+		}
+		decided := make(chan struct{})
+		stop := make(chan struct{})
+		ahead := make(chan *job, 1)
+		go func() { // ended by stop
+			defer close(ahead)
+			var n *job
+			select {
+			case n = <-s.jobs:
+				if n == nil {
+					return // closed: the loop sees it on its next receive
+				}
+			case <-stop:
+				return
+			}
+			select {
+			case <-decided:
+				s.probeAhead(n)
+			case <-stop: // j was not decided (ctx done): n is decided in full
+			}
+			ahead <- n
+		}()
+		s.flush(ctx, j, func() { close(decided) })
+		close(stop)
+		next = <-ahead // nil when nothing was taken
+	}
+}
+
+// probeAhead adds the hashes of j's in-scope records to their scopes'
+// windows, noting for each whether it was there (entry.seen), as the first
+// pass of decide would. It runs only after the previous job's decisions,
+// so the windows hold every earlier record, and while that job is being
+// written, which does not touch the windows. It probes nothing when a
+// scope of j is not loaded (decide loads it, after the previous job's
+// claims landed). decide uses the result only if no scope was dropped or
+// replaced since (the dedup generation is unchanged): otherwise it probes
+// again, and the hashes added here only cost exact lookups.
+func (s *Sink) probeAhead(j *job) {
+	d := s.dedup
+	if d == nil || len(j.entries) == 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var last scopeKey
+	var w *idWindow
+	for i := range j.entries {
+		e := &j.entries[i]
+		if e.rec == nil || !e.inScope {
+			continue
+		}
+		if k := (scopeKey{e.src.Topic, e.scope}); w == nil || k != last {
+			if w, last = d.scopes[k], k; w == nil {
+				return
+			}
+		}
+	}
+	now := time.Now()
+	w = nil
+	for i := range j.entries {
+		e := &j.entries[i]
+		if e.rec == nil {
+			continue
+		}
+		if !e.inScope {
+			e.seen = true
+			continue
+		}
+		if k := (scopeKey{e.src.Topic, e.scope}); w == nil || k != last {
+			w, last = d.scopes[k], k
+		}
+		e.seen = w.addNew(e.hash, now)
+	}
+	j.probed, j.probeGen = true, d.gen
+}
