@@ -51,6 +51,10 @@ type Batch struct {
 	// The claims' own scratch: Write sends them alongside the other tables.
 	claimsIngested []time.Time
 	claimsPerm     permuter
+	claimsNative   []byte
+	// native is the other tables' scratch for their columns' native
+	// encoding (fillNative): a table's largest column, kept.
+	native []byte
 }
 
 // provenance holds the Kafka columns every raw table ends with.

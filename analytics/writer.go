@@ -50,7 +50,7 @@ func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error 
 		claimsDone = make(chan error, 1)
 		go func() { // waited for below
 			cols := b.dedupColumns(TableClaims, stamp(&b.claimsIngested, n, at))
-			if err := c.insert(ctx, TableClaims, cols); err != nil {
+			if err := c.insert(ctx, TableClaims, cols, &b.claimsNative); err != nil {
 				claimsDone <- fmt.Errorf("insert %d rows into %s: %w", n, TableClaims, err)
 				return
 			}
@@ -63,7 +63,7 @@ func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error 
 		if n == 0 || t == TableClaims {
 			continue
 		}
-		if err = c.insert(ctx, t, b.columns(t, stamp(&b.ingested, n, at))); err != nil {
+		if err = c.insert(ctx, t, b.columns(t, stamp(&b.ingested, n, at)), &b.native); err != nil {
 			err = fmt.Errorf("insert %d rows into %s: %w", n, t, err)
 			break
 		}
@@ -117,8 +117,9 @@ func WithQueryIDPrefix(ctx context.Context, prefix string) context.Context {
 	return context.WithValue(ctx, queryIDKey{}, prefix)
 }
 
-// insert sends one INSERT of the given columns into t as a single block.
-func (c *Conn) insert(ctx context.Context, t Table, cols []any) error {
+// insert sends one INSERT of the given columns into t as a single block,
+// encoding them in *scratch where it can (fillNative).
+func (c *Conn) insert(ctx context.Context, t Table, cols []any, scratch *[]byte) error {
 	ctx, err := c.insertContext(ctx)
 	if err != nil {
 		return err
@@ -137,7 +138,16 @@ func (c *Conn) insert(ctx context.Context, t Table, cols []any) error {
 		_ = batch.Abort()
 		return err
 	}
+	native := batch.Columns()
 	for i, col := range cols {
+		if i < len(native) {
+			if ok, err := fillNative(native[i], col, scratch); ok || err != nil {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		if err := appendColumn(batch.Column(i), col); err != nil {
 			return fmt.Errorf("column %d: %w", i, err)
 		}
