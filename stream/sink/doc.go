@@ -43,7 +43,11 @@
 // any table. An original whose row landed and whose claim did not gets its
 // claim written then, without its row. The next batch is decided only after
 // both landed, and a partition is released by the resize gate, or read by a
-// new owner, only from committed offsets, which follow both.
+// new owner, only from committed offsets, which follow both. Only its probe
+// of the in-memory windows (which records' hashes were there) is made
+// earlier, while the batch before is written: a hash found there is still
+// checked against the claims after that write, and a probe made before a
+// scope was dropped or reloaded is made again.
 //
 // Scopes: a record's scope is murmur2(user_id) mod the topic's partition
 // count before its first resize on record in the control topic (the base).
