@@ -10,6 +10,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 )
 
+// maxNativeScratch is the largest encoding buffer fillNative keeps for the
+// next INSERT: 200k rows of the widest usual column fit.
+const maxNativeScratch = 16 << 20
+
 // fillNative puts v into col by decoding it from ClickHouse's native
 // encoding, built in *scratch, when col's type is one it encodes (String,
 // UInt8, Int32, UInt32, Int64, UInt64, DateTime) and v is the matching
@@ -81,15 +85,16 @@ func fillNative(col column.Interface, v any, scratch *[]byte) (bool, error) {
 			return false, nil
 		}
 		for _, x := range s {
-			// As clickhouse-go's Append stores it: the Unix seconds, as
-			// a UInt32.
-			buf = bin.LittleEndian.AppendUint32(buf, uint32(x.Unix()))
+			buf = bin.LittleEndian.AppendUint32(buf, uint32(proto.ToDateTime(x))) // as Append stores it
 		}
 		n = len(s)
 	default:
 		return false, nil
 	}
 	*scratch = buf
+	if cap(buf) > maxNativeScratch {
+		*scratch = nil // a column of large values (rejects' raw bytes): not kept
+	}
 	if err := col.Decode(proto.NewReader(bytes.NewReader(buf)), n); err != nil {
 		return true, fmt.Errorf("column %s (%s): %w", col.Name(), col.Type(), err)
 	}

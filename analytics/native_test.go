@@ -45,7 +45,7 @@ func TestFillNative(t *testing.T) {
 		{"UInt32", []uint32{0, 1, math.MaxUint32}},
 		{"Int64", []int64{0, -1, math.MinInt64, math.MaxInt64}},
 		{"UInt64", []uint64{0, 1, math.MaxUint64}},
-		{"DateTime", []time.Time{at, at.Add(time.Hour), time.Unix(0, 0)}},
+		{"DateTime", []time.Time{at, at.Add(time.Hour), time.Unix(0, 0), {}}},
 		{"String", []string{}},
 	}
 	var scratch []byte

@@ -49,15 +49,14 @@ func (s *Sink) flushLoop(ctx context.Context) {
 	}
 }
 
-// probeAhead adds the hashes of j's in-scope records to their scopes'
-// windows, noting for each whether it was there (entry.seen), as the first
-// pass of decide would. It runs only after the previous job's decisions,
-// so the windows hold every earlier record, and while that job is being
-// written, which does not touch the windows. It probes nothing when a
-// scope of j is not loaded (decide loads it, after the previous job's
-// claims landed). decide uses the result only if no scope was dropped or
-// replaced since (the dedup generation is unchanged): otherwise it probes
-// again, and the hashes added here only cost exact lookups.
+// probeAhead probes j's records against the dedup windows (probeEntry),
+// as the first pass of decide would, noting each scope's window in
+// j.probeWins. It runs only after the previous job's decisions, so the
+// windows hold every earlier record, and while that job is being written,
+// which does not touch the windows. It probes nothing when a scope of j's
+// records is not loaded (decide loads it, after the previous job's claims
+// landed). decide probes again the records of a scope whose window was
+// dropped or reloaded since; the hashes added here only cost exact lookups.
 func (s *Sink) probeAhead(j *job) {
 	d := s.dedup
 	if d == nil || len(j.entries) == 0 {
@@ -78,21 +77,21 @@ func (s *Sink) probeAhead(j *job) {
 			}
 		}
 	}
+	if j.probeWins == nil {
+		j.probeWins = map[scopeKey]*idWindow{}
+	}
 	now := time.Now()
-	w = nil
+	first := true
 	for i := range j.entries {
 		e := &j.entries[i]
 		if e.rec == nil {
 			continue
 		}
-		if !e.inScope {
-			e.seen = true
-			continue
+		if k := (scopeKey{e.src.Topic, e.scope}); first || k != last {
+			w, last, first = d.scopes[k], k, false
+			j.probeWins[k] = w
 		}
-		if k := (scopeKey{e.src.Topic, e.scope}); w == nil || k != last {
-			w, last = d.scopes[k], k
-		}
-		e.seen = w.addNew(e.hash, now)
+		probeEntry(e, w, now)
 	}
-	j.probed, j.probeGen = true, d.gen
+	j.probed, j.ahead = true, true
 }

@@ -95,10 +95,13 @@ type job struct {
 	owners  map[tp]*partState
 	bytes   int
 	started time.Time
-	// probed: the flusher probed the dedup windows for the job's records
-	// ahead of its decision (flushLoop), at dedup generation probeGen.
-	probed   bool
-	probeGen uint64
+	// probed: the job's records were probed against the dedup windows,
+	// each scope's in the window probeWins names (decide probes again the
+	// records of a scope whose window is no longer that one); ahead: by
+	// probeAhead, while the job before was written.
+	probed    bool
+	ahead     bool
+	probeWins map[scopeKey]*idWindow
 }
 
 func newJob() *job { return &job{next: make(map[tp]int64), owners: make(map[tp]*partState)} }
@@ -114,7 +117,8 @@ func (s *Sink) reuseJob() *job {
 		clear(j.next)
 		clear(j.owners)
 		j.bytes = 0
-		j.probed = false
+		j.probed, j.ahead = false, false
+		clear(j.probeWins)
 		return j
 	default:
 		// Every job in use (the flusher is behind): a new one, sized for a

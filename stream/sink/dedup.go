@@ -43,17 +43,6 @@ type dedup struct {
 	prune  time.Time              // next time to drop old days of the claims
 	inJob  hashIndex              // decideOnce's scratch, reused
 	origs  []int32                // likewise
-	// gen counts the times a scope was dropped from scopes: a job probed
-	// ahead (probeAhead) at another generation is probed again.
-	gen uint64
-}
-
-// drop forgets scope k. Caller holds d.mu.
-func (d *dedup) drop(k scopeKey) {
-	if _, ok := d.scopes[k]; ok {
-		delete(d.scopes, k)
-		d.gen++
-	}
 }
 
 func newDedup(window time.Duration) *dedup {
@@ -126,13 +115,13 @@ func (d *dedup) invalidate(s *Sink, assigned map[string][]int32) {
 		l := s.layoutOf(t)
 		for _, p := range ps {
 			if l.base > 0 {
-				d.drop(scopeKey{t, uint32(p % l.base)})
+				delete(d.scopes, scopeKey{t, uint32(p % l.base)})
 			}
 		}
 	}
 	for k := range d.scopes {
 		if !owned[k] {
-			d.drop(k)
+			delete(d.scopes, k)
 		}
 	}
 }
@@ -202,20 +191,14 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	// Pass 1: load the scopes used that are not loaded (one query), and
 	// collect the records whose hash was seen in the window (or whose scope
 	// this instance cannot know in full): their claims are read exactly.
-	// A job probed ahead at this generation has its scopes loaded and its
-	// hashes in their windows already.
-	probed := j.probed && j.probeGen == d.gen
-	j.probed = false // a retry probes in full
-	if probed {
+	if j.ahead {
+		j.ahead = false
 		s.addStats(func(st *Stats) { st.ProbedAhead++ })
 	}
 	var missing map[string][]uint32
 	var last scopeKey
 	for i := range j.entries {
 		e := &j.entries[i]
-		if probed {
-			break // every scope of the job was loaded when it was probed
-		}
 		if e.rec == nil || !e.inScope {
 			continue
 		}
@@ -241,7 +224,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		if err != nil {
 			for t, ss := range missing {
 				for _, sc := range ss {
-					d.drop(scopeKey{t, sc})
+					delete(d.scopes, scopeKey{t, sc})
 				}
 			}
 			return err
@@ -262,11 +245,23 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		}
 		return lastW
 	}
-	// Each in-scope hash is added to its window here, in the probe that
-	// tells whether it was there (the window or an earlier record of the
-	// job): one pass over a set far larger than the caches, not two. A
-	// hash added for a record that turns out to be a copy only keeps the id
-	// in memory a little longer, which costs at most an exact lookup.
+	// Each hash is added to its window here, in the probe that tells
+	// whether it was there (the window or an earlier record of the job):
+	// one pass over a set far larger than the caches, not two. A hash
+	// added for a record that turns out to be a copy only keeps the id in
+	// memory a little longer, which costs at most an exact lookup. Records
+	// probed already, by probeAhead or by a failed attempt, in the window
+	// their scope has now, are not probed again; those of a scope dropped
+	// or reloaded since are.
+	if j.probeWins == nil {
+		j.probeWins = map[scopeKey]*idWindow{}
+	}
+	redo := map[scopeKey]bool{}
+	var (
+		redoKey  scopeKey
+		redoOne  bool
+		redoSeen bool // redoKey is set
+	)
 	verify := map[string]map[uint32][]uint64{}
 	for i := range j.entries {
 		e := &j.entries[i]
@@ -274,8 +269,19 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			continue
 		}
 		k := scopeKey{e.src.Topic, e.scope}
-		if !probed {
-			e.seen = !e.inScope || scopeOf(k).addNew(e.hash, now)
+		w := scopeOf(k)
+		if !redoSeen || k != redoKey {
+			r, ok := redo[k]
+			if !ok {
+				pw, had := j.probeWins[k]
+				r = !j.probed || !had || pw != w
+				redo[k] = r
+				j.probeWins[k] = w
+			}
+			redoKey, redoOne, redoSeen = k, r, true
+		}
+		if redoOne {
+			probeEntry(e, w, now)
 		}
 		if e.seen {
 			if verify[k.topic] == nil {
@@ -284,6 +290,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			verify[k.topic][k.scope] = append(verify[k.topic][k.scope], e.hash)
 		}
 	}
+	j.probed = true
 	// A claim names its event by two hashes (one in claims written before
 	// sink_claims, which keep the event_id: the second is computed).
 	type idKey struct {
@@ -294,14 +301,7 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	for topic, keys := range verify {
 		claims, err := s.ch.LookupEventIDs(ctx, topic, keys, since)
 		if err != nil {
-			// The job's hashes are in the windows now, as if stored:
-			// its scopes are read again on the retry.
-			for i := range j.entries {
-				if e := &j.entries[i]; e.rec != nil {
-					d.drop(scopeKey{e.src.Topic, e.scope})
-				}
-			}
-			return err
+			return err // the retry keeps this probe (j.probeWins)
 		}
 		for _, c := range claims {
 			h2 := c.Hash2
@@ -385,9 +385,6 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 				if indexed {
 					inJob.put(e.hash, n)
 				}
-				if w := scopeOf(sk); w != nil && !e.inScope {
-					w.add(e.hash, now) // pass 1 added the in-scope ones
-				}
 			}
 		}
 		keep(i)
@@ -396,6 +393,22 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	clear(j.entries[n:])
 	j.entries = j.entries[:n]
 	return nil
+}
+
+// probeEntry adds e's hash to w, its scope's window (nil when the scope is
+// not loaded), and sets e.seen: for a record in its scope, whether the hash
+// was there; a record outside its scope is always checked against the
+// claims. Its hash is added all the same, so that a copy of it later in
+// the job, in its scope, is found.
+func probeEntry(e *entry, w *idWindow, now time.Time) {
+	if e.inScope {
+		e.seen = w.addNew(e.hash, now)
+		return
+	}
+	e.seen = true
+	if w != nil {
+		w.add(e.hash, now)
+	}
 }
 
 func (s *Sink) replayed() {

@@ -14,6 +14,7 @@ import (
 	"github.com/surgeio/surge/analytics"
 	"github.com/surgeio/surge/internal/testenv"
 	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream/control"
 	"github.com/surgeio/surge/stream/sink"
 )
 
@@ -470,4 +471,43 @@ func TestSinkDedupProbedAhead(t *testing.T) {
 		t.Errorf("no batch was probed ahead in %d batches: the test does not cover the path", st.Batches)
 	}
 	t.Logf("%d records, %d copies dropped, %d of %d batches probed ahead", w.total, w.dups, st.ProbedAhead, st.Batches)
+}
+
+// TestSinkDedupOutOfScopeFirst: a record put on another partition than
+// murmur2's (a foreign producer) and a copy of it on murmur2's partition,
+// in one batch, whichever comes first: the event is stored once.
+func TestSinkDedupOutOfScopeFirst(t *testing.T) {
+	const parts = 4
+	brokers := testenv.KafkaPartitions(t, parts, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var recs []*kgo.Record
+	const users = 40
+	for i := range users {
+		user := fmt.Sprintf("u-%d", i)
+		v := userEvent(t, user)
+		p := control.KeyPartition([]byte(user), parts)
+		// The misplaced copy is produced first, so it precedes the other
+		// in the batch whenever its partition is read first.
+		recs = append(recs,
+			&kgo.Record{Topic: topics.UserEvents, Partition: (p + 1) % parts, Key: []byte(user), Value: v},
+			&kgo.Record{Topic: topics.UserEvents, Partition: p, Key: []byte(user), Value: v})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	w := newWant()
+	w.rows[analytics.TableUserEvents], w.dups, w.total = users, users, 2*users
+	stop := runSink(t, ch, brokers)
+	waitFor(t, ch, w, time.Minute)
+	st := stop()
+	checkExact(t, ch, w)
+	reconcile(t, brokers, ch)
+	if st.Batches != 1 {
+		t.Logf("%d batches (the case needs both records in one)", st.Batches)
+	}
 }
