@@ -43,6 +43,7 @@ type dedup struct {
 	prune  time.Time              // next time to drop old days of the claims
 	inJob  hashIndex              // decideOnce's scratch, reused
 	origs  []int32                // likewise
+	seen   []int32                // likewise
 }
 
 func newDedup(window time.Duration) *dedup {
@@ -263,6 +264,8 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		redoSeen bool // redoKey is set
 	)
 	verify := map[string]map[uint32][]uint64{}
+	seen, fresh := d.seen[:0], 0
+	defer func() { d.seen = seen }()
 	for i := range j.entries {
 		e := &j.entries[i]
 		if e.rec == nil {
@@ -284,13 +287,43 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			probeEntry(e, w, now)
 		}
 		if e.seen {
-			if verify[k.topic] == nil {
-				verify[k.topic] = map[uint32][]uint64{}
-			}
-			verify[k.topic][k.scope] = append(verify[k.topic][k.scope], e.hash)
+			seen = append(seen, int32(i))
+		} else {
+			fresh++
 		}
 	}
 	j.probed = true
+	// A record seen only because a record new to the window earlier in the
+	// job has its event (a copy within the batch) needs no lookup: that
+	// one is an original, and pass 2 finds it. The others are checked
+	// against the claims.
+	inJob := &d.inJob
+	if len(seen) > 0 && fresh > 0 {
+		inJob.reset(len(j.entries))
+		for i := range j.entries {
+			if e := &j.entries[i]; e.rec != nil && !e.seen {
+				inJob.put(e.hash, i)
+			}
+		}
+	}
+	lookups := 0
+	for _, i := range seen {
+		e := &j.entries[i]
+		k := scopeKey{e.src.Topic, e.scope}
+		if fresh > 0 {
+			if o, hit := inJob.get(e.hash); hit && o < int(i) {
+				if f := &j.entries[o]; f.src.Topic == e.src.Topic && f.scope == e.scope && f.rec.ID() == e.rec.ID() {
+					continue
+				}
+			}
+		}
+		if verify[k.topic] == nil {
+			verify[k.topic] = map[uint32][]uint64{}
+		}
+		verify[k.topic][k.scope] = append(verify[k.topic][k.scope], e.hash)
+		lookups++
+	}
+	s.metrics.dedupLookups.Add(float64(lookups))
 	// A claim names its event by two hashes (one in claims written before
 	// sink_claims, which keep the event_id: the second is computed).
 	type idKey struct {
@@ -320,7 +353,6 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	// only when a record may be such a copy: one whose hash was in its
 	// scope's window before it (or one the window cannot tell about); until
 	// then origs lists those originals.
-	inJob := &d.inJob
 	indexed := false
 	origs := d.origs[:0]
 	inJobCopy := func(e *entry, kept []entry) (analytics.Source, bool) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -509,5 +510,51 @@ func TestSinkDedupOutOfScopeFirst(t *testing.T) {
 	reconcile(t, brokers, ch)
 	if st.Batches != 1 {
 		t.Logf("%d batches (the case needs both records in one)", st.Batches)
+	}
+}
+
+// TestSinkDedupCopiesInBatchNoLookup: copies of events whose originals are
+// earlier in the same batch are dropped without asking ClickHouse
+// (surge_sink_dedup_lookups_total stays 0), each stored once.
+func TestSinkDedupCopiesInBatchNoLookup(t *testing.T) {
+	brokers := testenv.Kafka(t, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	rng := rand.New(rand.NewPCG(31, 32))
+	recs, w := genRecords(rng, 3000, time.Now().Add(-time.Hour))
+	// Each copy right after its original: same key, same partition, so
+	// both are in the first poll and in one batch.
+	var out []*kgo.Record
+	for i, r := range recs {
+		out = append(out, r)
+		if i%3 == 0 && validRecord(r) {
+			out = append(out, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
+			w.dups++
+			w.total++
+		}
+	}
+	produce(t, brokers, out)
+	reg := prometheus.NewRegistry()
+	stop := runSink(t, ch, brokers, sink.WithRegisterer(reg))
+	waitFor(t, ch, w, time.Minute)
+	const lookups = "surge_sink_dedup_lookups_total"
+	if got := counterSum(t, reg, lookups, nil); got != 0 {
+		t.Errorf("lookups: got %v, want 0 (every copy's original is in its batch)", got)
+	}
+	// Copies of stored events, batches later: each is checked.
+	var again []*kgo.Record
+	for _, r := range recs {
+		if len(again) < 50 && validRecord(r) {
+			again = append(again, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
+		}
+	}
+	produce(t, brokers, again)
+	w.dups += uint64(len(again))
+	w.total += uint64(len(again))
+	waitFor(t, ch, w, time.Minute)
+	stop()
+	checkExact(t, ch, w)
+	reconcile(t, brokers, ch)
+	if got := counterSum(t, reg, lookups, nil); got != float64(len(again)) {
+		t.Errorf("lookups after %d copies of stored events: got %v, want %d", len(again), got, len(again))
 	}
 }

@@ -20,6 +20,7 @@ type metrics struct {
 	freshness        prometheus.Histogram
 	duplicates       *prometheus.CounterVec
 	dedupLoads       prometheus.Counter
+	dedupLookups     prometheus.Counter
 	mismatches       *prometheus.CounterVec
 }
 
@@ -67,11 +68,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dedupLoads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "surge_sink_dedup_scope_loads_total", Help: "Dedup scopes whose window of event ids was read from ClickHouse (on first use after an assignment).",
 		}),
+		dedupLookups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "surge_sink_dedup_lookups_total", Help: "Event hashes checked against the claims in ClickHouse: found in their scope's window (a copy, or a rare false hit), or from a record outside its scope.",
+		}),
 		mismatches: newMismatchCounter(),
 	}
 	if reg != nil {
 		reg.MustRegister(m.rows, m.replayed, m.deadLetters, m.deadLetterErrors, m.staleBatches, m.writeErrors, m.commitErrors,
-			m.fetchErrors, m.writeSeconds, m.batchRows, m.freshness, m.duplicates, m.dedupLoads, m.mismatches)
+			m.fetchErrors, m.writeSeconds, m.batchRows, m.freshness, m.duplicates, m.dedupLoads, m.dedupLookups, m.mismatches)
 	}
 	return m
 }
