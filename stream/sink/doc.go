@@ -68,7 +68,9 @@
 // never history; days older than the window are dropped (hourly check). At
 // 50k events/s over 24h that is 4.32e9 ids, about 69 GB of memory summed
 // over all sink instances (they split the scopes with the partitions): 4.3
-// GB per instance with 16. A hash hit is checked in ClickHouse: the claims of
+// GB per instance with 16. A hash hit is checked in ClickHouse (counted in
+// surge_sink_dedup_lookups_total; a copy of an original earlier in the same
+// batch needs none): the claims of
 // every hit are read by (topic, scope, hash) through the ORDER BY key and
 // compared by the second hash, so a false hit of the first (2^-64 per
 // pair) costs a lookup, never a wrong answer; two different events are
