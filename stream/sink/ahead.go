@@ -49,11 +49,10 @@ func (s *Sink) flushLoop(ctx context.Context) {
 	}
 }
 
-// probeAhead probes j's records against the dedup windows (probeEntry),
-// as the first pass of decide would, noting each scope's window in
-// j.probeWins. It runs only after the previous job's decisions, so the
-// windows hold every earlier record, and while that job is being written,
-// which does not touch the windows. It probes nothing when a scope of j's
+// probeAhead probes j's records against the dedup windows (dedup.probe),
+// as the first pass of decide would. It runs only after the previous job's
+// decisions, so the windows hold every earlier record, and while that job
+// is being written, which does not touch the windows. It probes nothing when a scope of j's
 // records is not loaded (decide loads it, after the previous job's claims
 // landed). decide probes again the records of a scope whose window was
 // dropped or reloaded since; the hashes added here only cost exact lookups.
@@ -77,21 +76,6 @@ func (s *Sink) probeAhead(j *job) {
 			}
 		}
 	}
-	if j.probeWins == nil {
-		j.probeWins = map[scopeKey]*idWindow{}
-	}
-	now := time.Now()
-	first := true
-	for i := range j.entries {
-		e := &j.entries[i]
-		if e.rec == nil {
-			continue
-		}
-		if k := (scopeKey{e.src.Topic, e.scope}); first || k != last {
-			w, last, first = d.scopes[k], k, false
-			j.probeWins[k] = w
-		}
-		probeEntry(e, w, now)
-	}
-	j.probed, j.ahead = true, true
+	d.probe(j, time.Now(), nil)
+	j.ahead = true
 }

@@ -234,65 +234,9 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			s.metrics.dedupLoads.Add(float64(len(ss)))
 		}
 	}
-	// A job's records come partition by partition, so mostly scope by
-	// scope: the last scope looked up is kept.
-	var (
-		lastKey scopeKey
-		lastW   *idWindow
-	)
-	scopeOf := func(k scopeKey) *idWindow {
-		if lastW == nil || k != lastKey {
-			lastKey, lastW = k, d.scopes[k]
-		}
-		return lastW
-	}
-	// Each hash is added to its window here, in the probe that tells
-	// whether it was there (the window or an earlier record of the job):
-	// one pass over a set far larger than the caches, not two. A hash
-	// added for a record that turns out to be a copy only keeps the id in
-	// memory a little longer, which costs at most an exact lookup. Records
-	// probed already, by probeAhead or by a failed attempt, in the window
-	// their scope has now, are not probed again; those of a scope dropped
-	// or reloaded since are.
-	if j.probeWins == nil {
-		j.probeWins = map[scopeKey]*idWindow{}
-	}
-	redo := map[scopeKey]bool{}
-	var (
-		redoKey  scopeKey
-		redoOne  bool
-		redoSeen bool // redoKey is set
-	)
 	verify := map[string]map[uint32][]uint64{}
-	seen, fresh := d.seen[:0], 0
+	seen, fresh := d.probe(j, now, d.seen[:0])
 	defer func() { d.seen = seen }()
-	for i := range j.entries {
-		e := &j.entries[i]
-		if e.rec == nil {
-			continue
-		}
-		k := scopeKey{e.src.Topic, e.scope}
-		w := scopeOf(k)
-		if !redoSeen || k != redoKey {
-			r, ok := redo[k]
-			if !ok {
-				pw, had := j.probeWins[k]
-				r = !j.probed || !had || pw != w
-				redo[k] = r
-				j.probeWins[k] = w
-			}
-			redoKey, redoOne, redoSeen = k, r, true
-		}
-		if redoOne {
-			probeEntry(e, w, now)
-		}
-		if e.seen {
-			seen = append(seen, int32(i))
-		} else {
-			fresh++
-		}
-	}
-	j.probed = true
 	// A record seen only because a record new to the window earlier in the
 	// job has its event (a copy within the batch) needs no lookup: that
 	// one is an original, and pass 2 finds it. The others are checked
@@ -311,10 +255,8 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 		e := &j.entries[i]
 		k := scopeKey{e.src.Topic, e.scope}
 		if fresh > 0 {
-			if o, hit := inJob.get(e.hash); hit && o < int(i) {
-				if f := &j.entries[o]; f.src.Topic == e.src.Topic && f.scope == e.scope && f.rec.ID() == e.rec.ID() {
-					continue
-				}
+			if o, hit := inJob.get(e.hash); hit && o < int(i) && sameEvent(&j.entries[o], e) {
+				continue
 			}
 		}
 		if verify[k.topic] == nil {
@@ -363,11 +305,8 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			}
 			indexed = true
 		}
-		if i, hit := inJob.get(e.hash); hit {
-			o := &kept[i]
-			if o.src.Topic == e.src.Topic && o.scope == e.scope && o.rec.ID() == e.rec.ID() {
-				return o.src, true
-			}
+		if i, hit := inJob.get(e.hash); hit && sameEvent(&kept[i], e) {
+			return kept[i].src, true
 		}
 		return analytics.Source{}, false
 	}
@@ -425,6 +364,63 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	clear(j.entries[n:])
 	j.entries = j.entries[:n]
 	return nil
+}
+
+// probe adds the hashes of j's records to their scopes' windows
+// (probeEntry) in the order of the records: in one pass that also tells
+// whether each was there (the window or an earlier record of the job), not
+// a test and a later add over a set far larger than the caches. A hash
+// added for a record that turns out to be a copy only keeps the id in
+// memory a little longer, which costs at most an exact lookup. The records
+// of a scope probed already (by probeAhead, or an attempt of decide that
+// failed) in the window the scope has now are not probed again; those of a
+// scope dropped or reloaded since are. It appends to seen the records with
+// entry.seen set and counts the others. Caller holds d.mu.
+func (d *dedup) probe(j *job, now time.Time, seen []int32) (_ []int32, fresh int) {
+	if j.probeWins == nil {
+		j.probeWins = map[scopeKey]*idWindow{}
+	}
+	redo := map[scopeKey]bool{}
+	var (
+		last    scopeKey
+		started bool // last is set
+		w       *idWindow
+		again   bool // probe last's records
+	)
+	for i := range j.entries {
+		e := &j.entries[i]
+		if e.rec == nil {
+			continue
+		}
+		// Records come partition by partition, so mostly scope by scope.
+		if k := (scopeKey{e.src.Topic, e.scope}); !started || k != last {
+			last, started, w = k, true, d.scopes[k]
+			r, ok := redo[k]
+			if !ok {
+				pw, had := j.probeWins[k]
+				r = !j.probed || !had || pw != w
+				redo[k] = r
+				j.probeWins[k] = w
+			}
+			again = r
+		}
+		if again {
+			probeEntry(e, w, now)
+		}
+		if e.seen {
+			seen = append(seen, int32(i))
+		} else {
+			fresh++
+		}
+	}
+	j.probed = true
+	return seen, fresh
+}
+
+// sameEvent reports whether a and b (whose hashes match) are the same event
+// in the same dedup scope.
+func sameEvent(a, b *entry) bool {
+	return a.src.Topic == b.src.Topic && a.scope == b.scope && a.rec.ID() == b.rec.ID()
 }
 
 // probeEntry adds e's hash to w, its scope's window (nil when the scope is
