@@ -46,28 +46,23 @@ func (b *Batch) Ranges() []Range {
 			continue
 		}
 		at := make(map[key]int) // row of the highest offset
-		// Rows come partition by partition: the map is touched once a run.
+		// Rows come partition by partition: the map is touched once a run,
+		// with the run's highest row.
 		last, hi := key{}, -1 // the current run's partition and its highest row
-		for i, off := range p.offset {
-			k := key{p.topic[i], p.partition[i]}
-			if hi >= 0 && k == last {
-				if off > p.offset[hi] {
-					hi = i
-				}
-				continue
-			}
-			if hi >= 0 {
-				if j, ok := at[last]; !ok || p.offset[hi] > p.offset[j] {
-					at[last] = hi
-				}
-			}
-			last, hi = k, i
-		}
-		if hi >= 0 {
-			if j, ok := at[last]; !ok || p.offset[hi] > p.offset[j] {
+		endRun := func() {
+			if j, ok := at[last]; hi >= 0 && (!ok || p.offset[hi] > p.offset[j]) {
 				at[last] = hi
 			}
 		}
+		for i, off := range p.offset {
+			if k := (key{p.topic[i], p.partition[i]}); hi < 0 || k != last {
+				endRun()
+				last, hi = k, i
+			} else if off > p.offset[hi] {
+				hi = i
+			}
+		}
+		endRun()
 		start := len(out)
 		for k, i := range at {
 			out = append(out, Range{Table: t, Topic: k.topic, Partition: k.part, Hi: p.offset[i], Probe: b.probe(t, i)})
