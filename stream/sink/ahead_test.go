@@ -59,3 +59,58 @@ func TestProbeAheadScopeReloaded(t *testing.T) {
 		t.Fatal("the reloaded window lacks the hash of the original just decided: a later copy would be stored again")
 	}
 }
+
+// TestDecideLookupFailureKeepsProbe: when the claims lookup fails, decide's
+// retry reuses the probe it made (the scope's window is not dropped and read
+// again, which at scale is the window's claims of every scope of the
+// batch) and decides the same.
+func TestDecideLookupFailureKeepsProbe(t *testing.T) {
+	topics := stream.DefaultTopics()
+	brokers := testenv.Kafka(t, topics.All()...)
+	ch := testenv.ClickHouseConn(t)
+	s, err := New(ch, WithClient(stream.ClientConfig{Brokers: brokers}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.cl.Close()
+	ctx := context.Background()
+	ev := &schemas.UserEvent{EventID: "01JDQ-lookup-fails", UserID: "u-1"}
+	k := scopeKey{topics.UserEvents, 0}
+	rec := func(off int64) *job {
+		return &job{entries: []entry{{
+			src: analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: off},
+			rec: ev, table: analytics.TableUserEvents, scope: k.scope, inScope: true,
+			hash: eventHash(ev.Kind(), ev.ID()), hash2: eventHash2(ev.Kind(), ev.ID()),
+		}}}
+	}
+	if err := s.decideOnce(ctx, rec(0)); err != nil {
+		t.Fatal(err)
+	}
+	w := s.dedup.scopes[k]
+	// The next batch has a copy: its hash is in the window, so it is looked
+	// up, and the lookup fails while the claims table is away.
+	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims TO sink_claims_away"); err != nil {
+		t.Fatal(err)
+	}
+	b := rec(1)
+	if err := s.decideOnce(ctx, b); err == nil {
+		t.Fatal("decide: no error with the claims table away")
+	}
+	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims_away TO sink_claims"); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.dedup.scopes[k]; got != w {
+		t.Fatalf("the failed lookup dropped the scope's window (%p, was %p): the retry reads it again", got, w)
+	}
+	if err := s.decideOnce(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// ClickHouse holds no claim of the event (the first batch was not
+	// written), so the copy is the original, its claim written.
+	if len(b.entries) != 1 || !b.entries[0].claim || b.entries[0].table != analytics.TableUserEvents {
+		t.Fatalf("decided %+v; want the record kept as the original, with its claim", b.entries)
+	}
+	if got := s.dedup.scopes[k]; got != w || !w.has(b.entries[0].hash) {
+		t.Fatal("the retry replaced the window or lost the hash")
+	}
+}

@@ -161,6 +161,54 @@ func leaveKilledWrite(t *testing.T, ch *analytics.Conn, b *analytics.Batch, extr
 	}
 }
 
+// tableCount is the number of rows of table.
+func tableCount(t *testing.T, ch *analytics.Conn, table string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := ch.DB().QueryRow(context.Background(), "SELECT count() FROM "+table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// waitTableCount waits up to a minute for table to hold want rows.
+func waitTableCount(t *testing.T, ch *analytics.Conn, table string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for tableCount(t, ch, table) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d rows, want %d", table, tableCount(t, ch, table), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// expectCopyOfOffset1 produces val (key u-1), a copy of the event stored at
+// offset 1 of partition 0, as offset 2, stops the sink once it is stored,
+// and checks that ClickHouse holds the two events of offsets 0 and 1 once
+// each, one claim each, and the copy as a sink_duplicates row naming
+// offset 1. It returns the sink's stats.
+func expectCopyOfOffset1(t *testing.T, ch *analytics.Conn, brokers []string, val []byte, stop func() sink.Stats) sink.Stats {
+	t.Helper()
+	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val}})
+	w := newWant()
+	w.rows[analytics.TableUserEvents], w.dups, w.total = 2, 1, 3
+	waitFor(t, ch, w, time.Minute)
+	st := stop()
+	checkExact(t, ch, w)
+	if n := tableCount(t, ch, "sink_claims"); n != 2 {
+		t.Errorf("got %d claims, want 2 (one per stored event)", n)
+	}
+	var dupOff, origOff int64
+	if err := ch.DB().QueryRow(context.Background(), "SELECT kafka_offset, original_offset FROM sink_duplicates").Scan(&dupOff, &origOff); err != nil {
+		t.Fatal(err)
+	}
+	if dupOff != 2 || origOff != 1 {
+		t.Errorf("got the copy at offset %d naming %d; want 2 naming 1", dupOff, origOff)
+	}
+	return st
+}
+
 // TestSinkDedupReplayAfterClaims: a sink killed after it wrote a batch's
 // claims but before its rows. The next one must keep the same original and
 // drop the same copy (the claim names the original), not store both.
@@ -222,7 +270,6 @@ func TestSinkDedupReplayAfterClaims(t *testing.T) {
 func TestSinkDedupReplayAfterRows(t *testing.T) {
 	brokers := testenv.KafkaPartitions(t, 1, topics.All()...)
 	ch := testenv.ClickHouseConn(t)
-	ctx := context.Background()
 	ts := time.Now().UTC().Truncate(time.Millisecond)
 	ev := &schemas.UserEvent{EventID: schemas.NewEventID(), UserID: "u-1", SessionID: "s-1",
 		Type: schemas.EventAddToCart, SKU: "sku-1", CampaignID: "c", TS: ts}
@@ -250,37 +297,8 @@ func TestSinkDedupReplayAfterRows(t *testing.T) {
 	leaveKilledWrite(t, ch, b, &analytics.Mark{Table: analytics.TableClaims, Topic: topics.UserEvents, Partition: 0,
 		Hi: 1, Probe: fmt.Sprintf("scope = 0 AND event_hash = %d", sink.EventHash(ev.Kind(), ev.EventID))})
 	stop := runSink(t, ch, brokers)
-	claims := func() uint64 {
-		var n uint64
-		if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_claims").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	deadline := time.Now().Add(time.Minute)
-	for claims() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the replayed batch's claims were not written: %d of 2", claims())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	// offset 2: a copy of offset 1, in a later batch
-	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val}})
-	w := newWant()
-	w.rows[analytics.TableUserEvents], w.dups, w.total = 2, 1, 3
-	waitFor(t, ch, w, time.Minute)
-	st := stop()
-	checkExact(t, ch, w)
-	if n := claims(); n != 2 {
-		t.Errorf("got %d claims, want 2 (one per stored event)", n)
-	}
-	var dupOff, origOff int64
-	if err := ch.DB().QueryRow(ctx, "SELECT kafka_offset, original_offset FROM sink_duplicates").Scan(&dupOff, &origOff); err != nil {
-		t.Fatal(err)
-	}
-	if dupOff != 2 || origOff != 1 {
-		t.Errorf("got the copy at offset %d naming %d; want 2 naming 1", dupOff, origOff)
-	}
+	waitTableCount(t, ch, "sink_claims", 2) // the replayed batch's claims
+	st := expectCopyOfOffset1(t, ch, brokers, val, stop)
 	if st.Rows != 1 || st.Duplicates != 1 {
 		t.Errorf("stats: %d rows written (%d of them copies), want 1 (the copy's sink_duplicates row)", st.Rows, st.Duplicates)
 	}
@@ -302,26 +320,9 @@ func TestSinkDedupClaimsFailRowsLand(t *testing.T) {
 		}
 		return v
 	}
-	count := func(table string) uint64 {
-		var n uint64
-		if err := ch.DB().QueryRow(ctx, "SELECT count() FROM "+table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	waitCount := func(table string, want uint64) {
-		t.Helper()
-		deadline := time.Now().Add(time.Minute)
-		for count(table) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d rows, want %d", table, count(table), want)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 	stop := runSink(t, ch, brokers)
 	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: event()}}) // offset 0
-	waitCount("sink_claims", 1)
+	waitTableCount(t, ch, "sink_claims", 1)
 	// The claims table is away: the next batch's claims INSERT fails, its
 	// row lands.
 	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims TO sink_claims_away"); err != nil {
@@ -329,28 +330,12 @@ func TestSinkDedupClaimsFailRowsLand(t *testing.T) {
 	}
 	val := event()
 	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val}}) // offset 1
-	waitCount("user_events", 2)
+	waitTableCount(t, ch, "user_events", 2)
 	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims_away TO sink_claims"); err != nil {
 		t.Fatal(err)
 	}
-	waitCount("sink_claims", 2)
-	// offset 2: a copy of offset 1
-	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val}})
-	w := newWant()
-	w.rows[analytics.TableUserEvents], w.dups, w.total = 2, 1, 3
-	waitFor(t, ch, w, time.Minute)
-	st := stop()
-	checkExact(t, ch, w)
-	if n := count("sink_claims"); n != 2 {
-		t.Errorf("got %d claims, want 2 (one per stored event)", n)
-	}
-	var dupOff, origOff int64
-	if err := ch.DB().QueryRow(ctx, "SELECT kafka_offset, original_offset FROM sink_duplicates").Scan(&dupOff, &origOff); err != nil {
-		t.Fatal(err)
-	}
-	if dupOff != 2 || origOff != 1 {
-		t.Errorf("got the copy at offset %d naming %d; want 2 naming 1", dupOff, origOff)
-	}
+	waitTableCount(t, ch, "sink_claims", 2)
+	st := expectCopyOfOffset1(t, ch, brokers, val, stop)
 	if st.Retries == 0 {
 		t.Error("stats: no retried write; the claims INSERT was meant to fail")
 	}
