@@ -280,26 +280,17 @@ func (p *permuter) bucketSort() {
 	for bits < 20 && groups<<(bits+1) <= n {
 		bits++
 	}
-	bucket := func(k rowKey) uint32 {
-		g, _ := slices.BinarySearch(his, k.hi)
-		if bits == 0 {
-			return uint32(g)
-		}
-		return uint32(g)<<bits | uint32(k.lo>>(64-bits))
-	}
 	nb := groups << bits
 	count := slices.Grow(p.count[:0], nb+1)[:nb+1]
 	clear(count)
 	dense := p.dense[:0]
-	lastHi, lastG := keys[0].hi, -1
-	for _, k := range keys {
-		var b uint32
-		if lastG >= 0 && k.hi == lastHi {
-			b = uint32(lastG)<<bits | uint32(k.lo>>(64-bits)&(1<<bits-1))
-		} else {
-			b = bucket(k)
-			lastHi, lastG = k.hi, int(b>>bits)
+	var g uint32 // the group of keys[i].hi, looked up when hi changes
+	for i, k := range keys {
+		if i == 0 || k.hi != keys[i-1].hi {
+			gi, _ := slices.BinarySearch(his, k.hi)
+			g = uint32(gi)
 		}
+		b := g<<bits | uint32(k.lo>>(64-bits)) // a shift by 64 is 0: bits may be 0
 		dense = append(dense, b)
 		count[b+1]++
 	}
