@@ -228,8 +228,19 @@ func (r clusterRender) statement(st string, tables map[string]bool) ([]string, e
 		name, cols, engine, args, rest := m[1], m[2], m[3], m[4], m[5]
 		local := name + LocalSuffix
 		key := "rand()"
-		if regexp.MustCompile(`\bkafka_topic\b`).MatchString(cols) && regexp.MustCompile(`\bkafka_partition\b`).MatchString(cols) {
+		hasTopic := regexp.MustCompile(`\bkafka_topic\b`).MatchString(cols)
+		hasPart := regexp.MustCompile(`\bkafka_partition\b`).MatchString(cols)
+		switch {
+		case hasTopic && hasPart:
 			key = "cityHash64(kafka_topic, kafka_partition)"
+		case hasPart:
+			// A table that names its topic by a number (sink_dedup_claims)
+			// gets the shard key of its topic partition as a column, which
+			// its writer fills with cityHash64(topic, partition): its rows
+			// land on the shard of the partition's other rows and marks.
+			body := strings.TrimRight(strings.TrimSuffix(strings.TrimSpace(cols), ")"), " \n")
+			cols = body + ",\n    " + shardKeyColumn + "       UInt64\n)"
+			key = shardKeyColumn
 		}
 		tables[name] = true
 		return []string{

@@ -40,6 +40,26 @@ func localCount(t *testing.T, conn *analytics.Conn, table string) uint64 {
 	return n
 }
 
+// localPartitions returns the Kafka partitions of table's rows on conn's
+// node (its local table).
+func localPartitions(t *testing.T, conn *analytics.Conn, table string) []int32 {
+	t.Helper()
+	rows, err := conn.DB().Query(context.Background(), "SELECT DISTINCT kafka_partition FROM "+table+analytics.LocalSuffix)
+	if err != nil {
+		t.Fatalf("partitions of %s on %s: %v", table, conn.Addr(), err)
+	}
+	defer rows.Close()
+	var out []int32
+	for rows.Next() {
+		var p int32
+		if err := rows.Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // TestClusterLive runs the cluster schema on a real cluster (ZooKeeper and
 // 2 shards × 2 replicas): Migrate(WithCluster) from one node and again from
 // another (idempotent), writes through the Distributed tables with the
@@ -161,6 +181,29 @@ ENGINE = Distributed(`+testenv.ClusterName+`, surge_partial, orders_local, rand(
 	if err := conn.Write(ctx, cb, time.Now().Add(-72*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	// A partition's claims land on the shard of its rows (shard_key),
+	// where its marks are and its open intents are probed. (Shard 2's
+	// live replica took every write since its other replica was killed.)
+	claimParts := map[int32]int{}
+	for s, live := range [][]*analytics.Conn{{nodes[0], nodes[1]}, {nodes[2]}} {
+		rows := map[int32]bool{}
+		for _, n := range live {
+			for _, p := range localPartitions(t, n, "orders") {
+				rows[p] = true
+			}
+			for _, p := range localPartitions(t, n, string(analytics.TableClaims)) {
+				claimParts[p] = s + 1
+			}
+		}
+		for p, shard := range claimParts {
+			if shard == s+1 && !rows[p] {
+				t.Errorf("claims of orders/%d on shard %d, which holds no order of that partition", p, s+1)
+			}
+		}
+	}
+	if len(claimParts) != len(parts) {
+		t.Errorf("claims found for %d partitions on the live replicas, want %d", len(claimParts), len(parts))
+	}
 	// An ALTER on a replica goes to its shard's leader: wait until the live
 	// replica of shard 2 took over from the killed one (its ZooKeeper
 	// session ended), as a node down for longer than that would be.
@@ -168,12 +211,12 @@ ENGINE = Distributed(`+testenv.ClusterName+`, surge_partial, orders_local, rand(
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		var leader uint64
 		err := live.DB().QueryRow(ctx, `SELECT count() FROM system.replicas
-WHERE database = ? AND table = 'sink_claims_local' AND is_leader`, db).Scan(&leader)
+WHERE database = ? AND table = 'sink_dedup_claims_local' AND is_leader`, db).Scan(&leader)
 		if err == nil && leader == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("replica 1 of shard 2 not the leader of sink_claims_local a minute after replica 2 was killed (%v)", err)
+			t.Fatalf("replica 1 of shard 2 not the leader of sink_dedup_claims_local a minute after replica 2 was killed (%v)", err)
 		}
 	}
 	// One day partition on each shard.
@@ -183,7 +226,7 @@ WHERE database = ? AND table = 'sink_claims_local' AND is_leader`, db).Scan(&lea
 	// The other replica of each shard drops them through replication.
 	var claims uint64
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_claims").Scan(&claims)
+		err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_dedup_claims").Scan(&claims)
 		if err == nil && claims == 0 || time.Now().After(deadline) {
 			break
 		}

@@ -148,11 +148,15 @@ type Conn struct {
 	cfg      Config      // as opened, for Node
 	tls      *tls.Config // as opened, for Node
 
-	clMu    sync.Mutex
-	clKnown bool                   // cluster is known (see Cluster)
-	cluster string                 // "" on one server
-	nodes   map[string]driver.Conn // other nodes of the cluster, by address
-	clMarks atomic.Bool            // the cluster's marks are backfilled (see clusterMarks)
+	// shardKey caches cityHash64(topic, partition) per topic partition
+	// (shardKeys).
+	shardMu  sync.Mutex
+	shardKey map[string]map[int32]uint64
+	clMu     sync.Mutex
+	clKnown  bool                   // cluster is known (see Cluster)
+	cluster  string                 // "" on one server
+	nodes    map[string]driver.Conn // other nodes of the cluster, by address
+	clMarks  atomic.Bool            // the cluster's marks are backfilled (see clusterMarks)
 
 	kept keptCache // campaign_buyers' largest part (report_buyers_head.go)
 }

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -10,24 +11,67 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// The sink's de-duplication tables (migrations 004_sink_dedup, 009_sink_claims).
+// The sink's de-duplication tables (migrations 004_sink_dedup,
+// 009_sink_claims, 010_sink_dedup_claims).
 const (
 	// TableClaims holds one claim per stored event: the record that is the
 	// original of its event within its dedup scope, the event named by two
-	// 64-bit hashes.
-	TableClaims Table = "sink_claims"
+	// 64-bit hashes, its topic and scope by one number (ScopeKey).
+	TableClaims Table = "sink_dedup_claims"
 	// TableDuplicates holds one row per dropped copy of an event, with
 	// where the copy and its original were.
 	TableDuplicates Table = "sink_duplicates"
-	// tableEventIDs held the claims before sink_claims, with the event_id
-	// string instead of a second hash. Nothing is written to it any more;
-	// its claims are read until they leave the window, and its old days
-	// dropped like sink_claims'.
-	tableEventIDs Table = "sink_event_ids"
+	// tableClaimsByName held the claims from migration 009 to 010, with the
+	// topic's name in every row, and tableEventIDs before it, with the
+	// event_id string instead of a second hash. Nothing is written to them
+	// any more; their claims are read until they leave the window, and
+	// their old days dropped like TableClaims'.
+	tableClaimsByName Table = "sink_claims"
+	tableEventIDs     Table = "sink_event_ids"
 )
 
 // claimTables are the tables claims are read from: the current one first.
-var claimTables = []Table{TableClaims, tableEventIDs}
+var claimTables = []Table{TableClaims, tableClaimsByName, tableEventIDs}
+
+// shardKeyColumn is the column a cluster's sink_dedup_claims is sharded
+// by: cityHash64(topic, partition), the shard of the partition's rows.
+const shardKeyColumn = "shard_key"
+
+// TopicID is the 32-bit number that stands for topic in sink_dedup_claims:
+// FNV-1a of its name. Two topics of one id would share their claims' key
+// ranges; CheckTopicIDs refuses them.
+func TopicID(topic string) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(topic))
+	return h.Sum32()
+}
+
+// ScopeKey is the scope_key of a claim of topic in scope: the topic's id in
+// the high 32 bits, the scope in the low ones.
+func ScopeKey(topic string, scope uint32) uint64 {
+	return uint64(TopicID(topic))<<32 | uint64(scope)
+}
+
+// CheckTopicIDs returns an error naming two of topics that have the same
+// TopicID: their claims could not be told apart.
+func CheckTopicIDs(topics []string) error {
+	seen := make(map[uint32]string)
+	for _, t := range topics {
+		id := TopicID(t)
+		if other, ok := seen[id]; ok && other != t {
+			return fmt.Errorf("topics %q and %q have the same dedup topic id %d: rename one of them", other, t, id)
+		}
+		seen[id] = t
+	}
+	return nil
+}
+
+// topicRange is the condition on scope_key that selects topic's claims:
+// its id's range of the key, so the read goes through the ORDER BY key.
+func topicRange(topic string) string {
+	lo := uint64(TopicID(topic)) << 32
+	return fmt.Sprintf("scope_key >= %d AND scope_key <= %d", lo, lo|0xffffffff)
+}
 
 // Claim is one stored claim: Src is the original record of the event with
 // hashes Hash and Hash2 in Scope. A claim read from the table that held the
@@ -41,10 +85,14 @@ type Claim struct {
 }
 
 type claimCols struct {
-	scope []uint32
-	hash  []uint64
-	hash2 []uint64
+	scopeKey []uint64
+	hash     []uint64
+	hash2    []uint64
 	provenance
+	// The last topic added and its id: a batch's claims come topic by
+	// topic, so its name is hashed once a run.
+	lastTopic string
+	lastID    uint64
 }
 
 type dupCols struct {
@@ -54,11 +102,14 @@ type dupCols struct {
 	provenance
 }
 
-// AddClaim buffers one sink_claims row: the record at src is the original
+// AddClaim buffers one sink_dedup_claims row: the record at src is the original
 // of the event whose hashes are hash and hash2 in scope.
 func (b *Batch) AddClaim(src Source, scope uint32, hash, hash2 uint64) {
 	c := &b.claims
-	c.scope = append(c.scope, scope)
+	if src.Topic != c.lastTopic || len(c.scopeKey) == 0 {
+		c.lastTopic, c.lastID = src.Topic, uint64(TopicID(src.Topic))<<32
+	}
+	c.scopeKey = append(c.scopeKey, c.lastID|uint64(scope))
 	c.hash = append(c.hash, hash)
 	c.hash2 = append(c.hash2, hash2)
 	c.add(src)
@@ -77,7 +128,7 @@ func (b *Batch) AddDuplicate(src Source, kind, eventID string, original Source) 
 }
 
 func (c *claimCols) reset() {
-	c.scope, c.hash, c.hash2 = c.scope[:0], c.hash[:0], c.hash2[:0]
+	c.scopeKey, c.hash, c.hash2 = c.scopeKey[:0], c.hash[:0], c.hash2[:0]
 	c.provenance.reset()
 }
 
@@ -92,7 +143,7 @@ func (b *Batch) dedupColumns(t Table, ingested []time.Time) []any {
 	case TableClaims:
 		b.sortClaims()
 		c := &b.claims
-		return []any{c.scope, c.hash, c.hash2, c.topic, c.partition, c.offset, ingested}
+		return []any{c.scopeKey, c.hash, c.hash2, c.partition, c.offset, ingested}
 	case TableDuplicates:
 		d := &b.dups
 		return []any{d.eventID, d.kind, d.origTopic, d.origPartition, d.origOffset,
@@ -104,17 +155,20 @@ func (b *Batch) dedupColumns(t Table, ingested []time.Time) []any {
 // LoadEventIDs calls fn with the topic, scope, hash and ingestion time of
 // every claim written at or after since in the given scopes (topic ->
 // scopes), in one query (per shard). It reads the day partitions from since
-// on and, in them, only the scopes' ranges of the ORDER BY key
-// (kafka_topic, scope, event_hash): its cost is the window's claims of those
-// scopes, not history.
+// on and, in them, only the scopes' ranges of the ORDER BY key (scope_key,
+// event_hash; (kafka_topic, scope, event_hash) in the older tables): its
+// cost is the window's claims of those scopes, not history.
 func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, since time.Time,
 	fn func(topic string, scope uint32, hash uint64, at time.Time)) error {
 	if len(scopes) == 0 {
 		return nil
 	}
-	var conds []string
+	var keys, conds []string
 	var args []any
+	byKey := make(map[uint64]string) // scope_key's topic id -> topic
 	for topic, ss := range scopes {
+		id := uint64(TopicID(topic)) << 32
+		byKey[id] = topic
 		var b strings.Builder
 		b.WriteString("(kafka_topic = ? AND scope IN (")
 		for i, sc := range ss {
@@ -122,23 +176,30 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 				b.WriteByte(',')
 			}
 			b.WriteString(strconv.FormatUint(uint64(sc), 10))
+			keys = append(keys, strconv.FormatUint(id|uint64(sc), 10))
 		}
 		b.WriteString("))")
 		conds = append(conds, b.String())
 		args = append(args, topic)
 	}
+	// One query over the three tables: sink_dedup_claims names the topic
+	// and scope by scope_key (its rows have kafka_topic ''), the older
+	// ones by name and scope (their rows have scope_key 0).
+	q := "SELECT '' AS kafka_topic, toUInt32(0) AS scope, scope_key, event_hash, ingested_at FROM " + string(TableClaims) +
+		"%[1]s WHERE ingested_at >= ? AND scope_key IN (" + strings.Join(keys, ",") + ")"
+	for _, t := range claimTables[1:] {
+		q += " UNION ALL SELECT kafka_topic, scope, toUInt64(0), event_hash, ingested_at FROM " + string(t) +
+			"%[1]s WHERE ingested_at >= ? AND (" + strings.Join(conds, " OR ") + ")"
+	}
+	qargs := []any{dateTime(since)}
+	for range claimTables[1:] {
+		qargs = append(append(qargs, dateTime(since)), args...)
+	}
 	// On a cluster, from an in-sync replica of every shard (EachShard): a
 	// replica still fetching could miss a claim. fn may see a claim twice
 	// when a replica fails half way and another is read; it adds to a set.
 	err := c.eachClaimShard(ctx, func(db driver.Conn, suffix string) error {
-		var q []string
-		var qargs []any
-		for _, t := range claimTables {
-			q = append(q, "SELECT kafka_topic, scope, event_hash, ingested_at FROM "+string(t)+suffix+
-				" WHERE ingested_at >= ? AND ("+strings.Join(conds, " OR ")+")")
-			qargs = append(append(qargs, dateTime(since)), args...)
-		}
-		rows, err := db.Query(ctx, strings.Join(q, " UNION ALL "), qargs...)
+		rows, err := db.Query(ctx, fmt.Sprintf(q, suffix), qargs...)
 		if err != nil {
 			return err
 		}
@@ -146,12 +207,16 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 		var (
 			topic string
 			scope uint32
+			key   uint64
 			h     uint64
 			at    time.Time
 		)
 		for rows.Next() {
-			if err := rows.Scan(&topic, &scope, &h, &at); err != nil {
+			if err := rows.Scan(&topic, &scope, &key, &h, &at); err != nil {
 				return err
+			}
+			if topic == "" {
+				topic, scope = byKey[key&^0xffffffff], uint32(key)
 			}
 			fn(topic, scope, h, at)
 		}
@@ -164,46 +229,47 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 }
 
 // lookupChunk is how many hashes one lookup query names at most: written
-// into the query (twice, one per claims table), 2,000 stay well within
-// ClickHouse's max_query_size (256 KiB).
+// into the query (three times, one per claims table), 2,000 stay well
+// within ClickHouse's max_query_size (256 KiB).
 const lookupChunk = 2000
 
 // LookupEventIDs returns the claims of topic written at or after since whose
 // scope and hash are among keys (scope -> hashes). The lookup goes through
-// the ORDER BY key (kafka_topic, scope, event_hash), lookupChunk hashes per
-// query. On a cluster it reads an in-sync replica of every shard, chosen
-// once for all the chunks.
+// the ORDER BY key (scope_key, event_hash; (kafka_topic, scope, event_hash)
+// in the older tables), lookupChunk hashes per query. On a cluster it reads
+// an in-sync replica of every shard, chosen once for all the chunks.
 func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32][]uint64, since time.Time) ([]Claim, error) {
-	// The conditions, lookupChunk hashes each. The hashes are numbers:
-	// written into the query, they need no parameter binding (which 18.16's
-	// native protocol cannot do for IN).
-	var chunks []string
-	var conds []string
+	// The conditions, lookupChunk hashes each, on scope_key for the
+	// current table and on scope for the older ones. The hashes are
+	// numbers: written into the query, they need no parameter binding
+	// (which 18.16's native protocol cannot do for IN).
+	type chunk struct{ byKey, byScope string }
+	var chunks []chunk
+	var keyConds, scopeConds []string
+	id := uint64(TopicID(topic)) << 32
 	n := 0
 	for scope, hashes := range keys {
 		for len(hashes) > 0 {
 			k := min(len(hashes), lookupChunk-n)
 			var b strings.Builder
-			b.WriteString("(scope = ")
-			b.WriteString(strconv.FormatUint(uint64(scope), 10))
-			b.WriteString(" AND event_hash IN (")
 			for i, h := range hashes[:k] {
 				if i > 0 {
 					b.WriteByte(',')
 				}
 				b.WriteString(strconv.FormatUint(h, 10))
 			}
-			b.WriteString("))")
-			conds = append(conds, b.String())
+			in := " AND event_hash IN (" + b.String() + "))"
+			keyConds = append(keyConds, "(scope_key = "+strconv.FormatUint(id|uint64(scope), 10)+in)
+			scopeConds = append(scopeConds, "(scope = "+strconv.FormatUint(uint64(scope), 10)+in)
 			hashes, n = hashes[k:], n+k
 			if n == lookupChunk {
-				chunks = append(chunks, "("+strings.Join(conds, " OR ")+")")
-				conds, n = conds[:0], 0
+				chunks = append(chunks, chunk{"(" + strings.Join(keyConds, " OR ") + ")", "(" + strings.Join(scopeConds, " OR ") + ")"})
+				keyConds, scopeConds, n = keyConds[:0], scopeConds[:0], 0
 			}
 		}
 	}
-	if len(conds) > 0 {
-		chunks = append(chunks, "("+strings.Join(conds, " OR ")+")")
+	if len(keyConds) > 0 {
+		chunks = append(chunks, chunk{"(" + strings.Join(keyConds, " OR ") + ")", "(" + strings.Join(scopeConds, " OR ") + ")"})
 	}
 	if len(chunks) == 0 {
 		return nil, nil
@@ -211,9 +277,9 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 	var out []Claim
 	err := c.eachClaimShard(ctx, func(db driver.Conn, suffix string) error {
 		var shard []Claim // kept only if the whole shard was read
-		for _, cond := range chunks {
+		for _, ch := range chunks {
 			var err error
-			if shard, err = lookupClaims(ctx, db, suffix, topic, cond, since, shard); err != nil {
+			if shard, err = lookupClaims(ctx, db, suffix, topic, ch.byKey, ch.byScope, since, shard); err != nil {
 				return err
 			}
 		}
@@ -227,15 +293,18 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 }
 
 // lookupClaims appends to out the claims of topic since since matching
-// cond, from both claims tables of db (with suffix appended to their names).
-func lookupClaims(ctx context.Context, db driver.Conn, suffix, topic, cond string, since time.Time, out []Claim) ([]Claim, error) {
-	where := " WHERE kafka_topic = ? AND ingested_at >= ? AND " + cond
+// byKey (sink_dedup_claims) or byScope (the older tables), from db's claims
+// tables (with suffix appended to their names).
+func lookupClaims(ctx context.Context, db driver.Conn, suffix, topic, byKey, byScope string, since time.Time, out []Claim) ([]Claim, error) {
+	where := " WHERE kafka_topic = ? AND ingested_at >= ? AND " + byScope
 	rows, err := db.Query(ctx,
-		"SELECT scope, event_hash, event_hash2, '' AS event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
-			string(TableClaims)+suffix+where+" UNION ALL "+
+		"SELECT toUInt32(bitAnd(scope_key, 4294967295)), event_hash, event_hash2, '' AS event_id, '' AS kafka_topic, kafka_partition, kafka_offset FROM "+
+			string(TableClaims)+suffix+" WHERE ingested_at >= ? AND "+byKey+" UNION ALL "+
+			"SELECT scope, event_hash, event_hash2, '' AS event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
+			string(tableClaimsByName)+suffix+where+" UNION ALL "+
 			"SELECT scope, event_hash, toUInt64(0), event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
 			string(tableEventIDs)+suffix+where,
-		topic, dateTime(since), topic, dateTime(since))
+		dateTime(since), topic, dateTime(since), topic, dateTime(since))
 	if err != nil {
 		return out, err
 	}
@@ -244,6 +313,9 @@ func lookupClaims(ctx context.Context, db driver.Conn, suffix, topic, cond strin
 		var cl Claim
 		if err := rows.Scan(&cl.Scope, &cl.Hash, &cl.Hash2, &cl.EventID, &cl.Src.Topic, &cl.Src.Partition, &cl.Src.Offset); err != nil {
 			return out, err
+		}
+		if cl.Src.Topic == "" { // sink_dedup_claims: the key's topic is topic
+			cl.Src.Topic = topic
 		}
 		out = append(out, cl)
 	}
@@ -264,8 +336,8 @@ func (c *Conn) eachClaimShard(ctx context.Context, fn func(db driver.Conn, suffi
 }
 
 // DropEventIDsBefore drops the day partitions of the claims tables
-// (sink_claims, and sink_event_ids before it) whose day ends before t, and
-// returns how many it dropped. Claims are only read within the dedup
+// (sink_dedup_claims, and sink_claims and sink_event_ids before it) whose
+// day ends before t, and returns how many it dropped. Claims are only read within the dedup
 // window, so older days are dead weight.
 func (c *Conn) DropEventIDsBefore(ctx context.Context, t time.Time) (int, error) {
 	dropped := 0

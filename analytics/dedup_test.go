@@ -32,6 +32,15 @@ func TestEventIDClaims(t *testing.T) {
 	write(now.Add(-72*time.Hour), 1, 10, 110, 0)
 	write(now.Add(-time.Hour), 1, 11, 111, 1)
 	write(now, 2, 12, 112, 2)
+	// Written to sink_claims, before sink_dedup_claims existed: one in
+	// the window, one older.
+	if err := conn.DB().Exec(ctx, fmt.Sprintf(`INSERT INTO sink_claims
+(scope, event_hash, event_hash2, kafka_topic, kafka_partition, kafka_offset, ingested_at)
+SELECT 1, 15, 115, 'user-events', 1, 5, toDateTime(%d) UNION ALL
+SELECT 1, 16, 116, 'user-events', 1, 6, toDateTime(%d)`,
+		now.Add(-3*time.Hour).Unix(), now.Add(-96*time.Hour).Unix())); err != nil {
+		t.Fatal(err)
+	}
 	// Written before sink_claims existed: one in the window, one older.
 	if err := conn.DB().Exec(ctx, fmt.Sprintf(`INSERT INTO sink_event_ids
 (scope, event_hash, event_id, kafka_topic, kafka_partition, kafka_offset, ingested_at)
@@ -47,10 +56,10 @@ SELECT 1, 14, 'legacy-old', 'user-events', 1, 4, toDateTime(%d)`,
 		t.Fatal(err)
 	}
 	slices.Sort(got)
-	if !slices.Equal(got, []uint64{11, 13}) {
-		t.Errorf("scope 1 within 24h: got hashes %v, want [11 13]", got)
+	if !slices.Equal(got, []uint64{11, 13, 15}) {
+		t.Errorf("scope 1 within 24h: got hashes %v, want [11 13 15]", got)
 	}
-	claims, err := conn.LookupEventIDs(ctx, "user-events", map[uint32][]uint64{1: {10, 11, 13, 14}, 2: {12, 99}}, now.Add(-24*time.Hour))
+	claims, err := conn.LookupEventIDs(ctx, "user-events", map[uint32][]uint64{1: {10, 11, 13, 14, 15, 16}, 2: {12, 99}}, now.Add(-24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,24 +70,30 @@ SELECT 1, 14, 'legacy-old', 'user-events', 1, 4, toDateTime(%d)`,
 	byOffset := map[int64]named{}
 	for _, c := range claims {
 		byOffset[c.Src.Offset] = named{c.Hash2, c.EventID}
+		if c.Src.Topic != "user-events" || c.Scope != uint32(c.Src.Partition) {
+			t.Errorf("claim of offset %d: topic %q scope %d, want user-events scope %d", c.Src.Offset, c.Src.Topic, c.Scope, c.Src.Partition)
+		}
 	}
-	want := map[int64]named{1: {111, ""}, 2: {112, ""}, 3: {0, "legacy"}}
+	want := map[int64]named{1: {111, ""}, 2: {112, ""}, 3: {0, "legacy"}, 5: {115, ""}}
 	if !maps.Equal(byOffset, want) {
-		t.Errorf("lookup: got %v, want %v (offsets 0 and 4 are beyond the window)", byOffset, want)
+		t.Errorf("lookup: got %v, want %v (offsets 0, 4 and 6 are beyond the window)", byOffset, want)
 	}
 	n, err := conn.DropEventIDsBefore(ctx, now.Add(-24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var left, legacyLeft uint64
-	if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_claims").Scan(&left); err != nil {
+	var left, byNameLeft, legacyLeft uint64
+	if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_dedup_claims").Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_claims").Scan(&byNameLeft); err != nil {
 		t.Fatal(err)
 	}
 	if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_event_ids").Scan(&legacyLeft); err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 || left != 2 || legacyLeft != 1 {
-		t.Errorf("drop: got %d days dropped, %d + %d claims left, want 2 days, 2 + 1 claims", n, left, legacyLeft)
+	if n != 3 || left != 2 || byNameLeft != 1 || legacyLeft != 1 {
+		t.Errorf("drop: got %d days dropped, %d + %d + %d claims left, want 3 days, 2 + 1 + 1 claims", n, left, byNameLeft, legacyLeft)
 	}
 }
 
@@ -107,17 +122,20 @@ func TestClaimsSentInKeyOrder(t *testing.T) {
 	if err := conn.Write(ctx, b, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := conn.DB().Query(ctx, "SELECT kafka_topic, kafka_partition, kafka_offset, scope, event_hash, event_hash2 FROM sink_claims ORDER BY kafka_offset")
+	rows, err := conn.DB().Query(ctx, "SELECT scope_key, kafka_partition, kafka_offset, event_hash, event_hash2 FROM sink_dedup_claims ORDER BY kafka_offset")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
+	byID := map[uint32]string{analytics.TopicID("user-events"): "user-events", analytics.TopicID("orders"): "orders"}
 	var got []claim
 	for rows.Next() {
 		var c claim
-		if err := rows.Scan(&c.topic, &c.part, &c.off, &c.scope, &c.hash, &c.hash2); err != nil {
+		var key uint64
+		if err := rows.Scan(&key, &c.part, &c.off, &c.hash, &c.hash2); err != nil {
 			t.Fatal(err)
 		}
+		c.topic, c.scope = byID[uint32(key>>32)], uint32(key)
 		got = append(got, c)
 	}
 	if !slices.Equal(got, want) {
@@ -127,8 +145,8 @@ func TestClaimsSentInKeyOrder(t *testing.T) {
 	// probe that finds that row.
 	for _, r := range ranges {
 		var n uint64
-		if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_claims WHERE "+r.Probe+
-			" AND kafka_topic = ? AND kafka_partition = ? AND kafka_offset = ?", r.Topic, r.Partition, r.Hi).Scan(&n); err != nil {
+		if err := conn.DB().QueryRow(ctx, "SELECT count() FROM sink_dedup_claims WHERE "+r.Probe+
+			" AND kafka_partition = ? AND kafka_offset = ?", r.Partition, r.Hi).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != 1 {

@@ -34,7 +34,8 @@
 // Money is Int64 minor units; times are DateTime (seconds) plus an Int64
 // *_ms column with the milliseconds. Every raw table ends with the Kafka
 // provenance columns kafka_topic, kafka_partition, kafka_offset and
-// ingested_at.
+// ingested_at, except the sink's dedup claims (sink_dedup_claims), which
+// name the topic by a number in scope_key (see dedup.go).
 //
 // # Partitioning by ingest time
 //

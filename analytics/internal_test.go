@@ -83,7 +83,7 @@ func TestEmbeddedMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(files), 9; got != want {
+	if got, want := len(files), 10; got != want {
 		t.Fatalf("got %d migrations, want %d", got, want)
 	}
 	single, err := migrateConfig{}.load()
@@ -141,7 +141,7 @@ func TestFindBinary(t *testing.T) {
 func TestWriteConfig(t *testing.T) {
 	for _, kafka := range []bool{false, true} {
 		dir := t.TempDir()
-		if err := writeConfig(dir, 19000, 18123, kafka); err != nil {
+		if err := writeConfig(dir, 19000, 18123, kafka, false); err != nil {
 			t.Fatal(err)
 		}
 		for _, name := range []string{"config.xml", "users.xml"} {
@@ -161,7 +161,7 @@ func TestWriteConfig(t *testing.T) {
 			CheckGolden(t, golden, []byte(got))
 		}
 	}
-	if err := writeConfig(filepath.Join(t.TempDir(), "a<b"), 1, 2, false); err == nil {
+	if err := writeConfig(filepath.Join(t.TempDir(), "a<b"), 1, 2, false, false); err == nil {
 		t.Error("writeConfig into a dir with '<': got nil error, want one")
 	}
 }

@@ -46,6 +46,7 @@ type LocalServer struct {
 	tcpPort  int
 	httpPort int
 	kafka    bool
+	partLog  bool
 	logger   *slog.Logger
 	bin      binary
 
@@ -81,6 +82,10 @@ func WithLogger(l *slog.Logger) LocalOpt { return func(s *LocalServer) { s.logge
 // WithKafkaEarliest makes the server's Kafka table engine start new consumer
 // groups at the earliest offset instead of the latest. Default: off.
 func WithKafkaEarliest() LocalOpt { return func(s *LocalServer) { s.kafka = true } }
+
+// WithPartLog turns on system.part_log (every part written, merged or
+// removed, with its duration), which the benchmarks read.
+func WithPartLog() LocalOpt { return func(s *LocalServer) { s.partLog = true } }
 
 // StartLocal writes a configuration under dir, starts clickhouse-server on
 // it and returns once the server answers a native ping (or fails after about
@@ -224,7 +229,7 @@ func (s *LocalServer) running() bool {
 // start writes the configuration, launches the server and waits until it
 // answers. The caller holds s.mu and the directory lock.
 func (s *LocalServer) start(ctx context.Context) error {
-	if err := writeConfig(s.dir, s.tcpPort, s.httpPort, s.kafka); err != nil {
+	if err := writeConfig(s.dir, s.tcpPort, s.httpPort, s.kafka, s.partLog); err != nil {
 		return err
 	}
 	console, err := os.OpenFile(filepath.Join(s.dir, "log", "console.log"),

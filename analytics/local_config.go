@@ -71,6 +71,13 @@ var configTemplate = template.Must(template.New("config.xml").Parse(`<?xml versi
     <default_profile>default</default_profile>
     <default_database>default</default_database>
     <timezone>UTC</timezone>
+{{- if .PartLog}}
+    <part_log>
+        <database>system</database>
+        <table>part_log</table>
+        <flush_interval_milliseconds>1000</flush_interval_milliseconds>
+    </part_log>
+{{- end}}
 {{- if .KafkaEarliest}}
     <kafka>
         <auto_offset_reset>smallest</auto_offset_reset>
@@ -117,7 +124,7 @@ const usersXML = `<?xml version="1.0"?>
 
 // writeConfig writes config.xml and users.xml into dir and creates the
 // directories they name.
-func writeConfig(dir string, tcpPort, httpPort int, kafkaEarliest bool) error {
+func writeConfig(dir string, tcpPort, httpPort int, kafkaEarliest, partLog bool) error {
 	if strings.ContainsAny(dir, "<>&\"'") {
 		return fmt.Errorf("local clickhouse dir %q: must not contain any of <>&\"'", dir)
 	}
@@ -131,7 +138,8 @@ func writeConfig(dir string, tcpPort, httpPort int, kafkaEarliest bool) error {
 		Dir               string
 		TCPPort, HTTPPort int
 		KafkaEarliest     bool
-	}{dir, tcpPort, httpPort, kafkaEarliest})
+		PartLog           bool
+	}{dir, tcpPort, httpPort, kafkaEarliest, partLog})
 	if err != nil {
 		return fmt.Errorf("render local clickhouse config: %w", err)
 	}

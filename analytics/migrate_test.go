@@ -13,7 +13,7 @@ import (
 	"github.com/surgeio/surge/internal/testenv"
 )
 
-var allMigrations = []string{"001_raw_tables", "002_sink_rejects", "003_rollups", "004_sink_dedup", "005_sink_offsets", "006_coupons_by_currency", "007_campaign_buyers", "008_cluster_sink_offsets", "009_sink_claims"}
+var allMigrations = []string{"001_raw_tables", "002_sink_rejects", "003_rollups", "004_sink_dedup", "005_sink_offsets", "006_coupons_by_currency", "007_campaign_buyers", "008_cluster_sink_offsets", "009_sink_claims", "010_sink_dedup_claims"}
 
 func TestMigrateIdempotent(t *testing.T) {
 	srv := testenv.ClickHouse(t)

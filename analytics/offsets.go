@@ -229,7 +229,7 @@ FROM `+TableSinkOffsets+suffix+` WHERE kafka_topic = ? GROUP BY tbl, kafka_parti
 		if err := rows.Scan(&tbl, &part, &seq, &done, &prev, &hi, &at, &probe); err != nil {
 			return fmt.Errorf("read sink marks of %s: %w", topic, err)
 		}
-		if Table(tbl) == tableEventIDs {
+		if Table(tbl) == tableEventIDs || Table(tbl) == tableClaimsByName {
 			// Claims are no longer written there: they are read as they
 			// are, never through a watermark.
 			continue
@@ -326,7 +326,7 @@ func probeLanded(ctx context.Context, db driver.Conn, suffix, topic string, batc
 	}
 	t := batch[0].table
 	rows, err := db.Query(ctx, "SELECT DISTINCT kafka_partition FROM "+string(t)+suffix+
-		" WHERE kafka_topic = ? AND ("+strings.Join(conds, " OR ")+")", topic)
+		" WHERE "+topicCond(t, topic)+" AND ("+strings.Join(conds, " OR ")+")")
 	if err != nil {
 		return fmt.Errorf("settle the last writes of %s into %s: %w", topic, t, err)
 	}
@@ -382,7 +382,7 @@ func (b *Batch) probe(t Table, i int) string {
 			" AND issued_at = " + sqlTime(c.issuedAt[i])
 	case TableClaims:
 		c := &b.claims
-		return fmt.Sprintf("scope = %d AND event_hash = %d", c.scope[i], c.hash[i])
+		return fmt.Sprintf("scope_key = %d AND event_hash = %d", c.scopeKey[i], c.hash[i])
 	}
 	// sink_rejects, sink_duplicates: ordered by kafka_topic, kafka_partition,
 	// kafka_offset already.

@@ -73,7 +73,22 @@ func TestPositions(t *testing.T) {
 	if err := conn.Write(ctx, b, landedAt); err != nil {
 		t.Fatal(err)
 	}
+	// Claims of partition 4 landed, with the intent their Range gives;
+	// those of partition 6 never did (the same probe, another offset).
+	b.Reset()
+	b.AddClaim(analytics.Source{Topic: "orders", Partition: 4, Offset: 20}, 4, 0xabc, 0xdef)
+	if err := conn.Write(ctx, b, landedAt); err != nil {
+		t.Fatal(err)
+	}
+	claimRange := b.Ranges()[0]
 	marks := []analytics.Mark{
+		{Table: analytics.TableClaims, Topic: "orders", Partition: 4, Seq: 2, Prev: 10, Hi: 20, IngestedAt: landedAt, Probe: claimRange.Probe},
+		{Table: analytics.TableClaims, Topic: "orders", Partition: 6, Seq: 2, Prev: 10, Hi: 20, IngestedAt: landedAt, Probe: claimRange.Probe},
+		// An intent into the claims table before migration 010, never
+		// settled: not read (its probe names columns sink_dedup_claims
+		// does not have).
+		{Table: analytics.Table("sink_claims"), Topic: "orders", Partition: 4, Seq: 3, Prev: 20, Hi: 30, IngestedAt: lostAt,
+			Probe: "scope = 4 AND event_hash = 1"},
 		{Table: analytics.TableOrders, Topic: "orders", Partition: 0, Seq: 1, Prev: -1, Hi: 8, IngestedAt: landedAt},
 		{Table: analytics.TableOrders, Topic: "orders", Partition: 0, Seq: 2, Done: true, Prev: -1, Hi: 8, IngestedAt: landedAt},
 		{Table: analytics.TableOrders, Topic: "orders", Partition: 1, Seq: 7, Prev: 3, Hi: 5, IngestedAt: landedAt},
@@ -96,6 +111,7 @@ func TestPositions(t *testing.T) {
 			2: {Offset: 3, Seq: 5},
 		},
 		analytics.TableOrderStatus: {3: {Offset: -1, Seq: 1}},
+		analytics.TableClaims:      {4: {Offset: 20, Seq: 2}, 6: {Offset: 10, Seq: 2}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Positions(orders) = %v, want %v", got, want)

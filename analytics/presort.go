@@ -8,7 +8,7 @@ import (
 )
 
 // The sink sends its largest tables' blocks already in their ORDER BY
-// order (claims by (kafka_topic, scope, event_hash), user events by
+// order (claims by (scope_key, event_hash), user events by
 // (campaign_id, type, ts, user_id)): ClickHouse then skips sorting them,
 // which costs it several times more than this does in Go, where the
 // String columns of the key, few distinct values per block, become ranks
@@ -176,17 +176,16 @@ func (p *permuter) r1Overflow() bool {
 	return false
 }
 
-// sortClaims puts the claims in (kafka_topic, scope, event_hash) order.
+// sortClaims puts the claims in (scope_key, event_hash) order.
 func (b *Batch) sortClaims() {
 	c, p := &b.claims, &b.claimsPerm
 	n := len(c.offset)
 	if n < 2 {
 		return
 	}
-	p.r1 = ranks(c.topic, p.r1)
 	keys := p.keys[:0]
 	for i := 0; i < n; i++ {
-		keys = append(keys, rowKey{hi: uint64(p.r1[i])<<32 | uint64(c.scope[i]), lo: c.hash[i], row: i})
+		keys = append(keys, rowKey{hi: c.scopeKey[i], lo: c.hash[i], row: i})
 	}
 	p.keys = keys
 	if slices.IsSortedFunc(keys, cmpRowKey) {
@@ -194,22 +193,30 @@ func (b *Batch) sortClaims() {
 	}
 	p.bucketSort()
 	keys = p.keys
-	permute(c.scope, &p.u32, keys)
+	permute(c.scopeKey, &p.u64, keys)
 	permute(c.hash, &p.u64, keys)
 	permute(c.hash2, &p.u64, keys)
-	// The topics by rank, written in sorted order: no gather of strings.
-	names := p.str[:0]
-	for i, r := range p.r1 {
-		for int(r) >= len(names) {
-			names = append(names, "")
-		}
-		names[r] = c.topic[i]
-	}
+	// The topics by id (the key's high half), written in sorted order: no
+	// gather of strings. A batch has a few topics.
+	ids, names := p.u32[:0], p.str[:0]
 	for i, k := range keys {
-		c.topic[i] = names[k.hi>>32]
+		id := uint32(k.hi >> 32)
+		if i > 0 && id == uint32(keys[i-1].hi>>32) {
+			continue
+		}
+		if !slices.Contains(ids, id) {
+			ids, names = append(ids, id), append(names, c.topic[k.row])
+		}
+	}
+	last, name := uint32(0), ""
+	for i, k := range keys {
+		if id := uint32(k.hi >> 32); i == 0 || id != last {
+			last, name = id, names[slices.Index(ids, id)]
+		}
+		c.topic[i] = name
 	}
 	clear(names)
-	p.str = names[:0]
+	p.u32, p.str = ids[:0], names[:0]
 	permute(c.partition, &p.i32, keys)
 	permute(c.offset, &p.i64, keys)
 }

@@ -88,15 +88,58 @@ func BenchmarkSortClaims(b *testing.B) {
 	}
 	c := bt.claims
 	orig := [][]uint64{slices.Clone(c.hash), slices.Clone(c.hash2)}
-	scopes, tps := slices.Clone(c.scope), slices.Clone(c.topic)
+	keys, tps := slices.Clone(c.scopeKey), slices.Clone(c.topic)
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
 		copy(bt.claims.hash, orig[0])
 		copy(bt.claims.hash2, orig[1])
-		copy(bt.claims.scope, scopes)
+		copy(bt.claims.scopeKey, keys)
 		copy(bt.claims.topic, tps)
 		b.StartTimer()
 		bt.sortClaims()
+	}
+}
+
+// TestSortClaimsKeepsRows: sortClaims puts claims of several topics in
+// (scope_key, event_hash) order and keeps every row whole: its topic (the
+// shard key on a cluster is computed from it after the sort), partition,
+// offset and both hashes.
+func TestSortClaimsKeepsRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	type row struct {
+		key, hash, hash2 uint64
+		topic            string
+		part             int32
+		off              int64
+	}
+	topics := []string{"user-events", "orders", "coupons"}
+	bt := NewBatch()
+	var want []row
+	for i := range 5000 {
+		topic := topics[i/100%3] // runs of one topic, as a sink's batch has
+		scope := uint32(rng.IntN(6))
+		src := Source{Topic: topic, Partition: int32(scope), Offset: int64(i)}
+		h, h2 := rng.Uint64(), rng.Uint64()
+		bt.AddClaim(src, scope, h, h2)
+		want = append(want, row{ScopeKey(topic, scope), h, h2, topic, src.Partition, src.Offset})
+	}
+	bt.sortClaims()
+	c := &bt.claims
+	var got []row
+	for i := range c.offset {
+		got = append(got, row{c.scopeKey[i], c.hash[i], c.hash2[i], c.topic[i], c.partition[i], c.offset[i]})
+		if i > 0 && (c.scopeKey[i] < c.scopeKey[i-1] || c.scopeKey[i] == c.scopeKey[i-1] && c.hash[i] < c.hash[i-1]) {
+			t.Fatalf("row %d out of (scope_key, event_hash) order", i)
+		}
+	}
+	byOffset := func(a, b row) int { return int(a.off - b.off) }
+	slices.SortFunc(got, byOffset)
+	if !slices.Equal(got, want) {
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("offset %d: got %+v, want %+v", want[i].off, got[i], want[i])
+			}
+		}
 	}
 }

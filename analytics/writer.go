@@ -23,7 +23,7 @@ var insertColumns = map[Table]string{
 	TableCoupons: "event_id, v, coupon_id, user_id, campaign_id, rule_id, value, currency, " +
 		"issued_at, issued_at_ms, expires_at, trigger_event_id, " + provenanceColumns,
 	TableSinkRejects: "reason, raw, " + provenanceColumns,
-	TableClaims:      "scope, event_hash, event_hash2, " + provenanceColumns,
+	TableClaims:      "scope_key, event_hash, event_hash2, kafka_partition, kafka_offset, ingested_at",
 	TableDuplicates:  "event_id, kind, original_topic, original_partition, original_offset, " + provenanceColumns,
 }
 
@@ -31,7 +31,7 @@ var insertColumns = map[Table]string{
 // single native block with one ingested_at value, so ClickHouse stores it as
 // one part of one partition: all of that table's rows land or none do.
 //
-// The claims (sink_claims) are sent on a connection of their own, alongside
+// The claims (sink_dedup_claims) are sent on a connection of their own, alongside
 // the other tables, which go one after the other in the order of Tables:
 // the server processes the claims on another core while it takes the rows.
 //
@@ -50,7 +50,19 @@ func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error 
 		claimsDone = make(chan error, 1)
 		go func() { // waited for below
 			cols := b.dedupColumns(TableClaims, stamp(&b.claimsIngested, n, at))
-			if err := c.insert(ctx, TableClaims, cols, &b.claimsNative); err != nil {
+			list := insertColumns[TableClaims]
+			if cluster, err := c.Cluster(ctx); err != nil || cluster != "" {
+				var keys []uint64
+				if err == nil {
+					keys, err = c.shardKeys(ctx, &b.claims.provenance)
+				}
+				if err != nil {
+					claimsDone <- fmt.Errorf("insert %d rows into %s: %w", n, TableClaims, err)
+					return
+				}
+				cols, list = append(cols, keys), list+", "+shardKeyColumn
+			}
+			if err := c.insert(ctx, TableClaims, list, cols, &b.claimsNative); err != nil {
 				claimsDone <- fmt.Errorf("insert %d rows into %s: %w", n, TableClaims, err)
 				return
 			}
@@ -63,7 +75,7 @@ func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error 
 		if n == 0 || t == TableClaims {
 			continue
 		}
-		if err = c.insert(ctx, t, b.columns(t, stamp(&b.ingested, n, at)), &b.native); err != nil {
+		if err = c.insert(ctx, t, insertColumns[t], b.columns(t, stamp(&b.ingested, n, at)), &b.native); err != nil {
 			err = fmt.Errorf("insert %d rows into %s: %w", n, t, err)
 			break
 		}
@@ -117,9 +129,9 @@ func WithQueryIDPrefix(ctx context.Context, prefix string) context.Context {
 	return context.WithValue(ctx, queryIDKey{}, prefix)
 }
 
-// insert sends one INSERT of the given columns into t as a single block,
-// encoding them in *scratch where it can (fillNative).
-func (c *Conn) insert(ctx context.Context, t Table, cols []any, scratch *[]byte) error {
+// insert sends one INSERT of the given columns (named by list) into t as a
+// single block, encoding them in *scratch where it can (fillNative).
+func (c *Conn) insert(ctx context.Context, t Table, list string, cols []any, scratch *[]byte) error {
 	ctx, err := c.insertContext(ctx)
 	if err != nil {
 		return err
@@ -127,7 +139,7 @@ func (c *Conn) insert(ctx context.Context, t Table, cols []any, scratch *[]byte)
 	if prefix, ok := ctx.Value(queryIDKey{}).(string); ok {
 		ctx = clickhouse.Context(ctx, clickhouse.WithQueryID(prefix+string(t)))
 	}
-	batch, err := c.db.PrepareBatch(ctx, "INSERT INTO "+string(t)+" ("+insertColumns[t]+")")
+	batch, err := c.db.PrepareBatch(ctx, "INSERT INTO "+string(t)+" ("+list+")")
 	if err != nil {
 		return err
 	}
@@ -236,13 +248,11 @@ func (c *Conn) Watermarks(ctx context.Context, topic string) (map[Table]map[int3
 // where out already has one.
 func readWatermarks(ctx context.Context, db driver.Conn, suffix, topic string, out map[Table]map[int32]int64) error {
 	parts := make([]string, len(Tables))
-	args := make([]any, len(Tables))
 	for i, t := range Tables {
 		parts[i] = "SELECT '" + string(t) + "' AS tbl, kafka_partition, max(kafka_offset) AS hi FROM " +
-			string(t) + suffix + " WHERE kafka_topic = ? GROUP BY kafka_partition"
-		args[i] = topic
+			string(t) + suffix + " WHERE " + topicCond(t, topic) + " GROUP BY kafka_partition"
 	}
-	rows, err := db.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
+	rows, err := db.Query(ctx, strings.Join(parts, "\nUNION ALL\n"))
 	if err != nil {
 		return fmt.Errorf("read watermarks of %s: %w", topic, err)
 	}
@@ -269,4 +279,55 @@ func readWatermarks(ctx context.Context, db driver.Conn, suffix, topic string, o
 		return fmt.Errorf("read watermarks of %s: %w", topic, err)
 	}
 	return nil
+}
+
+// topicCond is the condition selecting topic's rows of raw table t: on
+// kafka_topic, or on the topic's range of scope_key for sink_dedup_claims,
+// which has no name.
+func topicCond(t Table, topic string) string {
+	if t == TableClaims {
+		return topicRange(topic)
+	}
+	return "kafka_topic = " + quote(topic)
+}
+
+// shardKeys returns, for each row of p, cityHash64(topic, partition) as
+// ClickHouse computes it: the shard key of the partition's rows on a
+// cluster (sink_dedup_claims' shard_key). The values are asked of the
+// server once per topic partition, then kept.
+func (c *Conn) shardKeys(ctx context.Context, p *provenance) ([]uint64, error) {
+	type tp struct {
+		topic string
+		part  int32
+	}
+	out := make([]uint64, len(p.offset))
+	c.shardMu.Lock()
+	defer c.shardMu.Unlock()
+	if c.shardKey == nil {
+		c.shardKey = make(map[string]map[int32]uint64)
+	}
+	var (
+		last  tp
+		lastK uint64
+	)
+	for i := range out {
+		if i > 0 && (tp{p.topic[i], p.partition[i]}) == last { // rows come partition by partition
+			out[i] = lastK
+			continue
+		}
+		k, ok := c.shardKey[p.topic[i]][p.partition[i]]
+		if !ok {
+			if err := c.db.QueryRow(ctx, "SELECT cityHash64(toString(?), toInt32(?))", p.topic[i], p.partition[i]).Scan(&k); err != nil {
+				return nil, fmt.Errorf("shard key of %s/%d: %w", p.topic[i], p.partition[i], err)
+			}
+			m := c.shardKey[p.topic[i]]
+			if m == nil {
+				m = make(map[int32]uint64)
+				c.shardKey[p.topic[i]] = m
+			}
+			m[p.partition[i]] = k
+		}
+		out[i], last, lastK = k, tp{p.topic[i], p.partition[i]}, k
+	}
+	return out, nil
 }

@@ -65,6 +65,7 @@ var scenarios = []scenario{
 	{"producer", "surge producer vs raw franz-go, records/s", runProducer},
 	{"sink", "surge sink vs ClickHouse Kafka engine, rows/s", runSink},
 	{"sink-dedup", "surge sink with event_id dedup on vs off, paired rounds, rows/s and CPU per row", runSinkDedup},
+	{"claims-layout", "ClickHouse's cost of the same dedup claims in sink_dedup_claims vs sink_claims (write and merge, server-side)", runClaimsLayout},
 	{"sink-cluster", "surge sink on 1 ClickHouse server vs a 2 shards x 2 replicas cluster, rows/s and CPU per row", runSinkCluster},
 	{"freshness", "produced-to-visible latency at a steady rate", runFreshness},
 	{"reports", "report latency over rollups vs raw tables", runReports},

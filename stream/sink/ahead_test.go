@@ -89,14 +89,14 @@ func TestDecideLookupFailureKeepsProbe(t *testing.T) {
 	w := s.dedup.scopes[k]
 	// The next batch has a copy: its hash is in the window, so it is looked
 	// up, and the lookup fails while the claims table is away.
-	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims TO sink_claims_away"); err != nil {
+	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_dedup_claims TO sink_claims_away"); err != nil {
 		t.Fatal(err)
 	}
 	b := rec(1)
 	if err := s.decideOnce(ctx, b); err == nil {
 		t.Fatal("decide: no error with the claims table away")
 	}
-	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims_away TO sink_claims"); err != nil {
+	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims_away TO sink_dedup_claims"); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.dedup.scopes[k]; got != w {

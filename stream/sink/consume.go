@@ -34,7 +34,7 @@ type partState struct {
 }
 
 // heldMask returns which of the tables a deduplicated record may go to
-// (its data table, sink_duplicates, and sink_claims for its claim)
+// (its data table, sink_duplicates, and sink_dedup_claims for its claim)
 // already hold offset.
 func (p *partState) heldMask(t analytics.Table, offset int64) uint8 {
 	var m uint8

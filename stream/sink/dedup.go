@@ -70,7 +70,7 @@ func eventHash2(kind schemas.Kind, id string) uint64 {
 	return xxhash.Sum64(k)
 }
 
-// legacyHash2 is eventHash2 of a claim from before sink_claims, which kept
+// legacyHash2 is eventHash2 of a claim in sink_event_ids (before sink_claims), which kept
 // the event_id but not the kind: the kind is the one whose eventHash is the
 // claim's (0 if none is).
 func legacyHash2(hash uint64, id string) uint64 {
@@ -132,7 +132,7 @@ func (d *dedup) invalidate(s *Sink, assigned map[string][]int32) {
 const (
 	heldRow   uint8 = 1 << iota // its data table
 	heldDup                     // sink_duplicates
-	heldClaim                   // sink_claims
+	heldClaim                   // sink_dedup_claims
 )
 
 // decide runs the dedup decision for every record of j, in offset order
@@ -267,7 +267,8 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	}
 	s.metrics.dedupLookups.Add(float64(lookups))
 	// A claim names its event by two hashes (one in claims written before
-	// sink_claims, which keep the event_id: the second is computed).
+	// sink_claims, in sink_event_ids, which keep the event_id: the second
+	// is computed).
 	type idKey struct {
 		scopeKey
 		hash, hash2 uint64

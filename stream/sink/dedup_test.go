@@ -196,7 +196,7 @@ func expectCopyOfOffset1(t *testing.T, ch *analytics.Conn, brokers []string, val
 	waitFor(t, ch, w, time.Minute)
 	st := stop()
 	checkExact(t, ch, w)
-	if n := tableCount(t, ch, "sink_claims"); n != 2 {
+	if n := tableCount(t, ch, "sink_dedup_claims"); n != 2 {
 		t.Errorf("got %d claims, want 2 (one per stored event)", n)
 	}
 	var dupOff, origOff int64
@@ -255,7 +255,7 @@ func TestSinkDedupReplayAfterClaims(t *testing.T) {
 		t.Errorf("got original at offset %d and copy at %d (naming %d); want 1 and 2 (naming 1)", off, dupOff, origOff)
 	}
 	var claims uint64
-	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_claims").Scan(&claims); err != nil {
+	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_dedup_claims").Scan(&claims); err != nil {
 		t.Fatal(err)
 	}
 	if claims != 2 {
@@ -295,9 +295,9 @@ func TestSinkDedupReplayAfterRows(t *testing.T) {
 	b.AddUserEvent(analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: 1}, ev)
 	// The claims' intent too: the killed write had them in hand.
 	leaveKilledWrite(t, ch, b, &analytics.Mark{Table: analytics.TableClaims, Topic: topics.UserEvents, Partition: 0,
-		Hi: 1, Probe: fmt.Sprintf("scope = 0 AND event_hash = %d", sink.EventHash(ev.Kind(), ev.EventID))})
+		Hi: 1, Probe: fmt.Sprintf("scope_key = %d AND event_hash = %d", analytics.ScopeKey(topics.UserEvents, 0), sink.EventHash(ev.Kind(), ev.EventID))})
 	stop := runSink(t, ch, brokers)
-	waitTableCount(t, ch, "sink_claims", 2) // the replayed batch's claims
+	waitTableCount(t, ch, "sink_dedup_claims", 2) // the replayed batch's claims
 	st := expectCopyOfOffset1(t, ch, brokers, val, stop)
 	if st.Rows != 1 || st.Duplicates != 1 {
 		t.Errorf("stats: %d rows written (%d of them copies), want 1 (the copy's sink_duplicates row)", st.Rows, st.Duplicates)
@@ -322,19 +322,19 @@ func TestSinkDedupClaimsFailRowsLand(t *testing.T) {
 	}
 	stop := runSink(t, ch, brokers)
 	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: event()}}) // offset 0
-	waitTableCount(t, ch, "sink_claims", 1)
+	waitTableCount(t, ch, "sink_dedup_claims", 1)
 	// The claims table is away: the next batch's claims INSERT fails, its
 	// row lands.
-	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims TO sink_claims_away"); err != nil {
+	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_dedup_claims TO sink_claims_away"); err != nil {
 		t.Fatal(err)
 	}
 	val := event()
 	produce(t, brokers, []*kgo.Record{{Topic: topics.UserEvents, Key: []byte("u-1"), Value: val}}) // offset 1
 	waitTableCount(t, ch, "user_events", 2)
-	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims_away TO sink_claims"); err != nil {
+	if err := ch.DB().Exec(ctx, "RENAME TABLE sink_claims_away TO sink_dedup_claims"); err != nil {
 		t.Fatal(err)
 	}
-	waitTableCount(t, ch, "sink_claims", 2)
+	waitTableCount(t, ch, "sink_dedup_claims", 2)
 	st := expectCopyOfOffset1(t, ch, brokers, val, stop)
 	if st.Retries == 0 {
 		t.Error("stats: no retried write; the claims INSERT was meant to fail")
@@ -342,8 +342,10 @@ func TestSinkDedupClaimsFailRowsLand(t *testing.T) {
 }
 
 // TestSinkDedupLegacyClaims: a copy of an event whose claim was written to
-// sink_event_ids, before sink_claims replaced it, is still dropped, naming
-// that claim's original; a new event is claimed in sink_claims.
+// sink_event_ids (before sink_claims replaced it), and one whose claim was
+// written to sink_claims (before sink_dedup_claims replaced it), are still
+// dropped, naming those claims' originals; a new event is claimed in
+// sink_dedup_claims.
 func TestSinkDedupLegacyClaims(t *testing.T) {
 	brokers := testenv.KafkaPartitions(t, 1, topics.All()...)
 	ch := testenv.ClickHouseConn(t)
@@ -358,6 +360,7 @@ func TestSinkDedupLegacyClaims(t *testing.T) {
 		return ev, val
 	}
 	old, oldVal := mk()
+	mid, midVal := mk()
 	_, newVal := mk()
 	// The original of old, stored an hour ago at offset 999 of another
 	// partition of the scope, claimed the way sinks did before.
@@ -367,32 +370,53 @@ SELECT 0, %d, '%s', '%s', 1, 999, toDateTime(%d)`,
 		sink.EventHash(old.Kind(), old.EventID), old.EventID, topics.UserEvents, time.Now().Add(-time.Hour).Unix())); err != nil {
 		t.Fatal(err)
 	}
+	// The original of mid, stored two hours ago at offset 998, claimed in
+	// sink_claims by topic name.
+	if err := ch.DB().Exec(ctx, fmt.Sprintf(`INSERT INTO sink_claims
+(scope, event_hash, event_hash2, kafka_topic, kafka_partition, kafka_offset, ingested_at)
+SELECT 0, %d, %d, '%s', 1, 998, toDateTime(%d)`,
+		sink.EventHash(mid.Kind(), mid.EventID), sink.EventHash2(mid.Kind(), mid.EventID), topics.UserEvents,
+		time.Now().Add(-2*time.Hour).Unix())); err != nil {
+		t.Fatal(err)
+	}
 	produce(t, brokers, []*kgo.Record{
 		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: oldVal},
 		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: newVal},
+		{Topic: topics.UserEvents, Key: []byte("u-1"), Value: midVal},
 	})
 	stop := runSink(t, ch, brokers)
 	w := newWant()
-	w.rows[analytics.TableUserEvents], w.dups, w.total = 1, 1, 2
+	w.rows[analytics.TableUserEvents], w.dups, w.total = 1, 2, 3
 	waitFor(t, ch, w, time.Minute)
 	stop()
 	checkExact(t, ch, w)
-	var id string
-	var origPart int32
-	var origOff int64
-	if err := ch.DB().QueryRow(ctx, "SELECT event_id, original_partition, original_offset FROM sink_duplicates").
-		Scan(&id, &origPart, &origOff); err != nil {
+	rows, err := ch.DB().Query(ctx, "SELECT event_id, original_partition, original_offset FROM sink_duplicates ORDER BY kafka_offset")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if id != old.EventID || origPart != 1 || origOff != 999 {
-		t.Errorf("duplicate: got %s naming partition %d offset %d, want %s naming partition 1 offset 999", id, origPart, origOff, old.EventID)
+	type dup struct {
+		id   string
+		part int32
+		off  int64
+	}
+	var got []dup
+	for rows.Next() {
+		var d dup
+		if err := rows.Scan(&d.id, &d.part, &d.off); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d)
+	}
+	rows.Close()
+	if want := []dup{{old.EventID, 1, 999}, {mid.EventID, 1, 998}}; !slices.Equal(got, want) {
+		t.Errorf("duplicates: got %v, want %v (each naming its claim's original)", got, want)
 	}
 	var claims uint64
-	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_claims WHERE kafka_offset = 1").Scan(&claims); err != nil {
+	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_dedup_claims WHERE kafka_offset = 1").Scan(&claims); err != nil {
 		t.Fatal(err)
 	}
 	if claims != 1 {
-		t.Errorf("the new event: %d claims in sink_claims, want 1", claims)
+		t.Errorf("the new event: %d claims in sink_dedup_claims, want 1", claims)
 	}
 }
 

@@ -28,13 +28,14 @@
 // (original_*), and counts in surge_sink_duplicates_total{topic}.
 //
 // Decisions are made per batch by the flusher, in offset order, against
-// claims: a row of sink_claims (scope; event_hash and event_hash2, two
-// unrelated 64-bit xxhashes of the event's kind and id; the original's
-// topic, partition, offset) written for every original of the batch in an
-// INSERT sent on a connection of its own alongside the batch's rows (the
-// server takes both at once), sorted by the table's ORDER BY so that
-// ClickHouse need not sort them (no string but the topic: a claim costs the
-// server a fraction of an event's row). A record is the original when no
+// claims: a row of sink_dedup_claims (scope_key, the topic's 32-bit id and
+// the scope in one number; event_hash and event_hash2, two unrelated 64-bit
+// xxhashes of the event's kind and id; the original's partition and
+// offset) written for every original of the batch in an INSERT sent on a
+// connection of its own alongside the batch's rows (the server takes both
+// at once), sorted by the table's ORDER BY so that ClickHouse need not sort
+// them (no string at all: a claim is 36 bytes of numbers, a fraction of an
+// event's row, and cheap to merge). A record is the original when no
 // claim of its event exists within the window, or when the
 // claim names the record itself; otherwise it is a copy of what the claim
 // names. A batch written again after a crash therefore drops the same copies
@@ -63,7 +64,7 @@
 // however long the window, and expired ids are swept out once a bucket:
 // slots grown at 3/4 full, 10.7 to 21.3 bytes per id, 16 on average. A scope is
 // read from ClickHouse (LoadEventIDs) on first use after an assignment:
-// sink_claims is partitioned by day and ordered by (kafka_topic, scope,
+// sink_dedup_claims is partitioned by day and ordered by (scope_key,
 // event_hash), so the read covers the window's claims of that scope only,
 // never history; days older than the window are dropped (hourly check). At
 // 50k events/s over 24h that is 4.32e9 ids, about 69 GB of memory summed
@@ -71,14 +72,15 @@
 // GB per instance with 16. A hash hit is checked in ClickHouse (counted in
 // surge_sink_dedup_lookups_total; a copy of an original earlier in the same
 // batch needs none): the claims of
-// every hit are read by (topic, scope, hash) through the ORDER BY key and
+// every hit are read by (scope_key, hash) through the ORDER BY key and
 // compared by the second hash, so a false hit of the first (2^-64 per
 // pair) costs a lookup, never a wrong answer; two different events are
 // taken for one only if both hashes collide (2^-128 per pair: at 4.32e9 ids
-// in a window, about 3e-20 per day). Claims written before sink_claims
-// existed are in sink_event_ids, with the event_id instead of the second
-// hash: they are read alike (the second hash computed from the event_id)
-// until they leave the window.
+// in a window, about 3e-20 per day). Topic ids are FNV-1a hashes of the
+// names: a sink refuses to start on two topics of one id. Claims written
+// before sink_dedup_claims existed are in sink_claims (by topic name) or,
+// older, sink_event_ids (with the event_id instead of the second hash, which
+// is computed from it): they are read alike until they leave the window.
 //
 // Beyond the window: a copy arriving more than the window after its
 // original's claim was written is stored as a new event (counted twice); set

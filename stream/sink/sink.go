@@ -209,6 +209,11 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 	case cfg.dedupWindow < 0:
 		return nil, fmt.Errorf("%w: dedup window %s is negative (0 turns de-duplication off)", ErrConfig, cfg.dedupWindow)
 	}
+	// sink_dedup_claims names a topic by a 32-bit hash of its name: two
+	// topics of one hash would share their claims.
+	if err := analytics.CheckTopicIDs(cfg.topics.Data()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	var idb [4]byte
 	_, _ = rand.Read(idb[:])
 	s := &Sink{
