@@ -220,7 +220,7 @@ Method:
   previous run are waited out (system.merges empty, at most a minute) before
   each run.
 - **surge sink**: each round runs it twice, with event_id de-duplication
-  on (the default: claims written to sink_claims, copies to
+  on (the default: claims written to sink_dedup_claims, copies to
   sink_duplicates) and off (WithDedupWindow(0)), in alternating order,
   after one drain with dedup off that is not counted (a warm-up: the
   first drain after the pre-fill or an engine run is slower whichever mode

@@ -90,9 +90,9 @@ func runSinkDedup(ctx context.Context, e *env) (*section, error) {
 	slices.Sort(sorted)
 	spread := fmt.Sprintf("%.2f to %.2f", sorted[0], sorted[len(sorted)-1])
 	sec := &section{
-		Summary: fmt.Sprintf("sink-dedup: dedup on/off %.2f (median of %d paired rounds, %s; %d of %d rounds >= %.2f; ratio of medians %.2f: %s vs %s rows/s), CPU off/on %.2f (target >= %.2f%s)",
-			paired, rounds, spread, met, rounds, sinkDedupShare, ofMedians, fmtRate(median(onRates)), fmtRate(median(offRates)),
-			median(cpuRatios), sinkDedupShare, verdict(ok)),
+		Summary: fmt.Sprintf("sink-dedup: dedup on/off %.2f (target >= %.2f%s; median of %d paired rounds, %s; %d of %d rounds >= %.2f; ratio of medians %.2f: %s vs %s rows/s); CPU per row off/on %.2f (information)",
+			paired, sinkDedupShare, verdict(ok), rounds, spread, met, rounds, sinkDedupShare, ofMedians, fmtRate(median(onRates)), fmtRate(median(offRates)),
+			median(cpuRatios)),
 		Targets: []target{{
 			Goal: fmt.Sprintf("surge sink with event_id dedup >= %.2f × dedup off (median of paired rounds)", sinkDedupShare),
 			Result: fmt.Sprintf("%.2f over %d rounds (%s; %d of %d rounds met it; ratio of the medians %.2f, %s vs %s rows/s)",
@@ -113,7 +113,7 @@ Method:
   %s and %s orders and order status changes on %s.
 - One drain with dedup off first, not counted (the first drain after the
   pre-fill is slower whichever mode it is), then %d rounds of two drains:
-  dedup on (the default: claims written to sink_claims) and off
+  dedup on (the default: claims written to sink_dedup_claims) and off
   (WithDedupWindow(0)), on first in odd rounds and off first in even ones.
   Merges left by the previous drain are waited out (system.merges empty, at
   most a minute) before each drain.
