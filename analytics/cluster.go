@@ -233,14 +233,18 @@ func (r clusterRender) statement(st string, tables map[string]bool) ([]string, e
 		switch {
 		case hasTopic && hasPart:
 			key = "cityHash64(kafka_topic, kafka_partition)"
-		case hasPart:
-			// A table that names its topic by a number (sink_dedup_claims)
-			// gets the shard key of its topic partition as a column, which
-			// its writer fills with cityHash64(topic, partition): its rows
-			// land on the shard of the partition's other rows and marks.
+		case hasPart && name == string(TableClaims):
+			// sink_dedup_claims names its topic by a number: it gets the
+			// shard key of its topic partition as a column, which Write
+			// fills with cityHash64(topic, partition), so its rows land on
+			// the shard of the partition's other rows and marks.
 			body := strings.TrimRight(strings.TrimSuffix(strings.TrimSpace(cols), ")"), " \n")
 			cols = body + ",\n    " + shardKeyColumn + "       UInt64\n)"
 			key = shardKeyColumn
+		case hasPart:
+			// Its rows would go to random shards, away from their
+			// partition's marks: a writer must fill a shard key first.
+			return nil, fmt.Errorf("table %s has kafka_partition but no kafka_topic: no rule shards it with its partition's rows", name)
 		}
 		tables[name] = true
 		return []string{

@@ -66,6 +66,33 @@ func CheckTopicIDs(topics []string) error {
 	return nil
 }
 
+// CheckTopicIDsWith returns an error naming a topic of ours and another
+// topic this database holds sink marks of (any sink, any group) that have
+// the same TopicID: their claims would share sink_dedup_claims' key ranges.
+// It reads sink_offsets, a few rows per topic partition and table.
+func (c *Conn) CheckTopicIDsWith(ctx context.Context, ours []string) error {
+	rows, err := c.db.Query(ctx, "SELECT DISTINCT kafka_topic FROM "+TableSinkOffsets)
+	if err != nil {
+		return fmt.Errorf("list the topics of %s: %w", TableSinkOffsets, err)
+	}
+	defer rows.Close()
+	mine := make(map[uint32]string)
+	for _, t := range ours {
+		mine[TopicID(t)] = t
+	}
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return fmt.Errorf("list the topics of %s: %w", TableSinkOffsets, err)
+		}
+		if o, ok := mine[TopicID(t)]; ok && o != t {
+			return fmt.Errorf("topic %q has the same dedup topic id %d as topic %q, whose sink marks are in this database: "+
+				"rename one of them or give them separate databases", o, TopicID(t), t)
+		}
+	}
+	return rows.Err()
+}
+
 // topicRange is the condition on scope_key that selects topic's claims:
 // its id's range of the key, so the read goes through the ORDER BY key.
 func topicRange(topic string) string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,5 +274,49 @@ session_id, sku FROM user_events ORDER BY kafka_offset`)
 		if n != 1 {
 			t.Errorf("range %s[%d] up to %d: its probe finds %d rows, want 1", r.Topic, r.Partition, r.Hi, n)
 		}
+	}
+}
+
+// collidingTopics returns two topic names of one TopicID, found by search.
+func collidingTopics(t *testing.T) (string, string) {
+	t.Helper()
+	seen := map[uint32]string{}
+	for i := 0; i < 1<<20; i++ {
+		name := fmt.Sprintf("topic-%d", i)
+		if other, ok := seen[analytics.TopicID(name)]; ok {
+			return other, name
+		}
+		seen[analytics.TopicID(name)] = name
+	}
+	t.Fatal("no two topic names of one id among 2^20")
+	return "", ""
+}
+
+// TestTopicIDClash: two topics of one dedup topic id are refused, among a
+// sink's own topics and against the topics the database holds marks of.
+func TestTopicIDClash(t *testing.T) {
+	a, b := collidingTopics(t)
+	if err := analytics.CheckTopicIDs([]string{"orders", a, "user-events", b}); err == nil ||
+		!strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), b) {
+		t.Errorf("CheckTopicIDs with %s and %s: got %v, want an error naming both", a, b, err)
+	}
+	if err := analytics.CheckTopicIDs([]string{"orders", "user-events", "coupons", a, a}); err != nil {
+		t.Errorf("CheckTopicIDs without a clash (a name twice): %v", err)
+	}
+	conn := testenv.ClickHouseConn(t)
+	ctx := context.Background()
+	if err := conn.CheckTopicIDsWith(ctx, []string{a}); err != nil {
+		t.Errorf("CheckTopicIDsWith on an empty database: %v", err)
+	}
+	if err := conn.WriteMarks(ctx, []analytics.Mark{{Table: analytics.TableClaims, Topic: b, Partition: 0, Seq: 1,
+		Done: true, Prev: -1, Hi: 5, IngestedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.CheckTopicIDsWith(ctx, []string{"orders", a}); err == nil ||
+		!strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), b) {
+		t.Errorf("CheckTopicIDsWith(%s) with marks of %s: got %v, want an error naming both", a, b, err)
+	}
+	if err := conn.CheckTopicIDsWith(ctx, []string{"orders", b}); err != nil {
+		t.Errorf("CheckTopicIDsWith(%s), its own marks: %v", b, err)
 	}
 }

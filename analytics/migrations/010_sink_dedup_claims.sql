@@ -7,7 +7,7 @@
 -- scope packed into one number, scope_key = topic id << 32 | scope, where
 -- the topic id is a 32-bit hash of the topic's name (analytics.TopicID; the
 -- sink refuses two topics of one id). Every column is a number: a claim
--- costs ClickHouse 36 bytes before compression, and its INSERT and merges
+-- costs ClickHouse 40 bytes before compression, and its INSERT and merges
 -- read and write no per-row string and compare two key columns, not
 -- three. On one server, the same 2.5 million claims merged in 0.73 of the
 -- time sink_claims took (bench claims-layout, bench/RESULTS.md).
@@ -20,6 +20,9 @@
 --
 -- Claims written to sink_claims (and sink_event_ids before it) are still
 -- read from there until they leave the window; nothing is written there.
+-- Sinks from before this migration do not read this table: stop every
+-- sink of a group before starting new ones, and do not go back to an older
+-- sink while claims written here are within the window.
 
 CREATE TABLE IF NOT EXISTS {db}.sink_dedup_claims
 (

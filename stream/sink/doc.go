@@ -34,7 +34,7 @@
 // offset) written for every original of the batch in an INSERT sent on a
 // connection of its own alongside the batch's rows (the server takes both
 // at once), sorted by the table's ORDER BY so that ClickHouse need not sort
-// them (no string at all: a claim is 36 bytes of numbers, a fraction of an
+// them (no string at all: a claim is 40 bytes of numbers, a fraction of an
 // event's row, and cheap to merge). A record is the original when no
 // claim of its event exists within the window, or when the
 // claim names the record itself; otherwise it is a copy of what the claim
@@ -81,6 +81,11 @@
 // before sink_dedup_claims existed are in sink_claims (by topic name) or,
 // older, sink_event_ids (with the event_id instead of the second hash, which
 // is computed from it): they are read alike until they leave the window.
+// A sink from before migration 010 reads neither sink_dedup_claims nor its
+// marks: stop every sink of a group before starting the new ones, and do
+// not go back to an older sink while claims written since are within the
+// window (it would store their copies again, and retry forever on a
+// partition whose last mark is an open intent of sink_dedup_claims).
 //
 // Beyond the window: a copy arriving more than the window after its
 // original's claim was written is stored as a new event (counted twice); set

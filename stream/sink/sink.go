@@ -284,6 +284,13 @@ func (s *Sink) Run(ctx context.Context) error {
 	if _, err := s.ch.Cluster(ctx); err != nil {
 		return fmt.Errorf("clickhouse: %w", err)
 	}
+	// The claims of every topic the database has marks of share
+	// sink_dedup_claims with ours: none may have one of our topics' ids.
+	if s.dedup != nil {
+		if err := s.ch.CheckTopicIDsWith(ctx, s.cfg.topics.Data()); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
 	if g := s.openGate(ctx); g != nil {
 		defer g.Close()
 	}
