@@ -151,7 +151,7 @@ type Conn struct {
 	// shardKey caches cityHash64(topic, partition) per topic partition
 	// (shardKeys).
 	shardMu  sync.Mutex
-	shardKey map[string]map[int32]uint64
+	shardKey map[topicPart]uint64
 	clMu     sync.Mutex
 	clKnown  bool                   // cluster is known (see Cluster)
 	cluster  string                 // "" on one server

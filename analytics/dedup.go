@@ -3,7 +3,6 @@ package analytics
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -30,8 +29,13 @@ const (
 	tableEventIDs     Table = "sink_event_ids"
 )
 
-// claimTables are the tables claims are read from: the current one first.
+// claimTables are the tables claims are read from: the current one first,
+// then the retired ones, which nothing writes to and whose marks are not
+// read (readPositions).
 var claimTables = []Table{TableClaims, tableClaimsByName, tableEventIDs}
+
+// retiredClaimTables are claimTables but the current one.
+var retiredClaimTables = claimTables[1:]
 
 // shardKeyColumn is the column a cluster's sink_dedup_claims is sharded
 // by: cityHash64(topic, partition), the shard of the partition's rows.
@@ -41,30 +45,23 @@ const shardKeyColumn = "shard_key"
 // FNV-1a of its name. Two topics of one id would share their claims' key
 // ranges; CheckTopicIDs refuses them.
 func TopicID(topic string) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(topic))
-	return h.Sum32()
+	h := uint32(2166136261)
+	for i := 0; i < len(topic); i++ {
+		h = (h ^ uint32(topic[i])) * 16777619
+	}
+	return h
 }
+
+// topicBase is the lowest scope_key of topic: its id in the high 32 bits.
+func topicBase(topic string) uint64 { return uint64(TopicID(topic)) << 32 }
 
 // ScopeKey is the scope_key of a claim of topic in scope: the topic's id in
 // the high 32 bits, the scope in the low ones.
-func ScopeKey(topic string, scope uint32) uint64 {
-	return uint64(TopicID(topic))<<32 | uint64(scope)
-}
+func ScopeKey(topic string, scope uint32) uint64 { return topicBase(topic) | uint64(scope) }
 
 // CheckTopicIDs returns an error naming two of topics that have the same
 // TopicID: their claims could not be told apart.
-func CheckTopicIDs(topics []string) error {
-	seen := make(map[uint32]string)
-	for _, t := range topics {
-		id := TopicID(t)
-		if other, ok := seen[id]; ok && other != t {
-			return fmt.Errorf("topics %q and %q have the same dedup topic id %d: rename one of them", other, t, id)
-		}
-		seen[id] = t
-	}
-	return nil
-}
+func CheckTopicIDs(topics []string) error { return topicIDClash(topics, topics, "") }
 
 // CheckTopicIDsWith returns an error naming a topic of ours and another
 // topic this database holds sink marks of (any sink, any group) that have
@@ -76,27 +73,40 @@ func (c *Conn) CheckTopicIDsWith(ctx context.Context, ours []string) error {
 		return fmt.Errorf("list the topics of %s: %w", TableSinkOffsets, err)
 	}
 	defer rows.Close()
-	mine := make(map[uint32]string)
-	for _, t := range ours {
-		mine[TopicID(t)] = t
-	}
+	var theirs []string
 	for rows.Next() {
 		var t string
 		if err := rows.Scan(&t); err != nil {
 			return fmt.Errorf("list the topics of %s: %w", TableSinkOffsets, err)
 		}
+		theirs = append(theirs, t)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list the topics of %s: %w", TableSinkOffsets, err)
+	}
+	return topicIDClash(ours, theirs, " (its sink marks are in this database)")
+}
+
+// topicIDClash returns an error naming a topic of ours and a different one
+// of others with the same TopicID; where says where the other was found.
+func topicIDClash(ours, others []string, where string) error {
+	mine := make(map[uint32]string, len(ours))
+	for _, t := range ours {
+		mine[TopicID(t)] = t
+	}
+	for _, t := range others {
 		if o, ok := mine[TopicID(t)]; ok && o != t {
-			return fmt.Errorf("topic %q has the same dedup topic id %d as topic %q, whose sink marks are in this database: "+
-				"rename one of them or give them separate databases", o, TopicID(t), t)
+			return fmt.Errorf("topics %q and %q%s have the same dedup topic id %d: rename one of them or give them separate databases",
+				o, t, where, TopicID(t))
 		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // topicRange is the condition on scope_key that selects topic's claims:
 // its id's range of the key, so the read goes through the ORDER BY key.
 func topicRange(topic string) string {
-	lo := uint64(TopicID(topic)) << 32
+	lo := topicBase(topic)
 	return fmt.Sprintf("scope_key >= %d AND scope_key <= %d", lo, lo|0xffffffff)
 }
 
@@ -134,7 +144,7 @@ type dupCols struct {
 func (b *Batch) AddClaim(src Source, scope uint32, hash, hash2 uint64) {
 	c := &b.claims
 	if src.Topic != c.lastTopic || len(c.scopeKey) == 0 {
-		c.lastTopic, c.lastID = src.Topic, uint64(TopicID(src.Topic))<<32
+		c.lastTopic, c.lastID = src.Topic, topicBase(src.Topic)
 	}
 	c.scopeKey = append(c.scopeKey, c.lastID|uint64(scope))
 	c.hash = append(c.hash, hash)
@@ -194,7 +204,7 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 	var args []any
 	byKey := make(map[uint64]string) // scope_key's topic id -> topic
 	for topic, ss := range scopes {
-		id := uint64(TopicID(topic)) << 32
+		id := topicBase(topic)
 		byKey[id] = topic
 		var b strings.Builder
 		b.WriteString("(kafka_topic = ? AND scope IN (")
@@ -214,12 +224,12 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 	// ones by name and scope (their rows have scope_key 0).
 	q := "SELECT '' AS kafka_topic, toUInt32(0) AS scope, scope_key, event_hash, ingested_at FROM " + string(TableClaims) +
 		"%[1]s WHERE ingested_at >= ? AND scope_key IN (" + strings.Join(keys, ",") + ")"
-	for _, t := range claimTables[1:] {
+	for _, t := range retiredClaimTables {
 		q += " UNION ALL SELECT kafka_topic, scope, toUInt64(0), event_hash, ingested_at FROM " + string(t) +
 			"%[1]s WHERE ingested_at >= ? AND (" + strings.Join(conds, " OR ") + ")"
 	}
 	qargs := []any{dateTime(since)}
-	for range claimTables[1:] {
+	for range retiredClaimTables {
 		qargs = append(append(qargs, dateTime(since)), args...)
 	}
 	// On a cluster, from an in-sync replica of every shard (EachShard): a
@@ -273,7 +283,7 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 	type chunk struct{ byKey, byScope string }
 	var chunks []chunk
 	var keyConds, scopeConds []string
-	id := uint64(TopicID(topic)) << 32
+	id := topicBase(topic)
 	n := 0
 	for scope, hashes := range keys {
 		for len(hashes) > 0 {

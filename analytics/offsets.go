@@ -229,7 +229,7 @@ FROM `+TableSinkOffsets+suffix+` WHERE kafka_topic = ? GROUP BY tbl, kafka_parti
 		if err := rows.Scan(&tbl, &part, &seq, &done, &prev, &hi, &at, &probe); err != nil {
 			return fmt.Errorf("read sink marks of %s: %w", topic, err)
 		}
-		if Table(tbl) == tableEventIDs || Table(tbl) == tableClaimsByName {
+		if slices.Contains(retiredClaimTables, Table(tbl)) {
 			// Claims are no longer written there: they are read as they
 			// are, never through a watermark.
 			continue

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,26 +49,7 @@ func (c *Conn) Write(ctx context.Context, b *Batch, ingestedAt time.Time) error 
 	var claimsDone chan error
 	if n := b.TableLen(TableClaims); n > 0 {
 		claimsDone = make(chan error, 1)
-		go func() { // waited for below
-			cols := b.dedupColumns(TableClaims, stamp(&b.claimsIngested, n, at))
-			list := insertColumns[TableClaims]
-			if cluster, err := c.Cluster(ctx); err != nil || cluster != "" {
-				var keys []uint64
-				if err == nil {
-					keys, err = c.shardKeys(ctx, &b.claims.provenance)
-				}
-				if err != nil {
-					claimsDone <- fmt.Errorf("insert %d rows into %s: %w", n, TableClaims, err)
-					return
-				}
-				cols, list = append(cols, keys), list+", "+shardKeyColumn
-			}
-			if err := c.insert(ctx, TableClaims, list, cols, &b.claimsNative); err != nil {
-				claimsDone <- fmt.Errorf("insert %d rows into %s: %w", n, TableClaims, err)
-				return
-			}
-			claimsDone <- nil
-		}()
+		go func() { claimsDone <- c.writeClaims(ctx, b, n, at) }() // waited for below
 	}
 	var err error
 	for _, t := range Tables {
@@ -291,43 +273,88 @@ func topicCond(t Table, topic string) string {
 	return "kafka_topic = " + quote(topic)
 }
 
+// writeClaims sends the batch's n claims, with their shard key on a
+// cluster.
+func (c *Conn) writeClaims(ctx context.Context, b *Batch, n int, at time.Time) error {
+	cols := b.dedupColumns(TableClaims, stamp(&b.claimsIngested, n, at))
+	list := insertColumns[TableClaims]
+	cluster, err := c.Cluster(ctx)
+	if err == nil && cluster != "" {
+		var keys []uint64
+		if keys, err = c.shardKeys(ctx, &b.claims.provenance); err == nil {
+			cols, list = append(cols, keys), list+", "+shardKeyColumn
+		}
+	}
+	if err == nil {
+		err = c.insert(ctx, TableClaims, list, cols, &b.claimsNative)
+	}
+	if err != nil {
+		return fmt.Errorf("insert %d rows into %s: %w", n, TableClaims, err)
+	}
+	return nil
+}
+
+// topicPart names one Kafka partition.
+type topicPart struct {
+	topic string
+	part  int32
+}
+
 // shardKeys returns, for each row of p, cityHash64(topic, partition) as
 // ClickHouse computes it: the shard key of the partition's rows on a
-// cluster (sink_dedup_claims' shard_key). The values are asked of the
-// server once per topic partition, then kept.
+// cluster (sink_dedup_claims' shard_key). The partitions not seen before
+// are asked of the server in one query, then kept.
 func (c *Conn) shardKeys(ctx context.Context, p *provenance) ([]uint64, error) {
-	type tp struct {
-		topic string
-		part  int32
-	}
-	out := make([]uint64, len(p.offset))
 	c.shardMu.Lock()
 	defer c.shardMu.Unlock()
 	if c.shardKey == nil {
-		c.shardKey = make(map[string]map[int32]uint64)
+		c.shardKey = make(map[topicPart]uint64)
 	}
-	var (
-		last  tp
-		lastK uint64
-	)
+	var missing []topicPart
+	var last topicPart
+	for i := range p.offset {
+		k := topicPart{p.topic[i], p.partition[i]}
+		if _, ok := c.shardKey[k]; (i == 0 || k != last) && !ok && !slices.Contains(missing, k) {
+			missing = append(missing, k)
+		}
+		last = k
+	}
+	if len(missing) > 0 {
+		sel := make([]string, len(missing))
+		for i, k := range missing {
+			sel[i] = fmt.Sprintf("SELECT toUInt32(%d) AS i, cityHash64(%s, toInt32(%d)) AS h", i, quote(k.topic), k.part)
+		}
+		rows, err := c.db.Query(ctx, strings.Join(sel, " UNION ALL "))
+		if err != nil {
+			return nil, fmt.Errorf("shard keys of %d partitions: %w", len(missing), err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				i uint32
+				h uint64
+			)
+			if err := rows.Scan(&i, &h); err != nil {
+				return nil, fmt.Errorf("shard keys of %d partitions: %w", len(missing), err)
+			}
+			c.shardKey[missing[i]] = h
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("shard keys of %d partitions: %w", len(missing), err)
+		}
+	}
+	out := make([]uint64, len(p.offset))
 	for i := range out {
-		if i > 0 && (tp{p.topic[i], p.partition[i]}) == last { // rows come partition by partition
-			out[i] = lastK
+		k := topicPart{p.topic[i], p.partition[i]}
+		if i > 0 && k == last { // rows come partition by partition
+			out[i] = out[i-1]
 			continue
 		}
-		k, ok := c.shardKey[p.topic[i]][p.partition[i]]
+		h, ok := c.shardKey[k]
 		if !ok {
-			if err := c.db.QueryRow(ctx, "SELECT cityHash64(toString(?), toInt32(?))", p.topic[i], p.partition[i]).Scan(&k); err != nil {
-				return nil, fmt.Errorf("shard key of %s/%d: %w", p.topic[i], p.partition[i], err)
-			}
-			m := c.shardKey[p.topic[i]]
-			if m == nil {
-				m = make(map[int32]uint64)
-				c.shardKey[p.topic[i]] = m
-			}
-			m[p.partition[i]] = k
+			return nil, fmt.Errorf("no shard key of %s/%d from the server", k.topic, k.part)
 		}
-		out[i], last, lastK = k, tp{p.topic[i], p.partition[i]}, k
+		out[i], last = h, k
 	}
 	return out, nil
 }
