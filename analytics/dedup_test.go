@@ -3,6 +3,7 @@ package analytics_test
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"strings"
@@ -277,25 +278,17 @@ session_id, sku FROM user_events ORDER BY kafka_offset`)
 	}
 }
 
-// collidingTopics returns two topic names of one TopicID, found by search.
-func collidingTopics(t *testing.T) (string, string) {
-	t.Helper()
-	seen := map[uint32]string{}
-	for i := 0; i < 1<<20; i++ {
-		name := fmt.Sprintf("topic-%d", i)
-		if other, ok := seen[analytics.TopicID(name)]; ok {
-			return other, name
-		}
-		seen[analytics.TopicID(name)] = name
-	}
-	t.Fatal("no two topic names of one id among 2^20")
-	return "", ""
-}
-
 // TestTopicIDClash: two topics of one dedup topic id are refused, among a
 // sink's own topics and against the topics the database holds marks of.
 func TestTopicIDClash(t *testing.T) {
-	a, b := collidingTopics(t)
+	for _, name := range []string{"", "orders", "user-events", "ünïcode-topic"} {
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		if got := analytics.TopicID(name); got != h.Sum32() {
+			t.Errorf("TopicID(%q) = %d, want FNV-1a %d", name, got, h.Sum32())
+		}
+	}
+	a, b := testenv.CollidingTopics(t)
 	if err := analytics.CheckTopicIDs([]string{"orders", a, "user-events", b}); err == nil ||
 		!strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), b) {
 		t.Errorf("CheckTopicIDs with %s and %s: got %v, want an error naming both", a, b, err)

@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -130,4 +131,20 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// CollidingTopics returns two topic names of one analytics.TopicID, found
+// by search (the sink must refuse them side by side).
+func CollidingTopics(t testing.TB) (string, string) {
+	t.Helper()
+	seen := map[uint32]string{}
+	for i := 0; i < 1<<20; i++ {
+		name := fmt.Sprintf("topic-%d", i)
+		if other, ok := seen[analytics.TopicID(name)]; ok {
+			return other, name
+		}
+		seen[analytics.TopicID(name)] = name
+	}
+	t.Fatal("no two topic names of one id among 2^20")
+	return "", ""
 }

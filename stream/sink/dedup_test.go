@@ -2,9 +2,11 @@ package sink_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/surgeio/surge/analytics"
 	"github.com/surgeio/surge/internal/testenv"
 	"github.com/surgeio/surge/schemas"
+	"github.com/surgeio/surge/stream"
 	"github.com/surgeio/surge/stream/control"
 	"github.com/surgeio/surge/stream/sink"
 )
@@ -565,5 +568,36 @@ func TestSinkDedupCopiesInBatchNoLookup(t *testing.T) {
 	reconcile(t, brokers, ch)
 	if got := counterSum(t, reg, lookups, nil); got != float64(len(again)) {
 		t.Errorf("lookups after %d copies of stored events: got %v, want %d", len(again), got, len(again))
+	}
+}
+
+// TestSinkRefusesTopicIDClash: a sink does not start on a topic whose dedup
+// topic id equals that of another topic the database holds sink marks of
+// (their claims would share sink_dedup_claims' key ranges), nor on two
+// topics of its own with one id; it says which topics.
+func TestSinkRefusesTopicIDClash(t *testing.T) {
+	a, b := testenv.CollidingTopics(t)
+	tps := stream.DefaultTopics()
+	tps.UserEvents = a
+	brokers := testenv.Kafka(t, tps.All()...)
+	ch := testenv.ClickHouseConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := ch.WriteMarks(ctx, []analytics.Mark{{Table: analytics.TableUserEvents, Topic: b, Partition: 0, Seq: 1,
+		Done: true, Prev: -1, Hi: 3, IngestedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sink.New(ch, sink.WithClient(stream.ClientConfig{Brokers: brokers}), sink.WithTopics(tps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Run(ctx)
+	if !errors.Is(err, sink.ErrConfig) || !strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), b) {
+		t.Errorf("Run with marks of %s in the database and topic %s: got %v, want ErrConfig naming both", b, a, err)
+	}
+	own := stream.DefaultTopics()
+	own.UserEvents, own.Coupons = a, b
+	if _, err := sink.New(ch, sink.WithClient(stream.ClientConfig{Brokers: brokers}), sink.WithTopics(own)); !errors.Is(err, sink.ErrConfig) {
+		t.Errorf("New with topics %s and %s: got %v, want ErrConfig", a, b, err)
 	}
 }
