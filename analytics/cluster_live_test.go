@@ -40,26 +40,6 @@ func localCount(t *testing.T, conn *analytics.Conn, table string) uint64 {
 	return n
 }
 
-// localPartitions returns the Kafka partitions of table's rows on conn's
-// node (its local table).
-func localPartitions(t *testing.T, conn *analytics.Conn, table string) []int32 {
-	t.Helper()
-	rows, err := conn.DB().Query(context.Background(), "SELECT DISTINCT kafka_partition FROM "+table+analytics.LocalSuffix)
-	if err != nil {
-		t.Fatalf("partitions of %s on %s: %v", table, conn.Addr(), err)
-	}
-	defer rows.Close()
-	var out []int32
-	for rows.Next() {
-		var p int32
-		if err := rows.Scan(&p); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
 // TestClusterLive runs the cluster schema on a real cluster (ZooKeeper and
 // 2 shards × 2 replicas): Migrate(WithCluster) from one node and again from
 // another (idempotent), writes through the Distributed tables with the
@@ -188,10 +168,10 @@ ENGINE = Distributed(`+testenv.ClusterName+`, surge_partial, orders_local, rand(
 	for s, live := range [][]*analytics.Conn{{nodes[0], nodes[1]}, {nodes[2]}} {
 		rows := map[int32]bool{}
 		for _, n := range live {
-			for _, p := range localPartitions(t, n, "orders") {
+			for _, p := range partitionsOn(t, n, "orders"+analytics.LocalSuffix, "1") {
 				rows[p] = true
 			}
-			for _, p := range localPartitions(t, n, string(analytics.TableClaims)) {
+			for _, p := range partitionsOn(t, n, string(analytics.TableClaims)+analytics.LocalSuffix, "1") {
 				claimParts[p] = s + 1
 			}
 		}

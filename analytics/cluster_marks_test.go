@@ -72,14 +72,14 @@ func TestClusterMarks(t *testing.T) {
 	shardOf := map[int32]int{}
 	for s := 1; s <= 2; s++ {
 		for r := 1; r <= 2; r++ {
-			for _, p := range partitionsOn(t, cl.Node(s, r).Open(t, db), "orders_local") {
+			for _, p := range partitionsOn(t, cl.Node(s, r).Open(t, db), "orders_local", "kafka_topic = 'orders'") {
 				shardOf[p] = s
 			}
 		}
 	}
 	for s := 1; s <= 2; s++ {
 		for r := 1; r <= 2; r++ {
-			for _, p := range partitionsOn(t, cl.Node(s, r).Open(t, db), "sink_offsets_local") {
+			for _, p := range partitionsOn(t, cl.Node(s, r).Open(t, db), "sink_offsets_local", "kafka_topic = 'orders'") {
 				if shardOf[p] != s {
 					t.Errorf("marks of orders/%d on shard %d, its rows on shard %d", p, s, shardOf[p])
 				}
@@ -232,13 +232,13 @@ func localMarks(t *testing.T, cl *testenv.Cluster, db string) uint64 {
 	return total
 }
 
-// partitionsOn lists the Kafka partitions of topic orders that conn's
-// table holds.
-func partitionsOn(t *testing.T, conn *analytics.Conn, table string) []int32 {
+// partitionsOn lists the Kafka partitions of the rows of conn's table that
+// meet cond.
+func partitionsOn(t *testing.T, conn *analytics.Conn, table, cond string) []int32 {
 	t.Helper()
-	rows, err := conn.DB().Query(context.Background(), "SELECT DISTINCT kafka_partition FROM "+table+" WHERE kafka_topic = 'orders' ORDER BY kafka_partition")
+	rows, err := conn.DB().Query(context.Background(), "SELECT DISTINCT kafka_partition FROM "+table+" WHERE "+cond+" ORDER BY kafka_partition")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("partitions of %s on %s: %v", table, conn.Addr(), err)
 	}
 	defer rows.Close()
 	var out []int32

@@ -10,29 +10,37 @@ import (
 	"github.com/surgeio/surge/stream"
 )
 
-// TestProbeAheadScopeReloaded: a batch probed ahead whose scope is dropped
-// and read again from ClickHouse before it is decided (a rebalance) is
-// probed again in the new window, so the window holds the hash of the
-// original it decides and a later copy of it is checked, not stored.
-func TestProbeAheadScopeReloaded(t *testing.T) {
+// decideFixture is a sink on a fresh broker and database, and rec, a job
+// of one user event (id eventID, scope k) at a given offset.
+func decideFixture(t *testing.T, eventID string) (s *Sink, ch *analytics.Conn, k scopeKey, rec func(off int64) *job) {
+	t.Helper()
 	topics := stream.DefaultTopics()
 	brokers := testenv.Kafka(t, topics.All()...)
-	ch := testenv.ClickHouseConn(t)
+	ch = testenv.ClickHouseConn(t)
 	s, err := New(ch, WithClient(stream.ClientConfig{Brokers: brokers}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.cl.Close()
-	ctx := context.Background()
-	ev := &schemas.UserEvent{EventID: "01JDQ-probe-ahead", UserID: "u-1"}
-	k := scopeKey{topics.UserEvents, 0}
-	rec := func(off int64) *job {
+	t.Cleanup(s.cl.Close)
+	ev := &schemas.UserEvent{EventID: eventID, UserID: "u-1"}
+	k = scopeKey{topics.UserEvents, 0}
+	rec = func(off int64) *job {
 		return &job{entries: []entry{{
 			src: analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: off},
 			rec: ev, table: analytics.TableUserEvents, scope: k.scope, inScope: true,
 			hash: eventHash(ev.Kind(), ev.ID()), hash2: eventHash2(ev.Kind(), ev.ID()),
 		}}}
 	}
+	return s, ch, k, rec
+}
+
+// TestProbeAheadScopeReloaded: a batch probed ahead whose scope is dropped
+// and read again from ClickHouse before it is decided (a rebalance) is
+// probed again in the new window, so the window holds the hash of the
+// original it decides and a later copy of it is checked, not stored.
+func TestProbeAheadScopeReloaded(t *testing.T) {
+	s, _, k, rec := decideFixture(t, "01JDQ-probe-ahead")
+	ctx := context.Background()
 	// A batch with the event, decided (its write is not needed here).
 	if err := s.decideOnce(ctx, rec(0)); err != nil {
 		t.Fatal(err)
@@ -65,24 +73,8 @@ func TestProbeAheadScopeReloaded(t *testing.T) {
 // again, which at scale is the window's claims of every scope of the
 // batch) and decides the same.
 func TestDecideLookupFailureKeepsProbe(t *testing.T) {
-	topics := stream.DefaultTopics()
-	brokers := testenv.Kafka(t, topics.All()...)
-	ch := testenv.ClickHouseConn(t)
-	s, err := New(ch, WithClient(stream.ClientConfig{Brokers: brokers}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.cl.Close()
+	s, ch, k, rec := decideFixture(t, "01JDQ-lookup-fails")
 	ctx := context.Background()
-	ev := &schemas.UserEvent{EventID: "01JDQ-lookup-fails", UserID: "u-1"}
-	k := scopeKey{topics.UserEvents, 0}
-	rec := func(off int64) *job {
-		return &job{entries: []entry{{
-			src: analytics.Source{Topic: topics.UserEvents, Partition: 0, Offset: off},
-			rec: ev, table: analytics.TableUserEvents, scope: k.scope, inScope: true,
-			hash: eventHash(ev.Kind(), ev.ID()), hash2: eventHash2(ev.Kind(), ev.ID()),
-		}}}
-	}
 	if err := s.decideOnce(ctx, rec(0)); err != nil {
 		t.Fatal(err)
 	}
