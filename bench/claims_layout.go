@@ -31,16 +31,11 @@ const claimsLayoutShare = 0.9
 // part_log gives the time it spent writing the parts and merging them.
 func runClaimsLayout(ctx context.Context, e *env) (*section, error) {
 	sec := &section{Name: "claims-layout"}
-	dir, cleanup, err := tempDir("claims-layout")
+	ch, closeCH, err := startScratchClickHouse(ctx, e, "claims-layout", analytics.WithPartLog())
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-	ch, err := startClickHouse(ctx, e, dir, analytics.WithPartLog())
-	if err != nil {
-		return nil, err
-	}
-	defer ch.stop()
+	defer closeCH()
 	db := ch.conn.DB()
 	// The same claims for both: 16 scopes of one topic, uniform hashes,
 	// each part in its table's ORDER BY order (the topic is one: by scope,

@@ -187,6 +187,20 @@ func startClickHouse(ctx context.Context, e *env, dir string, opts ...analytics.
 	return ch, nil
 }
 
+// startScratchClickHouse is startClickHouse in a scratch directory named
+// after name; close stops the server and removes the directory.
+func startScratchClickHouse(ctx context.Context, e *env, name string, opts ...analytics.LocalOpt) (ch *clickhouse, close func(), err error) {
+	dir, cleanup, err := tempDir(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ch, err = startClickHouse(ctx, e, dir, opts...); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return ch, func() { ch.stop(); cleanup() }, nil
+}
+
 func (c *clickhouse) stop() {
 	_ = c.conn.Close()
 	_ = c.srv.Stop()

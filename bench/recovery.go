@@ -57,16 +57,11 @@ func (st recoveryStep) judge(where, scan string) (target, string) {
 // unsettled intent (after a crash mid-write: one pruned probe each).
 func runRecovery(ctx context.Context, e *env) (*section, error) {
 	sec := &section{Name: "recovery"}
-	dir, cleanup, err := tempDir("recovery")
+	ch, closeCH, err := startScratchClickHouse(ctx, e, "recovery")
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-	ch, err := startClickHouse(ctx, e, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer ch.stop()
+	defer closeCH()
 
 	parts := int64(e.cfg.partitions)
 	now := time.Now().UTC().Truncate(time.Second)

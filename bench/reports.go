@@ -76,16 +76,11 @@ const (
 // runReports fills the raw tables (and through them the rollups) directly,
 // then times the named reports against the same queries over raw tables.
 func runReports(ctx context.Context, e *env) (*section, error) {
-	dir, cleanup, err := tempDir("reports")
+	ch, closeCH, err := startScratchClickHouse(ctx, e, "reports")
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-	ch, err := startClickHouse(ctx, e, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer ch.stop()
+	defer closeCH()
 
 	coupons, fillTook, err := fillReportTables(ctx, e, ch)
 	if err != nil {
