@@ -326,7 +326,13 @@ func TestCampaignPageInBrowser(t *testing.T) {
 	eval("mark the page", `window.surgeTestMark = 42`, new(int))
 	testenv.WriteShop(t, conn, 2, 3, time.Now().UTC())
 	want = wantSummary(t, append([]string{"--from", "1h"}, chFlags...)...)
-	waitFor("the new orders", `document.querySelector('#summary tr[data-campaign="black-friday"] td[data-field=orders]').textContent === "`+want[0].Cells["orders"]+`"`)
+	// WriteShop's INSERTs land one table after the other: a page update
+	// may fall between the orders and the coupons, so wait for both.
+	cell := func(field string) string {
+		return `document.querySelector('#summary tr[data-campaign="black-friday"] td[data-field=` + field + `]').textContent === "` +
+			want[0].Cells[field] + `"`
+	}
+	waitFor("the new orders and coupons", cell("orders")+" && "+cell("coupons_issued"))
 	eval("read the campaign table again", readSummaryJS, &shown)
 	if !sameRows(shown, want) {
 		t.Errorf("campaign table after the new orders:\ngot  %+v\nwant %+v", shown, want)
