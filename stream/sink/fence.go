@@ -18,24 +18,12 @@ var errNotMember = errors.New("no longer a member of the group's current generat
 // confirmMember asks the group coordinator, just before a write, whether
 // this instance is still a member of the group's current generation: it
 // commits again the offsets the group holds for the job's partitions (for
-// one with none yet, where the job starts), which the coordinator accepts
-// only from a current member. An instance that was paused or cut off longer
-// than the session timeout learns here that its partitions moved, before it
-// sends a stale batch. It retries while a rebalance is in progress.
-func (s *Sink) confirmMember(ctx context.Context, j *job) error {
-	start := make(map[tp]int64)
-	var last tp
-	for i := range j.entries {
-		e := &j.entries[i]
-		k := tp{e.src.Topic, e.src.Partition}
-		if i > 0 && k == last {
-			continue // a run of one partition's records, in offset order
-		}
-		last = k
-		if off, ok := start[k]; !ok || e.src.Offset < off {
-			start[k] = e.src.Offset
-		}
-	}
+// one with none yet, where the job starts: start, from jobStarts), which
+// the coordinator accepts only from a current member. An instance that was
+// paused or cut off longer than the session timeout learns here that its
+// partitions moved, before it sends a stale batch. It retries while a
+// rebalance is in progress.
+func (s *Sink) confirmMember(ctx context.Context, j *job, start map[tp]int64) error {
 	if len(start) == 0 {
 		return nil
 	}
@@ -94,6 +82,25 @@ func (s *Sink) confirmMember(ctx context.Context, j *job) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// jobStarts returns the first offset of each of the job's partitions. A
+// write attempt computes it once for all of its INSERTs, each of which
+// confirmMember checks.
+func jobStarts(j *job) map[tp]int64 {
+	start := make(map[tp]int64)
+	var last tp
+	for i := range j.entries {
+		e := &j.entries[i]
+		if i > 0 && e.src.Partition == last.partition && e.src.Topic == last.topic {
+			continue // a run of one partition's records, in offset order
+		}
+		last = tp{e.src.Topic, e.src.Partition}
+		if off, ok := start[last]; !ok || e.src.Offset < off {
+			start[last] = e.src.Offset
+		}
+	}
+	return start
 }
 
 // dropJob gives up every partition of the job: the group has given them to

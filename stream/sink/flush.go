@@ -42,8 +42,9 @@ func (s *Sink) flush(ctx context.Context, j *job, decided func()) {
 		// Every INSERT of the batch (marks included) is sent only once the
 		// group coordinator has confirmed, just before, that this instance
 		// still owns the job's partitions.
+		starts := jobStarts(j)
 		wctx := analytics.WithBeforeInsert(analytics.WithQueryIDPrefix(ctx, qid),
-			func(ctx context.Context, _ analytics.Table) error { return s.confirmMember(ctx, j) })
+			func(ctx context.Context, _ analytics.Table) error { return s.confirmMember(ctx, j, starts) })
 		err := s.write(wctx, batch, start.UTC().Truncate(time.Second))
 		if errors.Is(err, errNotMember) {
 			s.dropJob(j, err)
