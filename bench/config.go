@@ -75,7 +75,7 @@ var (
 		producerRecords: 2_000_000,
 		sinkRecords:     2_000_000,
 		sinkRuns:        3,
-		dedupRounds:     6,
+		dedupRounds:     10,
 		engineConsumers: "1,2",
 		engineBlocks:    "65536,1048576",
 		freshDuration:   30 * time.Second,
