@@ -17,7 +17,7 @@ import (
 // medians taken over the whole run lets it. The default is 10 rounds:
 // single rounds on a 2-core machine range from 0.67 to 1.12, and the
 // median of 6 moved between 0.83 and 0.90 from run to run of one build;
-// at 10 its spread is narrower (0.87 to 0.90 over three runs).
+// at 10 its spread is narrower (0.86 to 0.90 over five runs).
 func runSinkDedup(ctx context.Context, e *env) (*section, error) {
 	f, err := startSinkFixture(ctx, e)
 	if err != nil {
