@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/surgeio/surge/analytics"
@@ -13,8 +12,9 @@ import (
 // claims per part: about a 2-million-row drain of the sink (its batches are
 // up to 200k rows) and a little more.
 const (
-	claimsLayoutParts = 20
-	claimsLayoutRows  = 125_000
+	claimsLayoutParts  = 20
+	claimsLayoutRows   = 125_000
+	claimsLayoutClaims = claimsLayoutParts * claimsLayoutRows
 )
 
 // claimsLayoutShare is the most the current claims table's merge may take
@@ -45,85 +45,85 @@ func runClaimsLayout(ctx context.Context, e *env) (*section, error) {
     sipHash64(number + %[1]d) AS h2, toInt32(number %% 16) AS p, toInt64(number + %[1]d) AS o,
     toDateTime('2026-12-07 10:00:00') AS at FROM numbers(%[2]d)) ORDER BY s, h`, off, claimsLayoutRows)
 	}
-	tables := []struct{ name, insert string }{
-		{"sink_claims", "INSERT INTO sink_claims (scope, event_hash, event_hash2, kafka_partition, kafka_offset, ingested_at, kafka_topic) " +
-			"SELECT s, h, h2, p, o, at, 'user-events' "},
-		{"sink_dedup_claims", "INSERT INTO sink_dedup_claims (scope_key, event_hash, event_hash2, kafka_partition, kafka_offset, ingested_at) " +
-			"SELECT toUInt64(1234567) * 4294967296 + s, h, h2, p, o, at "},
+	// Each round fills a fresh copy of each table (CREATE TABLE ... AS), so
+	// that part_log, filtered by the copy's name, holds that round's parts
+	// and merges and nothing else.
+	tables := []struct{ name, columns, values string }{
+		{"sink_claims", "scope, event_hash, event_hash2, kafka_partition, kafka_offset, ingested_at, kafka_topic",
+			"s, h, h2, p, o, at, 'user-events'"},
+		{"sink_dedup_claims", "scope_key, event_hash, event_hash2, kafka_partition, kafka_offset, ingested_at",
+			"toUInt64(1234567) * 4294967296 + s, h, h2, p, o, at"},
 	}
-	type cost struct{ write, merge time.Duration }
-	costs := map[string][]cost{}
+	writes, merges := map[string][]time.Duration{}, map[string][]time.Duration{}
 	rounds := max(5, e.cfg.sinkRuns)
 	for round := range rounds {
 		for _, t := range tables {
-			if err := db.Exec(ctx, "TRUNCATE TABLE "+t.name); err != nil {
-				return nil, err
-			}
-			if err := db.Exec(ctx, "SYSTEM STOP MERGES "+t.name); err != nil {
-				return nil, err
-			}
-			since := time.Now().Add(-time.Second)
-			for p := range claimsLayoutParts {
-				if err := db.Exec(ctx, t.insert+gen(p*claimsLayoutRows)); err != nil {
-					return nil, fmt.Errorf("fill %s: %w", t.name, err)
+			name := fmt.Sprintf("%s_round%d", t.name, round+1)
+			for _, q := range []string{
+				"CREATE TABLE " + name + " AS " + t.name,
+				"SYSTEM STOP MERGES " + name,
+			} {
+				if err := db.Exec(ctx, q); err != nil {
+					return nil, err
 				}
 			}
-			if err := db.Exec(ctx, "SYSTEM START MERGES "+t.name); err != nil {
-				return nil, err
+			for p := range claimsLayoutParts {
+				if err := db.Exec(ctx, "INSERT INTO "+name+" ("+t.columns+") SELECT "+t.values+" "+gen(p*claimsLayoutRows)); err != nil {
+					return nil, fmt.Errorf("fill %s: %w", name, err)
+				}
 			}
-			if err := db.Exec(ctx, "OPTIMIZE TABLE "+t.name+" FINAL"); err != nil {
-				return nil, err
+			for _, q := range []string{
+				"SYSTEM START MERGES " + name,
+				"OPTIMIZE TABLE " + name + " FINAL",
+				"SYSTEM FLUSH LOGS",
+			} {
+				if err := db.Exec(ctx, q); err != nil {
+					return nil, err
+				}
 			}
-			if err := db.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
-				return nil, err
+			var write, merge, written, merged uint64
+			if err := db.QueryRow(ctx, `SELECT sumIf(duration_ms, event_type = 'NEW_PART'), sumIf(duration_ms, event_type = 'MERGE_PARTS'),
+    sumIf(rows, event_type = 'NEW_PART'), sumIf(rows, event_type = 'MERGE_PARTS')
+FROM system.part_log WHERE database = currentDatabase() AND table = ?`, name).
+				Scan(&write, &merge, &written, &merged); err != nil {
+				return nil, fmt.Errorf("part_log of %s: %w", name, err)
 			}
-			var write, merge, merged uint64
-			if err := db.QueryRow(ctx, fmt.Sprintf(`SELECT sumIf(duration_ms, event_type = 'NEW_PART'), sumIf(duration_ms, event_type = 'MERGE_PARTS'),
-    sumIf(rows, event_type = 'MERGE_PARTS')
-FROM system.part_log WHERE database = currentDatabase() AND table = ? AND event_time >= toDateTime(%d)`, since.Unix()), t.name).
-				Scan(&write, &merge, &merged); err != nil {
-				return nil, fmt.Errorf("part_log of %s: %w", t.name, err)
+			if written != claimsLayoutClaims || merged == 0 {
+				return nil, fmt.Errorf("part_log of %s: %d rows written and %d merged; want %d written and a merge (is the part log on?)",
+					name, written, merged, claimsLayoutClaims)
+			}
+			if err := db.Exec(ctx, "DROP TABLE "+name); err != nil {
+				return nil, err
 			}
 			// A background merge may take some parts before OPTIMIZE takes
 			// the rest: the merge cost is per row merged, scaled to the
 			// claims of one round.
-			total := uint64(claimsLayoutParts * claimsLayoutRows)
-			c := cost{time.Duration(write) * time.Millisecond,
-				time.Duration(float64(merge) * float64(total) / float64(max(merged, 1)) * float64(time.Millisecond))}
-			costs[t.name] = append(costs[t.name], c)
+			w := time.Duration(write) * time.Millisecond
+			m := time.Duration(float64(merge) * claimsLayoutClaims / float64(merged) * float64(time.Millisecond))
+			writes[t.name], merges[t.name] = append(writes[t.name], w), append(merges[t.name], m)
 			e.printf("round %d, %s: %d parts of %s claims written in %s; %s rows merged in %d ms (%s per %s)", round+1, t.name,
-				claimsLayoutParts, fmtCount(claimsLayoutRows), fmtMs(c.write), fmtCount(int64(merged)), merge, fmtMs(c.merge), fmtCount(int64(total)))
+				claimsLayoutParts, fmtCount(claimsLayoutRows), fmtMs(w), fmtCount(int64(merged)), merge, fmtMs(m), fmtCount(claimsLayoutClaims))
 		}
 	}
-	med := func(name string, f func(cost) time.Duration) time.Duration {
-		var ds []time.Duration
-		for _, c := range costs[name] {
-			ds = append(ds, f(c))
-		}
-		return medianDuration(ds)
-	}
-	write := func(c cost) time.Duration { return c.write }
-	merge := func(c cost) time.Duration { return c.merge }
-	oldW, newW := med("sink_claims", write), med("sink_dedup_claims", write)
-	oldM, newM := med("sink_claims", merge), med("sink_dedup_claims", merge)
-	share := float64(newM) / float64(max(oldM, time.Millisecond))
+	oldW, newW := medianDuration(writes["sink_claims"]), medianDuration(writes["sink_dedup_claims"])
+	oldM, newM := medianDuration(merges["sink_claims"]), medianDuration(merges["sink_dedup_claims"])
+	share := float64(newM) / float64(oldM)
 	sec.Targets = []target{{
 		Goal:   fmt.Sprintf("sink_dedup_claims merge <= %.2f of sink_claims'", claimsLayoutShare),
 		Result: fmt.Sprintf("%.2f (%s vs %s)", share, fmtMs(newM), fmtMs(oldM)),
 		Met:    share <= claimsLayoutShare,
 	}}
 	sec.Summary = fmt.Sprintf("claims-layout: %s claims, merge %s vs %s (%.2f of the former table), parts written %s vs %s",
-		fmtCount(claimsLayoutParts*claimsLayoutRows), fmtMs(newM), fmtMs(oldM), share, fmtMs(newW), fmtMs(oldW))
-	var b strings.Builder
-	fmt.Fprintf(&b, "| table | parts written (median) | merge into one part (median) |\n|---|---|---|\n")
-	fmt.Fprintf(&b, "| sink_claims (before migration 010: topic name in every row) | %s | %s |\n", fmtMs(oldW), fmtMs(oldM))
-	fmt.Fprintf(&b, "| sink_dedup_claims (numbers only) | %s | %s |\n\n", fmtMs(newW), fmtMs(newM))
-	fmt.Fprintf(&b, "Method: %d rounds; in each, both tables are truncated and filled with the same %s claims "+
+		fmtCount(claimsLayoutClaims), fmtMs(newM), fmtMs(oldM), share, fmtMs(newW), fmtMs(oldW))
+	sec.Body = mdTable([]string{"table", "parts written (median)", "merge into one part (median)"}, [][]string{
+		{"sink_claims (before migration 010: topic name in every row)", fmtMs(oldW), fmtMs(oldM)},
+		{"sink_dedup_claims (numbers only)", fmtMs(newW), fmtMs(newM)},
+	}) + fmt.Sprintf("\nMethod: %d rounds; in each, a fresh copy of each table (CREATE TABLE ... AS) is filled with the same %s claims "+
 		"(16 scopes of one topic, uniform 64-bit hashes) in %d INSERTs of %s rows with merges stopped, "+
 		"each part sent in its table's ORDER BY order, then merged by OPTIMIZE FINAL (a background merge may take some parts first: "+
 		"the merge time is per row merged, scaled to one round's claims). The times are "+
-		"the server's own (system.part_log: NEW_PART and MERGE_PARTS durations), not the client's.\n",
-		rounds, fmtCount(claimsLayoutParts*claimsLayoutRows), claimsLayoutParts, fmtCount(claimsLayoutRows))
-	sec.Body = b.String()
+		"the server's own (system.part_log: NEW_PART and MERGE_PARTS durations of that copy), not the client's; "+
+		"a round whose part log lacks its parts or a merge fails the run.\n",
+		rounds, fmtCount(claimsLayoutClaims), claimsLayoutParts, fmtCount(claimsLayoutRows))
 	return sec, nil
 }

@@ -128,7 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (config, []string, error) {
 	fs.IntVar(&c.producerInFlight, "producer-inflight", 0, "producer: load generator's MaxInFlight (0: its default)")
 
 	fs.IntVar(&c.sinkRecords, "sink-records", fullDefaults.sinkRecords, "sink: records pre-filled (quick: 300000)")
-	fs.IntVar(&c.sinkRuns, "sink-runs", fullDefaults.sinkRuns, "sink: rounds of surge (dedup on and off; an odd number above 1 is rounded up to even) and runs of the engine's best setting; the median is reported (quick: 1)")
+	fs.IntVar(&c.sinkRuns, "sink-runs", fullDefaults.sinkRuns, "sink: rounds of surge (dedup on and off; an odd number above 1 is rounded up to even) and runs of the engine's best setting; also the runs of sink-cluster and ui's sink half, and the rounds of claims-layout (at least 5); medians are reported (quick: 1)")
 	fs.IntVar(&c.sinkBatchRows, "sink-batch-rows", 0, "sink: surge sink batch rows (0: the sink's default)")
 	fs.DurationVar(&c.sinkBatchInterval, "sink-batch-interval", 0, "sink: surge sink batch interval (0: the sink's default)")
 	fs.IntVar(&c.dedupRounds, "dedup-rounds", fullDefaults.dedupRounds, "sink-dedup: rounds of one drain with dedup on and one with it off (quick: 2)")

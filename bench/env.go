@@ -189,7 +189,7 @@ func startClickHouse(ctx context.Context, e *env, dir string, opts ...analytics.
 
 // startScratchClickHouse is startClickHouse in a scratch directory named
 // after name; close stops the server and removes the directory.
-func startScratchClickHouse(ctx context.Context, e *env, name string, opts ...analytics.LocalOpt) (ch *clickhouse, close func(), err error) {
+func startScratchClickHouse(ctx context.Context, e *env, name string, opts ...analytics.LocalOpt) (ch *clickhouse, stop func(), err error) {
 	dir, cleanup, err := tempDir(name)
 	if err != nil {
 		return nil, nil, err

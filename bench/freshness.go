@@ -26,21 +26,16 @@ const freshTail = 60 * time.Second
 // and measures, for every user event, the time from its hand-off to the
 // producer until a query against ClickHouse first sees it.
 func runFreshness(ctx context.Context, e *env) (*section, error) {
-	dir, cleanup, err := tempDir("freshness")
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
 	b, err := startBroker(ctx, e)
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
-	ch, err := startClickHouse(ctx, e, dir)
+	ch, closeCH, err := startScratchClickHouse(ctx, e, "freshness")
 	if err != nil {
 		return nil, err
 	}
-	defer ch.stop()
+	defer closeCH()
 	topics := stream.DefaultTopics()
 
 	p, err := stream.NewProducer(stream.WithBrokers(b.Addrs()...), stream.WithClientID("bench-freshness"))

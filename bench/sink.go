@@ -141,9 +141,16 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 	pRate := median(pRates)
 	dedupShare := median(sRates) / pRate
 	metDedup := dedupShare >= sinkDedupShare
+	var dupRuns, jumpRuns int // the best setting's runs without a steady rate, by cause
 	for _, r := range engineRuns {
 		if r.consumers == best.consumers && r.block == best.block {
 			eRates, eSteadies = append(eRates, r.drain.rate()), append(eSteadies, r.steady())
+			switch {
+			case r.dups > 0:
+				dupRuns++
+			case r.steady() == 0:
+				jumpRuns++
+			}
 		}
 	}
 	sRate, eRate := median(sRates), median(eRates)
@@ -152,7 +159,14 @@ func runSink(ctx context.Context, e *env) (*section, error) {
 	// The target is judged on the lower of the end-to-end and steady
 	// ratios, so that neither side's start-up or tail decides it.
 	judged := ratio
-	steadyText := "n/a (too few samples between 10% and 90%)"
+	var steadyText string
+	switch {
+	case sSteady == 0:
+		steadyText = "n/a (every surge run reached 10% and 90% of its rows between two polls)"
+	case eSteady == 0:
+		steadyText = fmt.Sprintf("n/a (of the engine's %d runs at its best setting, %d wrote duplicates and %d reached 10%% and 90%% of its rows between two polls)",
+			len(eSteadies), dupRuns, jumpRuns)
+	}
 	if sSteady > 0 && eSteady > 0 {
 		steadyText = fmt.Sprintf("%.2f×", sSteady/eSteady)
 		judged = min(ratio, sSteady/eSteady)
@@ -298,19 +312,15 @@ func startSinkFixture(ctx context.Context, e *env, opts ...analytics.LocalOpt) (
 			f.close()
 		}
 	}()
-	dir, cleanup, err := tempDir("sink")
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, cleanup)
 	if f.b, err = startBroker(ctx, e); err != nil {
 		return nil, err
 	}
 	closers = append(closers, func() { f.b.Close() })
-	if f.ch, err = startClickHouse(ctx, e, dir, opts...); err != nil {
+	var closeCH func()
+	if f.ch, closeCH, err = startScratchClickHouse(ctx, e, "sink", opts...); err != nil {
 		return nil, err
 	}
-	closers = append(closers, f.ch.stop)
+	closers = append(closers, closeCH)
 
 	kc, err := rawClient(f.b.Addrs(), "bench-prefill")
 	if err != nil {

@@ -14,10 +14,9 @@ import (
 // even ones). The target is judged on the median of the rounds' ratios:
 // the two drains of a round run back to back, so a slow spell of the machine
 // (a merge, the scavenger) weighs on both more often than a ratio of two
-// medians taken over the whole run lets it. The default is 10 rounds:
-// single rounds on a 2-core machine range from 0.67 to 1.12, and the
-// median of 6 moved between 0.83 and 0.90 from run to run of one build;
-// at 10 its spread is narrower (0.86 to 0.90 over five runs).
+// medians taken over the whole run lets it. The default is 10 rounds: with
+// 6, the median moved from run to run of one build by more than the
+// target's margin (bench/RESULTS.md lists the runs).
 func runSinkDedup(ctx context.Context, e *env) (*section, error) {
 	f, err := startSinkFixture(ctx, e)
 	if err != nil {
