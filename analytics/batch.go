@@ -52,9 +52,30 @@ type Batch struct {
 	claimsIngested []time.Time
 	claimsPerm     permuter
 	claimsNative   []byte
+	claimsShard    []uint64 // shard_key on a cluster
 	// native is the other tables' scratch for their columns' native
 	// encoding (fillNative): a table's largest column, kept.
 	native []byte
+}
+
+// topicPart names one Kafka partition.
+type topicPart struct {
+	topic string
+	part  int32
+}
+
+// partitionRuns calls fn for each run of p's rows of one partition, rows
+// [from, to).
+func partitionRuns(p *provenance, fn func(k topicPart, from, to int)) {
+	for from := 0; from < len(p.offset); {
+		k := topicPart{p.topic[from], p.partition[from]}
+		to := from + 1
+		for to < len(p.offset) && p.partition[to] == k.part && p.topic[to] == k.topic {
+			to++
+		}
+		fn(k, from, to)
+		from = to
+	}
 }
 
 // provenance holds the Kafka columns every raw table ends with.

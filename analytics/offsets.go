@@ -35,34 +35,26 @@ type Range struct {
 // Ranges lists, for every table with rows in the batch (in the order of
 // Tables) and every Kafka partition, the highest offset the batch writes.
 func (b *Batch) Ranges() []Range {
-	type key struct {
-		topic string
-		part  int32
-	}
 	var out []Range
 	for _, t := range Tables {
 		p := b.prov(t)
 		if p == nil || len(p.offset) == 0 {
 			continue
 		}
-		at := make(map[key]int) // row of the highest offset
 		// Rows come partition by partition: the map is touched once a run,
 		// with the run's highest row.
-		last, hi := key{}, -1 // the current run's partition and its highest row
-		endRun := func() {
-			if j, ok := at[last]; hi >= 0 && (!ok || p.offset[hi] > p.offset[j]) {
-				at[last] = hi
+		at := make(map[topicPart]int) // row of the highest offset
+		partitionRuns(p, func(k topicPart, from, to int) {
+			hi := from
+			for i := from + 1; i < to; i++ {
+				if p.offset[i] > p.offset[hi] {
+					hi = i
+				}
 			}
-		}
-		for i, off := range p.offset {
-			if k := (key{p.topic[i], p.partition[i]}); hi < 0 || k != last {
-				endRun()
-				last, hi = k, i
-			} else if off > p.offset[hi] {
-				hi = i
+			if j, ok := at[k]; !ok || p.offset[hi] > p.offset[j] {
+				at[k] = hi
 			}
-		}
-		endRun()
+		})
 		start := len(out)
 		for k, i := range at {
 			out = append(out, Range{Table: t, Topic: k.topic, Partition: k.part, Hi: p.offset[i], Probe: b.probe(t, i)})

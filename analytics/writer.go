@@ -281,7 +281,7 @@ func (c *Conn) writeClaims(ctx context.Context, b *Batch, n int, at time.Time) e
 	cluster, err := c.Cluster(ctx)
 	if err == nil && cluster != "" {
 		var keys []uint64
-		if keys, err = c.shardKeys(ctx, &b.claims.provenance); err == nil {
+		if keys, err = c.shardKeys(ctx, &b.claims.provenance, &b.claimsShard); err == nil {
 			cols, list = append(cols, keys), list+", "+shardKeyColumn
 		}
 	}
@@ -294,31 +294,23 @@ func (c *Conn) writeClaims(ctx context.Context, b *Batch, n int, at time.Time) e
 	return nil
 }
 
-// topicPart names one Kafka partition.
-type topicPart struct {
-	topic string
-	part  int32
-}
-
 // shardKeys returns, for each row of p, cityHash64(topic, partition) as
 // ClickHouse computes it: the shard key of the partition's rows on a
-// cluster (sink_dedup_claims' shard_key). The partitions not seen before
-// are asked of the server in one query, then kept.
-func (c *Conn) shardKeys(ctx context.Context, p *provenance) ([]uint64, error) {
+// cluster (sink_dedup_claims' shard_key), in the scratch slice *buf. The
+// partitions not seen before are asked of the server in one query, then
+// kept; the cache is consulted once per run of one partition's rows.
+func (c *Conn) shardKeys(ctx context.Context, p *provenance, buf *[]uint64) ([]uint64, error) {
 	c.shardMu.Lock()
 	defer c.shardMu.Unlock()
 	if c.shardKey == nil {
 		c.shardKey = make(map[topicPart]uint64)
 	}
 	var missing []topicPart
-	var last topicPart
-	for i := range p.offset {
-		k := topicPart{p.topic[i], p.partition[i]}
-		if _, ok := c.shardKey[k]; (i == 0 || k != last) && !ok && !slices.Contains(missing, k) {
+	partitionRuns(p, func(k topicPart, _, _ int) {
+		if _, ok := c.shardKey[k]; !ok && !slices.Contains(missing, k) {
 			missing = append(missing, k)
 		}
-		last = k
-	}
+	})
 	if len(missing) > 0 {
 		sel := make([]string, len(missing))
 		for i, k := range missing {
@@ -343,18 +335,17 @@ func (c *Conn) shardKeys(ctx context.Context, p *provenance) ([]uint64, error) {
 			return nil, fmt.Errorf("shard keys of %d partitions: %w", len(missing), err)
 		}
 	}
-	out := make([]uint64, len(p.offset))
-	for i := range out {
-		k := topicPart{p.topic[i], p.partition[i]}
-		if i > 0 && k == last { // rows come partition by partition
-			out[i] = out[i-1]
-			continue
-		}
+	out := slices.Grow((*buf)[:0], len(p.offset))[:len(p.offset)]
+	*buf = out
+	var err error
+	partitionRuns(p, func(k topicPart, from, to int) {
 		h, ok := c.shardKey[k]
-		if !ok {
-			return nil, fmt.Errorf("no shard key of %s/%d from the server", k.topic, k.part)
+		if !ok && err == nil {
+			err = fmt.Errorf("no shard key of %s/%d from the server", k.topic, k.part)
 		}
-		out[i], last = h, k
-	}
-	return out, nil
+		for i := from; i < to; i++ {
+			out[i] = h
+		}
+	})
+	return out, err
 }
