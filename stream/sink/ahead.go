@@ -76,6 +76,7 @@ func (s *Sink) probeAhead(j *job) {
 			}
 		}
 	}
-	d.probe(j, time.Now(), nil)
+	seen, _ := d.probe(j, time.Now(), d.seen[:0]) // decide collects its own
+	d.seen = seen[:0]
 	j.ahead = true
 }

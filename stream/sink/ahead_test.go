@@ -109,3 +109,36 @@ func TestDecideLookupFailureKeepsProbe(t *testing.T) {
 		t.Fatal("the retry replaced the window or lost the hash")
 	}
 }
+
+// TestDecideOutOfScopeBeforeCopy: a record outside its scope's partitions
+// (a producer that did not partition by murmur2 of the user id) followed in
+// the same job by its copy on the right partition is stored once: the
+// first is the original, the second its duplicate naming it, whether the
+// job was decided at once or probed ahead first.
+func TestDecideOutOfScopeBeforeCopy(t *testing.T) {
+	for _, ahead := range []bool{false, true} {
+		s, _, _, rec := decideFixture(t, "01JDQ-out-of-scope-first")
+		foreign, copy := rec(7).entries[0], rec(3).entries[0]
+		foreign.src.Partition, foreign.inScope = 5, false
+		j := &job{entries: []entry{foreign, copy}}
+		if ahead {
+			s.probeAhead(j)
+		}
+		if err := s.decideOnce(context.Background(), j); err != nil {
+			t.Fatal(err)
+		}
+		if len(j.entries) != 2 {
+			t.Fatalf("ahead %v: %d entries decided, want 2", ahead, len(j.entries))
+		}
+		if len(j.probeWins) != 0 || j.probed {
+			t.Errorf("ahead %v: the decided job still holds %d probed windows: a dropped window would stay in memory", ahead, len(j.probeWins))
+		}
+		orig, dup := j.entries[0], j.entries[1]
+		if orig.table != analytics.TableUserEvents || !orig.claim {
+			t.Errorf("ahead %v: the first record is not the original with its claim: table %s, claim %v", ahead, orig.table, orig.claim)
+		}
+		if dup.table != analytics.TableDuplicates || dup.dupOf != foreign.src || dup.claim {
+			t.Errorf("ahead %v: the copy is not a duplicate of the first record: table %s, of %+v, claim %v", ahead, dup.table, dup.dupOf, dup.claim)
+		}
+	}
+}

@@ -364,6 +364,10 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	d.origs = origs
 	clear(j.entries[n:])
 	j.entries = j.entries[:n]
+	// Decided: the probe's windows are not needed again, and must not keep
+	// a window dropped meanwhile alive while the job waits for reuse.
+	clear(j.probeWins)
+	j.probed = false
 	return nil
 }
 

@@ -211,8 +211,10 @@ func New(ch *analytics.Conn, opts ...Opt) (*Sink, error) {
 	}
 	// sink_dedup_claims names a topic by a 32-bit hash of its name: two
 	// topics of one hash would share their claims.
-	if err := analytics.CheckTopicIDs(cfg.topics.Data()); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	if cfg.dedupWindow > 0 {
+		if err := analytics.CheckTopicIDs(cfg.topics.Data()); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	var idb [4]byte
 	_, _ = rand.Read(idb[:])
@@ -281,13 +283,17 @@ func (s *Sink) Run(ctx context.Context) error {
 	// On a cluster this also checks that every INSERT gets the settings
 	// the guarantee needs (analytics.ClusterSettings): fail now, not
 	// silently later.
+	// A refusal here closes the client too (it joined the group in New):
+	// the group rebalances at once, not after the session timeout.
 	if _, err := s.ch.Cluster(ctx); err != nil {
+		s.cl.Close()
 		return fmt.Errorf("clickhouse: %w", err)
 	}
 	// The claims of every topic the database has marks of share
 	// sink_dedup_claims with ours: none may have one of our topics' ids.
 	if s.dedup != nil {
 		if err := s.ch.CheckTopicIDsWith(ctx, s.cfg.topics.Data()); err != nil {
+			s.cl.Close()
 			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
