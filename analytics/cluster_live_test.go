@@ -184,6 +184,35 @@ ENGINE = Distributed(`+testenv.ClusterName+`, surge_partial, orders_local, rand(
 	if len(claimParts) != len(parts) {
 		t.Errorf("claims found for %d partitions on the live replicas, want %d", len(claimParts), len(parts))
 	}
+	// The sink's two reads of the claims find each one, on both shards
+	// (shard 2 through its live replica): a copy is dropped on a cluster.
+	since := time.Now().Add(-73 * time.Hour)
+	var hashes []uint64
+	for p := range uint64(8) {
+		hashes = append(hashes, p)
+	}
+	found, err := conn.LookupEventIDs(ctx, "orders", map[uint32][]uint64{1: hashes}, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byHash := map[uint64]analytics.Claim{}
+	for _, c := range found {
+		byHash[c.Hash] = c
+	}
+	for p := int32(0); p < 8; p++ {
+		want := analytics.Claim{Scope: 1, Hash: uint64(p), Hash2: uint64(100 + p), Src: analytics.Source{Topic: "orders", Partition: p, Offset: 5000}}
+		if got := byHash[uint64(p)]; got != want {
+			t.Errorf("LookupEventIDs on the cluster, hash %d: got %+v, want %+v", p, got, want)
+		}
+	}
+	loaded := map[uint64]bool{}
+	if err := conn.LoadEventIDs(ctx, map[string][]uint32{"orders": {1}}, since, func(topic string, scope uint32, h uint64, _ time.Time) {
+		if topic == "orders" && scope == 1 {
+			loaded[h] = true
+		}
+	}); err != nil || len(loaded) != 8 {
+		t.Errorf("LoadEventIDs on the cluster: %d of the 8 claims of orders scope 1 (%v)", len(loaded), err)
+	}
 	// An ALTER on a replica goes to its shard's leader: wait until the live
 	// replica of shard 2 took over from the killed one (its ZooKeeper
 	// session ended), as a node down for longer than that would be.

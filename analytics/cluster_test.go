@@ -86,6 +86,7 @@ func TestClusterDDLErrors(t *testing.T) {
 		{"unknown statement", "peak", "ALTER TABLE {db}.orders ADD COLUMN x String", []string{"orders"}, "no cluster form"},
 		{"view over a missing table", "peak", "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.v\nTO {db}.r\nAS SELECT a FROM {db}.missing", []string{"r"}, "reads missing"},
 		{"view into a missing table", "peak", "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.v\nTO {db}.r\nAS SELECT a FROM {db}.t", []string{"t"}, "writes to r"},
+		{"partition without topic", "peak", "CREATE TABLE IF NOT EXISTS {db}.x\n(\n    kafka_partition Int32,\n    kafka_offset Int64\n)\nENGINE = MergeTree()\nORDER BY kafka_offset", nil, "kafka_partition but no kafka_topic"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

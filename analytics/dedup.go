@@ -37,6 +37,14 @@ var claimTables = []Table{TableClaims, tableClaimsByName, tableEventIDs}
 // retiredClaimTables are claimTables but the current one.
 var retiredClaimTables = claimTables[1:]
 
+// retiredClaimColumns is what each retired claims table gives for a
+// claim's scope, hashes and event_id (only sink_event_ids kept the id, and
+// no second hash: it is computed from the id).
+var retiredClaimColumns = map[Table]string{
+	tableClaimsByName: "scope, event_hash, event_hash2, '' AS event_id",
+	tableEventIDs:     "scope, event_hash, toUInt64(0), event_id",
+}
+
 // shardKeyColumn is the column a cluster's sink_dedup_claims is sharded
 // by: cityHash64(topic, partition), the shard of the partition's rows.
 const shardKeyColumn = "shard_key"
@@ -213,7 +221,7 @@ func (c *Conn) LoadEventIDs(ctx context.Context, scopes map[string][]uint32, sin
 				b.WriteByte(',')
 			}
 			b.WriteString(strconv.FormatUint(uint64(sc), 10))
-			keys = append(keys, strconv.FormatUint(id|uint64(sc), 10))
+			keys = append(keys, strconv.FormatUint(ScopeKey(topic, sc), 10))
 		}
 		b.WriteString("))")
 		conds = append(conds, b.String())
@@ -283,7 +291,6 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 	type chunk struct{ byKey, byScope string }
 	var chunks []chunk
 	var keyConds, scopeConds []string
-	id := topicBase(topic)
 	n := 0
 	for scope, hashes := range keys {
 		for len(hashes) > 0 {
@@ -296,7 +303,7 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 				b.WriteString(strconv.FormatUint(h, 10))
 			}
 			in := " AND event_hash IN (" + b.String() + "))"
-			keyConds = append(keyConds, "(scope_key = "+strconv.FormatUint(id|uint64(scope), 10)+in)
+			keyConds = append(keyConds, "(scope_key = "+strconv.FormatUint(ScopeKey(topic, scope), 10)+in)
 			scopeConds = append(scopeConds, "(scope = "+strconv.FormatUint(uint64(scope), 10)+in)
 			hashes, n = hashes[k:], n+k
 			if n == lookupChunk {
@@ -333,15 +340,15 @@ func (c *Conn) LookupEventIDs(ctx context.Context, topic string, keys map[uint32
 // byKey (sink_dedup_claims) or byScope (the older tables), from db's claims
 // tables (with suffix appended to their names).
 func lookupClaims(ctx context.Context, db driver.Conn, suffix, topic, byKey, byScope string, since time.Time, out []Claim) ([]Claim, error) {
-	where := " WHERE kafka_topic = ? AND ingested_at >= ? AND " + byScope
-	rows, err := db.Query(ctx,
-		"SELECT toUInt32(bitAnd(scope_key, 4294967295)), event_hash, event_hash2, '' AS event_id, '' AS kafka_topic, kafka_partition, kafka_offset FROM "+
-			string(TableClaims)+suffix+" WHERE ingested_at >= ? AND "+byKey+" UNION ALL "+
-			"SELECT scope, event_hash, event_hash2, '' AS event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
-			string(tableClaimsByName)+suffix+where+" UNION ALL "+
-			"SELECT scope, event_hash, toUInt64(0), event_id, kafka_topic, kafka_partition, kafka_offset FROM "+
-			string(tableEventIDs)+suffix+where,
-		dateTime(since), topic, dateTime(since), topic, dateTime(since))
+	q := "SELECT toUInt32(bitAnd(scope_key, 4294967295)), event_hash, event_hash2, '' AS event_id, '' AS kafka_topic, kafka_partition, kafka_offset FROM " +
+		string(TableClaims) + suffix + " WHERE ingested_at >= ? AND " + byKey
+	args := []any{dateTime(since)}
+	for _, t := range retiredClaimTables {
+		q += " UNION ALL SELECT " + retiredClaimColumns[t] + ", kafka_topic, kafka_partition, kafka_offset FROM " + string(t) + suffix +
+			" WHERE kafka_topic = ? AND ingested_at >= ? AND " + byScope
+		args = append(args, topic, dateTime(since))
+	}
+	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
 		return out, err
 	}

@@ -264,7 +264,7 @@ func (p *permuter) countingSort(ts []time.Time) bool {
 	return true
 }
 
-// bucketSort sorts p.keys (claims: hi = topic rank and scope, few distinct
+// bucketSort sorts p.keys (claims: hi = scope_key, few distinct
 // values; lo = an xxhash, uniform) in linear time: by counting into
 // buckets of (hi, top bits of lo), about one key per bucket, then each
 // bucket by insertion (pdqsort for a crowded one, as equal or clustered
