@@ -63,18 +63,8 @@ func (s *Sink) probeAhead(j *job) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var last scopeKey
-	var w *idWindow
-	for i := range j.entries {
-		e := &j.entries[i]
-		if e.rec == nil || !e.inScope {
-			continue
-		}
-		if k := (scopeKey{e.src.Topic, e.scope}); w == nil || k != last {
-			if w, last = d.scopes[k], k; w == nil {
-				return
-			}
-		}
+	if d.missingScopes(j) != nil {
+		return
 	}
 	seen, _ := d.probe(j, time.Now(), d.seen[:0]) // decide collects its own
 	d.seen = seen[:0]

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -189,31 +190,18 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 			}
 		}
 	}
-	// Pass 1: load the scopes used that are not loaded (one query), and
-	// collect the records whose hash was seen in the window (or whose scope
-	// this instance cannot know in full): their claims are read exactly.
+	// Pass 1: load the scopes used that are not loaded (one query), then
+	// probe the records (probe): those whose hash was seen in the window
+	// (or whose scope this instance cannot know in full) have their claims
+	// read exactly.
 	if j.ahead {
 		j.ahead = false
 		s.addStats(func(st *Stats) { st.ProbedAhead++ })
 	}
-	var missing map[string][]uint32
-	var last scopeKey
-	for i := range j.entries {
-		e := &j.entries[i]
-		if e.rec == nil || !e.inScope {
-			continue
-		}
-		k := scopeKey{e.src.Topic, e.scope}
-		if i > 0 && k == last {
-			continue // records come partition by partition
-		}
-		last = k
-		if d.scopes[k] == nil {
-			if missing == nil {
-				missing = map[string][]uint32{}
-			}
-			d.scopes[k] = newIDWindow(d.window)
-			missing[k.topic] = append(missing[k.topic], k.scope)
+	missing := d.missingScopes(j)
+	for t, ss := range missing {
+		for _, sc := range ss {
+			d.scopes[scopeKey{t, sc}] = newIDWindow(d.window)
 		}
 	}
 	if missing != nil {
@@ -369,6 +357,31 @@ func (s *Sink) decideOnce(ctx context.Context, j *job) error {
 	clear(j.probeWins)
 	j.probed = false
 	return nil
+}
+
+// missingScopes returns the scopes (topic -> scopes) of j's records in
+// their scope that are not loaded, nil when all are. Caller holds d.mu.
+func (d *dedup) missingScopes(j *job) map[string][]uint32 {
+	var missing map[string][]uint32
+	var last scopeKey
+	for i := range j.entries {
+		e := &j.entries[i]
+		if e.rec == nil || !e.inScope {
+			continue
+		}
+		k := scopeKey{e.src.Topic, e.scope}
+		if i > 0 && k == last {
+			continue // records come partition by partition
+		}
+		last = k
+		if d.scopes[k] == nil && !slices.Contains(missing[k.topic], k.scope) {
+			if missing == nil {
+				missing = map[string][]uint32{}
+			}
+			missing[k.topic] = append(missing[k.topic], k.scope)
+		}
+	}
+	return missing
 }
 
 // probe adds the hashes of j's records to their scopes' windows
