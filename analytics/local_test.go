@@ -45,15 +45,6 @@ func open(t *testing.T, addr string) *analytics.Conn {
 	return conn
 }
 
-func countRows(t *testing.T, conn *analytics.Conn, table string) uint64 {
-	t.Helper()
-	var n uint64
-	if err := conn.DB().QueryRow(context.Background(), "SELECT count() FROM "+table).Scan(&n); err != nil {
-		t.Fatalf("count %s: %v", table, err)
-	}
-	return n
-}
-
 func TestLocalServerLifecycle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -117,7 +108,7 @@ func TestLocalServerLifecycle(t *testing.T) {
 		if err := st.do(); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
-		if got, want := countRows(t, open(t, srv.Addr()), "kept"), uint64(3); got != want {
+		if got, want := testenv.CountRows(t, open(t, srv.Addr()), "kept"), uint64(3); got != want {
 			t.Errorf("after %s: got %d rows, want %d (data must persist in the dir)", st.name, got, want)
 		}
 	}
@@ -141,7 +132,7 @@ func TestLocalServerLifecycle(t *testing.T) {
 	if err := srv.Restart(ctx); err != nil {
 		t.Fatalf("Restart after Stop: %v", err)
 	}
-	if got, want := countRows(t, open(t, srv.Addr()), "kept"), uint64(3); got != want {
+	if got, want := testenv.CountRows(t, open(t, srv.Addr()), "kept"), uint64(3); got != want {
 		t.Errorf("after Restart from stopped: got %d rows, want %d", got, want)
 	}
 	if _, err := analytics.StartLocal(ctx, dir); !errors.Is(err, analytics.ErrDirInUse) {
@@ -153,7 +144,7 @@ func TestLocalServerLifecycle(t *testing.T) {
 
 	// The directory is free again: a new launcher starts on the same data.
 	again := startLocal(t, dir)
-	if got, want := countRows(t, open(t, again.Addr()), "kept"), uint64(3); got != want {
+	if got, want := testenv.CountRows(t, open(t, again.Addr()), "kept"), uint64(3); got != want {
 		t.Errorf("new launcher on the old dir: got %d rows, want %d", got, want)
 	}
 }

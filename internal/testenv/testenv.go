@@ -144,3 +144,14 @@ func CollidingTopics(t testing.TB) (string, string) {
 	}
 	return a, b
 }
+
+// CountRows returns SELECT count() FROM from (a table, and a WHERE clause
+// if any) on conn, failing the test on an error.
+func CountRows(t testing.TB, conn *analytics.Conn, from string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.DB().QueryRow(context.Background(), "SELECT count() FROM "+from).Scan(&n); err != nil {
+		t.Fatalf("count %s: %v", from, err)
+	}
+	return n
+}

@@ -80,12 +80,7 @@ func reconcile(t *testing.T, brokers []string, ch *analytics.Conn) {
 	if err := ch.DB().QueryRow(ctx, q).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
-	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_rejects").Scan(&rejects); err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_duplicates").Scan(&dups); err != nil {
-		t.Fatal(err)
-	}
+	rejects, dups = testenv.CountRows(t, ch, "sink_rejects"), testenv.CountRows(t, ch, "sink_duplicates")
 	orph := `SELECT count() FROM sink_duplicates AS d ANY LEFT JOIN (
 		SELECT event_id, kafka_topic AS original_topic, kafka_partition AS original_partition, kafka_offset AS original_offset, 1 AS found
 		FROM (SELECT event_id, kafka_topic, kafka_partition, kafka_offset FROM orders UNION ALL
@@ -164,23 +159,13 @@ func leaveKilledWrite(t *testing.T, ch *analytics.Conn, b *analytics.Batch, extr
 	}
 }
 
-// tableCount is the number of rows of table.
-func tableCount(t *testing.T, ch *analytics.Conn, table string) uint64 {
-	t.Helper()
-	var n uint64
-	if err := ch.DB().QueryRow(context.Background(), "SELECT count() FROM "+table).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // waitTableCount waits up to a minute for table to hold want rows.
 func waitTableCount(t *testing.T, ch *analytics.Conn, table string, want uint64) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
-	for tableCount(t, ch, table) != want {
+	for testenv.CountRows(t, ch, table) != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d rows, want %d", table, tableCount(t, ch, table), want)
+			t.Fatalf("%s: %d rows, want %d", table, testenv.CountRows(t, ch, table), want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -199,7 +184,7 @@ func expectCopyOfOffset1(t *testing.T, ch *analytics.Conn, brokers []string, val
 	waitFor(t, ch, w, time.Minute)
 	st := stop()
 	checkExact(t, ch, w)
-	if n := tableCount(t, ch, "sink_dedup_claims"); n != 2 {
+	if n := testenv.CountRows(t, ch, "sink_dedup_claims"); n != 2 {
 		t.Errorf("got %d claims, want 2 (one per stored event)", n)
 	}
 	var dupOff, origOff int64
@@ -257,10 +242,7 @@ func TestSinkDedupReplayAfterClaims(t *testing.T) {
 	if off != 1 || dupOff != 2 || origOff != 1 {
 		t.Errorf("got original at offset %d and copy at %d (naming %d); want 1 and 2 (naming 1)", off, dupOff, origOff)
 	}
-	var claims uint64
-	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_dedup_claims").Scan(&claims); err != nil {
-		t.Fatal(err)
-	}
+	claims := testenv.CountRows(t, ch, "sink_dedup_claims")
 	if claims != 2 {
 		t.Errorf("got %d claims, want 2 (none written twice)", claims)
 	}
@@ -414,10 +396,7 @@ SELECT 0, %d, %d, '%s', 1, 998, toDateTime(%d)`,
 	if want := []dup{{old.EventID, 1, 999}, {mid.EventID, 1, 998}}; !slices.Equal(got, want) {
 		t.Errorf("duplicates: got %v, want %v (each naming its claim's original)", got, want)
 	}
-	var claims uint64
-	if err := ch.DB().QueryRow(ctx, "SELECT count() FROM sink_dedup_claims WHERE kafka_offset = 1").Scan(&claims); err != nil {
-		t.Fatal(err)
-	}
+	claims := testenv.CountRows(t, ch, "sink_dedup_claims WHERE kafka_offset = 1")
 	if claims != 1 {
 		t.Errorf("the new event: %d claims in sink_dedup_claims, want 1", claims)
 	}

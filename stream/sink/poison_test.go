@@ -171,11 +171,7 @@ func TestSinkStopsWithinBoundWhileDeadLetterFails(t *testing.T) {
 	}
 	// Nothing of the batch held back by the dead letter was committed: its
 	// rows are either all written or read again by the next owner.
-	var n uint64
-	if err := ch.DB().QueryRow(context.Background(), "SELECT count() FROM "+string(analytics.TableSinkRejects)).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
+	if n := testenv.CountRows(t, ch, string(analytics.TableSinkRejects)); n != 0 {
 		t.Errorf("sink_rejects holds %d rows while the dead letter never went out, want 0", n)
 	}
 }
